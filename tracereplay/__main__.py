@@ -1,0 +1,3 @@
+from tracereplay.cli import main
+
+main()
