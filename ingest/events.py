@@ -104,7 +104,10 @@ def _default(column: str, n: int, source: str) -> object:
 def to_arrow(frame: pd.DataFrame) -> pa.Table:
     """The event table as Arrow, with :data:`EVENT_SCHEMA` for the contract's columns."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    fields = [EVENT_SCHEMA.field(c) if c in EVENT_SCHEMA.names else table.schema.field(c) for c in table.column_names]
+    fields = [
+        EVENT_SCHEMA.field(name) if name in EVENT_SCHEMA.names else table.schema.field(name)
+        for name in table.column_names
+    ]
     return table.cast(pa.schema(fields))
 
 

@@ -39,7 +39,7 @@ def format_duration(seconds: float) -> str:
     """The inverse of :func:`parse_duration` for display: ``90`` → ``1m30s``."""
     if seconds < 1:
         return f"{seconds * 1000:.0f}ms"
-    whole = int(round(seconds))
+    whole = round(seconds)
     h, rest = divmod(whole, 3600)
     m, s = divmod(rest, 60)
     text = (f"{h}h" if h else "") + (f"{m}m" if m else "") + (f"{s}s" if s or not (h or m) else "")
