@@ -24,6 +24,9 @@ writes; listing posts slower as a channel grows). ``latency_scale`` multiplies t
 for fast tests). The unscaled latency drawn for each request is left in ``request[LATENCY_KEY]`` so
 the sample-trace generator can put it on its simulated clock.
 
+``request[USER_ID_KEY]`` names the account a request acted as (set by auth, sign-up and log-in), for
+``enduser.id`` in traces.
+
 Run it standalone::
 
     python -m tracereplay.demo.target --host 127.0.0.1 --port 0 --latency-scale 1
@@ -246,7 +249,9 @@ async def sign_up(request: web.Request) -> web.Response:
     username, email, password = fields
     if username in state.by_login or email in state.by_login:
         return _error(409, "an account with that username or email already exists")
-    return web.json_response(state.add_account(username, email, password).public(), status=201)
+    account = state.add_account(username, email, password)
+    request[USER_ID_KEY] = account.id  # who the request was about, for tracing (enduser.id)
+    return web.json_response(account.public(), status=201)
 
 
 async def log_in(request: web.Request) -> web.Response:
@@ -257,6 +262,7 @@ async def log_in(request: web.Request) -> web.Response:
         return _error(401, "invalid login_id or password")
     token = state.new_id()
     state.tokens[token] = account.id
+    request[USER_ID_KEY] = account.id
     return web.json_response({**account.public(), "token": token}, headers={"Token": token})
 
 

@@ -1,0 +1,1 @@
+../tracereplay/demo/demo.otlp.pb
