@@ -1,0 +1,112 @@
+"""Turn one Arrow record batch of a requests file into the numpy arrays the aggregators need.
+
+Action and error-kind names are mapped to stable integer codes shared across files and batches
+(:class:`Codes`), so aggregators can use ``numpy.bincount`` instead of grouping strings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+# Columns read from requests files when summarising (those absent in a file are skipped).
+SUMMARY_COLUMNS = [
+    "ts",
+    "action",
+    "error",
+    "error_kind",
+    "session",
+    "bytes",
+    "latency_corrected_ms",
+    "latency_ms",
+    "duration_ms",
+]
+UNKNOWN_KIND = "unknown"  # an error row without an error_kind
+
+
+class Codes:
+    """Names → dense integer codes, in order of first appearance."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def code(self, name: str) -> int:
+        if name not in self._index:
+            self._index[name] = len(self.names)
+            self.names.append(name)
+        return self._index[name]
+
+    def encode(self, column: pa.Array | pa.ChunkedArray, *, null: str | None = None) -> np.ndarray:
+        """Codes of every value of a string column (dictionary-encoded or not); nulls become ``null``."""
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        if not pa.types.is_dictionary(column.type):
+            column = pc.dictionary_encode(column)
+        mapping = np.array([self.code(str(v)) for v in column.dictionary.to_pylist()] or [0], dtype=np.int64)
+        indices = column.indices
+        if indices.null_count:
+            fill = self.code(null) if null is not None else -1
+            return np.where(
+                indices.is_null().to_numpy(zero_copy_only=False),
+                fill,
+                mapping[indices.fill_null(0).to_numpy().astype(np.int64)],
+            )
+        return mapping[indices.to_numpy().astype(np.int64)]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchArrays:
+    """One batch of requests as numpy arrays (length n)."""
+
+    action: np.ndarray  # int64 action codes
+    ts_ns: np.ndarray  # int64 ns since the epoch (actual start)
+    corrected_ms: np.ndarray  # float64, NaN where unknown
+    measured_ms: np.ndarray  # float64, NaN where unknown
+    error: np.ndarray  # bool
+    kind: np.ndarray  # int64 error-kind codes, -1 where the row has none
+    session: pa.Array | None  # the raw session column (dictionary) when present
+    bytes: np.ndarray | None  # float64 bytes received, NaN where unknown
+
+    def __len__(self) -> int:
+        return len(self.action)
+
+
+def decode(batch: pa.RecordBatch, actions: Codes, kinds: Codes) -> BatchArrays:
+    """Decode one batch; missing optional columns get their documented fallbacks."""
+    names = batch.schema.names
+    ts = batch.column("ts")
+    if pa.types.is_timestamp(ts.type):
+        ts = ts.cast(pa.timestamp("ns", tz=ts.type.tz)).cast(pa.int64())
+    ts_ns = ts.to_numpy(zero_copy_only=False).astype(np.int64)
+    measured = _floats(batch, "latency_ms") if "latency_ms" in names else _floats(batch, "duration_ms")
+    corrected = _floats(batch, "latency_corrected_ms") if "latency_corrected_ms" in names else measured
+    # a row with no corrected latency (no intended start known) counts as measured: wrk2's rule degenerates
+    corrected = np.where(np.isnan(corrected), measured, corrected)
+    kind = kinds.encode(batch.column("error_kind")) if "error_kind" in names else np.full(len(ts_ns), -1)
+    if "error" in names:
+        error = batch.column("error").fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
+    else:
+        error = kind >= 0
+    kind = np.where(error & (kind < 0), kinds.code(UNKNOWN_KIND), kind)
+    return BatchArrays(
+        action=actions.encode(batch.column("action"), null="(none)"),
+        ts_ns=ts_ns,
+        corrected_ms=corrected,
+        measured_ms=measured,
+        error=error,
+        kind=kind,
+        session=batch.column("session") if "session" in names else None,
+        bytes=_floats(batch, "bytes") if "bytes" in names else None,
+    )
+
+
+def _floats(batch: pa.RecordBatch, name: str) -> np.ndarray:
+    column = batch.column(name).cast(pa.float64())
+    return column.to_numpy(zero_copy_only=False).astype(np.float64)
