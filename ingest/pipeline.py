@@ -1,0 +1,176 @@
+"""Dumps → event table: read every file in batches, normalize, accumulate compactly, sessionize, write.
+
+Memory stays bounded by the compact store (~50 bytes a kept row plus the distinct strings), not by the size
+of the dumps: readers stream, and the output is written one Parquet row group at a time.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tracereplay.ingest.events import EVENT_SCHEMA, atomic_path
+from tracereplay.ingest.normalize import normalize
+from tracereplay.ingest.options import IngestOptions, salt_path_for
+from tracereplay.ingest.readers import reader_for
+from tracereplay.ingest.redact import load_or_create_salt, new_salt, pseudonymise
+from tracereplay.ingest.sessions import Sessions
+from tracereplay.ingest.sniff import detect_format, open_dump, read_head
+from tracereplay.ingest.store import EventStore, record_batches
+from tracereplay.ingest.summary import FileSummary, IngestSummary
+
+from tracereplay.errors import InputError
+
+
+def collect(paths: Sequence[str | Path], options: IngestOptions) -> tuple[EventStore, IngestSummary]:
+    """Read every dump into a compact store (filters applied, sessions not yet assigned)."""
+    if not paths:
+        raise InputError("-", "no dump given")
+    summary = IngestSummary(pseudonymised=not options.keep_user_ids)
+    dropped: Counter[str] = Counter()
+    store = EventStore()
+    started = time.perf_counter()
+    with _progress(options) as advance:
+        for given in paths:
+            path = Path(given)
+            fmt = options.format if options.format != "auto" else detect_format(path, read_head(path))
+            file_summary = FileSummary(path=str(path), format=fmt)
+            summary.files.append(file_summary)
+            read = reader_for(fmt)
+            with open_dump(path) as stream:
+                for batch in read(path, stream, options):
+                    file_summary.spans += batch.read
+                    dropped.update(batch.dropped)
+                    store.add(normalize(batch, options, dropped))
+                    advance(batch.read)
+            if file_summary.spans == 0:
+                raise InputError(path, f"no spans or events in this {fmt} file")
+    summary.spans_read = sum(f.spans for f in summary.files)
+    if options.services:
+        store.keep_services(options.services, dropped)
+    elif tuple(options.span_kinds) == ("server",):
+        store.keep_services((), dropped)
+    store.drop_unidentified(dropped)
+    summary.dropped = dict(dropped)
+    summary.seconds = time.perf_counter() - started
+    if not len(store):
+        reasons = ", ".join(f"{n} {reason}" for reason, n in dropped.most_common()) or "none"
+        where = paths[0] if len(paths) == 1 else f"{paths[0]} (and {len(paths) - 1} more)"
+        raise InputError(where, f"no span matched: {summary.spans_read} read, dropped: {reasons}")
+    return store, summary
+
+
+def table_batches(store: EventStore, summary: IngestSummary, options: IngestOptions,
+                  salt: bytes) -> Iterator[pa.RecordBatch]:
+    """Sessionize, label and yield the event table in time order, one row group at a time."""
+    columns, order, sessions = store.finish(options.session_gap)
+    users = store.interners["user"].values
+    user_labels = list(users) if options.keep_user_ids else pseudonymise(users, salt, prefix="u")
+    labels = {name: store.interners[name].values for name in ("action", "method", "route", "path", "source")}
+    labels["user"] = user_labels
+    labels["session"] = _session_labels(sessions, users, user_labels, store.interners["session"].values, salt)
+    _fill_summary(summary, columns, order, sessions, store)
+    yield from record_batches(columns, order, sessions.row_session, labels, options.row_group_rows)
+
+
+def _session_labels(sessions: Sessions, users: list[str], user_labels: list[str], explicit_ids: list[str],
+                    salt: bytes) -> list[str]:
+    """Explicit sessions: a keyed hash of (user, session id) — session ids are often tokens.
+    Gap sessions: ``<user label>-<n>``, the user's n-th session."""
+    explicit_rows = np.flatnonzero(sessions.explicit >= 0)
+    keys = [f"{users[sessions.user[i]]}\x1f{explicit_ids[sessions.explicit[i]]}" for i in explicit_rows]
+    hashed = pseudonymise(keys, salt, prefix="s")
+    labels: list[str] = [""] * sessions.count
+    for i, label in zip(explicit_rows.tolist(), hashed, strict=True):
+        labels[i] = label
+    for i in np.flatnonzero(sessions.explicit < 0).tolist():
+        labels[i] = f"{user_labels[sessions.user[i]]}-{sessions.ordinal[i]}"
+    return labels
+
+
+def _fill_summary(summary: IngestSummary, columns: dict[str, np.ndarray], order: np.ndarray,
+                  sessions: Sessions, store: EventStore) -> None:
+    summary.spans_kept = len(order)
+    summary.users = len(np.unique(columns["user"]))
+    summary.sessions = sessions.count
+    action_counts = np.bincount(columns["action"], minlength=len(store.interners["action"]))
+    summary.actions = int((action_counts > 0).sum())
+    names = store.interners["action"].values
+    top = np.argsort(-action_counts, kind="stable")[:10]
+    summary.top_actions = {names[i]: int(action_counts[i]) for i in top if action_counts[i] > 0}
+    key_codes = columns["user_key"]
+    key_counts = np.bincount(key_codes[key_codes >= 0], minlength=len(store.interners["user_key"]))
+    key_names = store.interners["user_key"].values
+    summary.identity = {key_names[i]: int(c) for i, c in enumerate(key_counts) if c > 0}
+    summary.first_ns = int(columns["ts"][order[0]])
+    summary.last_ns = int(columns["ts"][order[-1]])
+
+
+def write_output(paths: Sequence[str | Path], output: str | Path, options: IngestOptions) -> IngestSummary:
+    """The whole ingest: read, then write ``output`` atomically in row groups, the salt beside it."""
+    target = Path(output)
+    store, summary = collect(paths, options)
+    started = time.perf_counter() - summary.seconds
+    salt_file = salt_path_for(target)
+    if options.keep_user_ids:
+        salt, created = options.salt or new_salt(), False
+    elif options.salt is not None:
+        salt, created = options.salt, False
+    elif salt_file.exists():
+        salt, created = load_or_create_salt(salt_file)
+    else:
+        salt, created = new_salt(), True
+    with atomic_path(target) as tmp, pq.ParquetWriter(tmp, EVENT_SCHEMA, compression="zstd") as writer:
+        for batch in table_batches(store, summary, options, salt):
+            writer.write_batch(batch)
+    if created:
+        _write_salt(salt_file, salt)
+    summary.output = str(target)
+    summary.salt_file = None if options.keep_user_ids or options.salt is not None else str(salt_file)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def read_table(paths: Sequence[str | Path], options: IngestOptions) -> tuple[pa.Table, IngestSummary]:
+    """The whole ingest in memory (for notebooks and tests)."""
+    store, summary = collect(paths, options)
+    salt = options.salt or new_salt()
+    table = pa.Table.from_batches(list(table_batches(store, summary, options, salt)), schema=EVENT_SCHEMA)
+    return table, summary
+
+
+def _write_salt(path: Path, salt: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(salt.hex() + "\n")
+    tmp.chmod(0o600)
+    tmp.replace(path)
+
+
+@contextmanager
+def _progress(options: IngestOptions) -> Iterator:
+    """A rich progress line with spans/s on a terminal; a no-op elsewhere."""
+    if not (options.progress and sys.stderr.isatty()):
+        yield lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("ingest {task.completed:,.0f} spans"),
+               TextColumn("{task.fields[rate]}"), TimeElapsedColumn())
+    started = time.perf_counter()
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("ingest", total=None, rate="")
+
+        def advance(n: int) -> None:
+            done = progress.tasks[0].completed + n
+            rate = done / max(time.perf_counter() - started, 1e-9)
+            progress.update(task, advance=n, rate=f"{rate:,.0f} spans/s")
+
+        yield advance

@@ -1,0 +1,153 @@
+"""The compact in-memory form of the event table while a dump streams in.
+
+Each row costs ~50 bytes: times as int64, every string as an int32 code into a table of distinct values
+(users, sessions, actions, paths … repeat a lot). Sorting, sessionizing and filtering work on the codes;
+strings are only rebuilt one Parquet row group at a time when writing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from tracereplay.ingest.events import EVENT_SCHEMA
+from tracereplay.ingest.normalize import Normalized
+from tracereplay.ingest.sessions import Sessions, assign_sessions
+
+_CODED = ("user", "user_key", "session", "action", "method", "route", "path", "service", "source")
+
+
+class Interner:
+    """Distinct strings ↔ int32 codes (−1 = missing)."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+        self.values: list[str] = []
+
+    def codes(self, values: np.ndarray) -> np.ndarray:
+        local, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
+        lookup = np.fromiter((self._code(u) for u in uniques), dtype=np.int32, count=len(uniques))
+        out = np.full(len(local), -1, dtype=np.int32)
+        present = local >= 0
+        out[present] = lookup[local[present]]
+        return out
+
+    def _code(self, value: str) -> int:
+        code = self.index.get(value)
+        if code is None:
+            code = self.index[value] = len(self.values)
+            self.values.append(value)
+        return code
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+class EventStore:
+    """Accumulates normalized batches as codes, then filters, sessionizes and sorts them."""
+
+    def __init__(self) -> None:
+        self.interners = {name: Interner() for name in _CODED}
+        self.parts: dict[str, list[np.ndarray]] = {}
+
+    def add(self, rows: Normalized) -> None:
+        if not len(rows):
+            return
+        columns = {
+            "ts": rows.ts, "end": rows.end, "duration_ms": rows.duration_ms,
+            "status": np.where(np.isnan(rows.status), -1, rows.status).astype(np.int32),
+            "error": rows.error.astype(bool), "root": rows.root.astype(bool),
+        }
+        for name in _CODED:
+            if name == "source":
+                values = np.full(len(rows), rows.source, dtype=object)
+            else:
+                values = getattr(rows, name)
+            columns[name] = self.interners[name].codes(values)
+        for name, values in columns.items():
+            self.parts.setdefault(name, []).append(values)
+
+    def column(self, name: str) -> np.ndarray:
+        return np.concatenate(self.parts[name]) if name in self.parts else np.zeros(0)
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self.parts.get("ts", []))
+
+    def consolidate(self) -> dict[str, np.ndarray]:
+        """All batches as one array per column (frees the per-batch pieces)."""
+        columns = {name: np.concatenate(parts) for name, parts in self.parts.items()}
+        self.parts = {name: [values] for name, values in columns.items()}
+        return columns
+
+    def keep_services(self, services: tuple[str, ...], dropped: Counter[str]) -> None:
+        """Keep the given services, or (when none are given) the entry services: those with root spans.
+
+        If no service has a root span (every span has a parent outside the dump), every service is kept.
+        """
+        if not len(self):
+            return
+        columns = self.consolidate()
+        service = columns["service"]
+        names = self.interners["service"].values
+        if services:
+            wanted = [i for i, name in enumerate(names) if name in set(services)]
+            reason = "service not selected"
+        else:
+            wanted = np.unique(service[columns["root"]]).tolist()
+            reason = "not the entry service"
+            if not wanted:
+                return
+        keep = np.isin(service, np.asarray(wanted, dtype=np.int32))
+        removed = int((~keep).sum())
+        if removed:
+            dropped[reason] += removed
+            self.parts = {name: [values[keep]] for name, values in columns.items()}
+
+    def drop_unidentified(self, dropped: Counter[str]) -> None:
+        """Drop rows whose user could not be identified (after the service filter, for honest reasons)."""
+        if not len(self):
+            return
+        columns = self.consolidate()
+        keep = columns["user"] >= 0
+        removed = int((~keep).sum())
+        if removed:
+            dropped["no user identity"] += removed
+            self.parts = {name: [values[keep]] for name, values in columns.items()}
+
+    def finish(self, gap_s: float) -> tuple[dict[str, np.ndarray], np.ndarray, Sessions]:
+        """Consolidated columns, the time order of rows, and their sessions."""
+        columns = self.consolidate()
+        sessions = assign_sessions(columns["user"], columns["ts"], columns["end"], columns["session"],
+                                   int(gap_s * 1e9))
+        order = np.argsort(columns["ts"], kind="stable")
+        return columns, order, sessions
+
+
+def record_batches(columns: dict[str, np.ndarray], order: np.ndarray, row_session: np.ndarray,
+                   labels: dict[str, list[str]], rows_per_batch: int) -> Iterator[pa.RecordBatch]:
+    """The event table in time order, ``rows_per_batch`` rows at a time, strings rebuilt from codes."""
+    dictionaries = {name: pa.array(values, type=pa.string()) for name, values in labels.items()}
+    for start in range(0, len(order), rows_per_batch):
+        rows = order[start:start + rows_per_batch]
+        arrays = {
+            "ts": pa.array(columns["ts"][rows], type=pa.timestamp("ns", tz="UTC")),
+            "user": _take(dictionaries["user"], columns["user"][rows]),
+            "session": _take(dictionaries["session"], row_session[rows]),
+            "action": _take(dictionaries["action"], columns["action"][rows]),
+            "method": _take(dictionaries["method"], columns["method"][rows]),
+            "route": _take(dictionaries["route"], columns["route"][rows]),
+            "path": _take(dictionaries["path"], columns["path"][rows]),
+            "status": pa.array(columns["status"][rows], mask=columns["status"][rows] < 0, type=pa.int32()),
+            "duration_ms": pa.array(columns["duration_ms"][rows], from_pandas=True, type=pa.float64()),
+            "error": pa.array(columns["error"][rows], type=pa.bool_()),
+            "source": _take(dictionaries["source"], columns["source"][rows]),
+        }
+        yield pa.RecordBatch.from_arrays(list(arrays.values()), schema=EVENT_SCHEMA)
+
+
+def _take(dictionary: pa.Array, codes: np.ndarray) -> pa.Array:
+    indices = pa.array(codes, mask=codes < 0, type=pa.int32() if codes.dtype == np.int32 else pa.int64())
+    return dictionary.take(indices)

@@ -1,0 +1,152 @@
+"""End to end through the public API, on OTLP files written by the real OpenTelemetry SDK."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from population import ROUTES, T0_NS, make_population, write_otlp
+from tracereplay.ingest import ingest, read_dumps, read_dumps_with_summary
+from tracereplay.ingest.events import EVENT_COLUMNS, read_events
+
+from tracereplay.errors import ConfigError, InputError
+
+
+def _partition(frame: pd.DataFrame, key: str) -> set[frozenset[int]]:
+    """Sessions as sets of row timestamps, independent of their labels."""
+    return {frozenset(group["ts"].astype("int64")) for _, group in frame.groupby(key)}
+
+
+@pytest.fixture
+def population():
+    return make_population()
+
+
+def test_sdk_dump_gives_users_sessions_actions(tmp_path, population):
+    dump = write_otlp(tmp_path / "t.pb", population)
+    events, summary = read_dumps_with_summary(dump, salt=b"k")
+    assert list(events.columns[: len(EVENT_COLUMNS)]) == list(EVENT_COLUMNS)
+    assert len(events) == len(population) == summary.spans_kept
+    assert summary.spans_read == 2 * len(population)  # each request also has a client child span
+    assert summary.dropped == {"span kind": len(population)}
+    assert events["user"].nunique() == summary.users == 6
+    assert events["session"].nunique() == summary.sessions == 18
+    assert set(events["action"]) == {f"{m} {r}" for m, r, _ in ROUTES}
+    assert events["ts"].is_monotonic_increasing
+    expected = sorted(r.ts_ns for r in population)
+    assert events["ts"].astype("int64").tolist() == expected
+    by_ts = {r.ts_ns: r for r in population}
+    for row in events.itertuples():
+        request = by_ts[row.ts.value]
+        assert row.action == f"{request.method} {request.route}"
+        assert row.path == request.path
+        assert row.status == request.status
+        assert row.error == (request.status >= 500)
+        assert row.duration_ms == pytest.approx(request.duration_ns / 1e6)
+    assert summary.identity == {"enduser.id": len(population)}
+
+
+def test_users_are_pseudonymised_and_the_salt_is_kept_beside_the_output(tmp_path, population):
+    dump = write_otlp(tmp_path / "t.pb", population)
+    out = tmp_path / "events.parquet"
+    summary = ingest([dump], out)
+    salt_file = tmp_path / "events.parquet.salt"
+    assert summary.salt_file == str(salt_file) and salt_file.exists()
+    salt_hex = salt_file.read_text().strip()
+    raw = out.read_bytes()
+    for secret in ("example.com", "sess-0-0-tok", salt_hex):
+        assert secret.encode() not in raw
+    events = read_events(out)
+    assert not events["user"].str.contains("@").any()
+    # the kept salt makes a second ingest give the same pseudonyms
+    again = tmp_path / "again.parquet"
+    (tmp_path / "again.parquet.salt").write_text(salt_hex)
+    ingest([dump], again)
+    assert read_events(again)["user"].tolist() == events["user"].tolist()
+    # and a different salt gives different ones
+    other = read_dumps(dump, salt=b"another key")
+    assert set(other["user"]).isdisjoint(set(events["user"]))
+
+
+def test_keep_user_ids_writes_raw_ids(tmp_path, population):
+    dump = write_otlp(tmp_path / "t.pb", population)
+    out = tmp_path / "events.parquet"
+    summary = ingest([dump], out, keep_user_ids=True)
+    assert summary.salt_file is None and not (tmp_path / "events.parquet.salt").exists()
+    assert set(read_events(out)["user"]) == {r.user for r in population}
+
+
+def test_gap_sessions_equal_explicit_sessions_when_pauses_exceed_the_gap(tmp_path, population):
+    with_ids = read_dumps(write_otlp(tmp_path / "a.pb", population), salt=b"k")
+    without = read_dumps(write_otlp(tmp_path / "b.pb", population, with_session=False), salt=b"k")
+    assert _partition(with_ids, "session") == _partition(without, "session")
+    assert without["session"].str.startswith(tuple(without["user"].unique())).all()
+
+
+def test_session_gap_option_splits_and_merges(tmp_path, population):
+    dump = write_otlp(tmp_path / "b.pb", population, with_session=False)
+    assert read_dumps(dump, session_gap="10h")["session"].nunique() == 6  # one session per user
+    assert read_dumps(dump, session_gap="1s")["session"].nunique() == len(population)
+
+
+def test_explicit_session_id_wins_over_the_gap(tmp_path, population):
+    dump = write_otlp(tmp_path / "a.pb", population)
+    assert read_dumps(dump, session_gap="1s")["session"].nunique() == 18
+
+
+def test_old_semconv_and_templated_paths_without_route(tmp_path, population):
+    dump = write_otlp(tmp_path / "old.pb", population, new_semconv=False, with_route=False)
+    events = read_dumps(dump, salt=b"k")
+    assert len(events) == len(population)
+    assert not events["path"].str.contains("token=").any()
+    assert events["route"].isna().all()
+    templated = {"GET /api/v4/channels/{id}/posts", "POST /api/v4/posts", "GET /api/v4/users/me",
+                 "PUT /api/v4/users/{id}/status"}
+    assert set(events["action"]) <= templated
+    assert events["action"].nunique() == 4
+    assert sorted(events["status"].tolist()) == sorted(r.status for r in population)
+
+
+def test_entry_service_is_kept_and_downstream_server_spans_dropped(tmp_path, population):
+    dump = write_otlp(tmp_path / "t.pb", population, extra_downstream=True)
+    events, summary = read_dumps_with_summary(dump, salt=b"k")
+    assert len(events) == len(population)
+    assert summary.dropped == {"span kind": len(population), "not the entry service": len(population)}
+    # db-api spans carry no user: kept by --service, then dropped for lack of an identity, all counted
+    with pytest.raises(InputError, match=r"90 service not selected, 90 no user identity"):
+        read_dumps(dump, services=["db-api"])
+    picked = read_dumps(dump, services=["db-api"], user_keys=["url.path"], keep_user_ids=True)
+    assert set(picked["action"]) == {"GET /rows"} and len(picked) == len(population)
+
+
+def test_span_kind_and_name_filters(tmp_path, population):
+    dump = write_otlp(tmp_path / "t.pb", population)
+    _, summary = read_dumps_with_summary(dump, salt=b"k", span_name=r"^POST ")
+    assert summary.spans_kept == sum(r.method == "POST" for r in population)
+    assert summary.dropped["span name filter"] == len(population) - summary.spans_kept
+    with pytest.raises(InputError, match="no span matched"):
+        read_dumps(dump, span_kinds=["consumer"])
+
+
+def test_user_key_order_first_present_wins(tmp_path, population):
+    dump = write_otlp(tmp_path / "t.pb", population)
+    events, summary = read_dumps_with_summary(dump, user_keys=["nope", "user_agent.original"],
+                                              keep_user_ids=True)
+    assert set(events["user"]) == {"pytest"} and summary.identity == {"user_agent.original": len(population)}
+
+
+def test_options_are_validated_all_at_once():
+    with pytest.raises(ConfigError) as info:
+        read_dumps("x", format="nope", span_kinds=["weird"], session_gap="0s")
+    assert len(info.value.problems) == 3
+
+
+def test_output_is_written_in_row_groups(tmp_path):
+    population = make_population(users=20, sessions_per_user=5, requests_per_session=10)
+    dump = write_otlp(tmp_path / "t.pb", population)
+    out = tmp_path / "e.parquet"
+    ingest([dump], out, row_group_rows=100)
+    assert pq.ParquetFile(out).metadata.num_row_groups == int(np.ceil(len(population) / 100))
+    events = read_events(out)
+    assert events["ts"].min().value >= T0_NS and events["ts"].is_monotonic_increasing

@@ -1,0 +1,91 @@
+"""OTLP protobuf layouts: one message, the collector's 4-byte framing, varint framing, gzip and zstd."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+import zstandard
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
+from population import make_population, sdk_spans
+from tracereplay.ingest import read_dumps
+from tracereplay.ingest.readers.otlp_proto import _encode_varint
+
+from tracereplay.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def messages() -> list[bytes]:
+    """Three export requests, as a batch span processor would send them."""
+    population = make_population()
+    thirds = [population[i::3] for i in range(3)]
+    return [encode_spans(sdk_spans(part)).SerializeToString() for part in thirds]
+
+
+@pytest.fixture(scope="module")
+def expected(messages, tmp_path_factory) -> list[int]:
+    path = tmp_path_factory.mktemp("one") / "whole.pb"
+    whole = TracesData()
+    for message in messages:
+        whole.MergeFromString(message)
+    path.write_bytes(whole.SerializeToString())
+    return read_dumps(path, salt=b"k")["ts"].astype("int64").tolist()
+
+
+def _framed_4(messages: list[bytes]) -> bytes:
+    return b"".join(len(m).to_bytes(4, "big") + m for m in messages)
+
+
+def _framed_varint(messages: list[bytes]) -> bytes:
+    return b"".join(_encode_varint(len(m)) + m for m in messages)
+
+
+@pytest.mark.parametrize("layout", ["concatenated", "4-byte", "varint", "gzip", "zstd", "zstd-4-byte"])
+def test_layouts_read_the_same_spans(tmp_path, messages, expected, layout):
+    data = {
+        "concatenated": lambda: b"".join(messages),  # concatenated messages merge: still one TracesData
+        "4-byte": lambda: _framed_4(messages),
+        "varint": lambda: _framed_varint(messages),
+        "gzip": lambda: gzip.compress(b"".join(messages)),
+        "zstd": lambda: zstandard.ZstdCompressor().compress(b"".join(messages)),
+        # the collector compresses each framed message as its own zstd frame
+        "zstd-4-byte": lambda: b"".join(
+            zstandard.ZstdCompressor().compress(_framed_4([m])) for m in messages),
+    }[layout]()
+    path = tmp_path / "dump.bin"
+    path.write_bytes(data)
+    events = read_dumps(path, salt=b"k")
+    assert events["ts"].astype("int64").tolist() == expected
+    assert set(events["source"]) == {"otlp"}
+
+
+def test_truncated_file_names_the_offset(tmp_path, messages):
+    path = tmp_path / "cut.pb"
+    path.write_bytes(_framed_4(messages)[:-10])
+    with pytest.raises(InputError, match=r"cut\.pb: byte \d+: truncated"):
+        read_dumps(path)
+
+
+def test_corrupt_message_is_reported(tmp_path, messages):
+    data = bytearray(messages[0])
+    data[40:60] = b"\xff" * 20
+    path = tmp_path / "bad.pb"
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match=r"bad\.pb: (bytes|byte) \d+"):
+        read_dumps(path)
+
+
+def test_corrupt_gzip_is_reported(tmp_path, messages):
+    data = gzip.compress(messages[0])
+    path = tmp_path / "bad.pb.gz"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="gzip"):
+        read_dumps(path)
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "empty.pb"
+    path.write_bytes(b"")
+    with pytest.raises(InputError, match="empty file"):
+        read_dumps(path)
