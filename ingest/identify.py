@@ -6,7 +6,9 @@ first present winning. Where none is present, the fallback is, in order:
 1. client address + user agent (``client.address`` / ``http.client_ip`` / ``net.sock.peer.addr`` …
    with ``user_agent.original`` / ``http.user_agent``) — one browser on one address;
 2. the client address alone;
-3. the explicit session id (a session belongs to one user).
+3. the user identified on other spans of the same explicit session (a session belongs to one user: a failed
+   log-in before the user is known joins the session it started) — applied by the store once all rows are in;
+4. the explicit session id itself.
 
 Spans with none of these are dropped and counted as ``no user identity``.
 """
@@ -18,12 +20,16 @@ import pandas as pd
 
 FALLBACK_CLIENT_AGENT = "fallback: client address + user agent"
 FALLBACK_CLIENT = "fallback: client address"
+FALLBACK_SESSION_OWNER = "fallback: the session's user"
 FALLBACK_SESSION = "fallback: session id"
 
 
 def resolve_users(user: np.ndarray, user_key: np.ndarray, client: np.ndarray, agent: np.ndarray,
                   session: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Fill missing users from the fallbacks. Returns (raw user ids, the key or fallback that named each)."""
+    """Fill missing users from the client fallbacks (1, 2). Returns (raw user ids, the key that named each).
+
+    Rows still without a user but with a session id are left for :func:`borrow_session_users`.
+    """
     user = user.copy()
     user_key = user_key.copy()
     missing = _missing(user)
@@ -39,11 +45,33 @@ def resolve_users(user: np.ndarray, user_key: np.ndarray, client: np.ndarray, ag
     if only_client.any():
         user[only_client] = client[only_client]
         user_key[only_client] = FALLBACK_CLIENT
-    by_session = missing & ~has_client & ~_missing(session)
-    if by_session.any():
-        user[by_session] = "session:" + session[by_session]
-        user_key[by_session] = FALLBACK_SESSION
     return user, user_key
+
+
+def borrow_session_users(user: np.ndarray, user_key: np.ndarray, session: np.ndarray,
+                         session_values: list[str], intern_user, intern_key) -> int:
+    """Fallbacks 3 and 4 on int codes (−1 = missing), in place. Returns how many rows were filled.
+
+    ``intern_user``/``intern_key`` turn an array of strings into codes of the store's tables.
+    """
+    lacking = (user < 0) & (session >= 0)
+    if not lacking.any():
+        return 0
+    known = (user >= 0) & (session >= 0)
+    owner = np.full(len(session_values), -1, dtype=np.int32)
+    # assigning in reverse makes the first identified row of each session win
+    owner[session[known][::-1]] = user[known][::-1]
+    rows = np.flatnonzero(lacking)
+    borrowed = owner[session[rows]]
+    found = borrowed >= 0
+    user[rows[found]] = borrowed[found]
+    user_key[rows[found]] = intern_key(np.array([FALLBACK_SESSION_OWNER], dtype=object))[0]
+    alone = rows[~found]
+    if len(alone):
+        names = np.array(["session:" + session_values[c] for c in session[alone]], dtype=object)
+        user[alone] = intern_user(names)
+        user_key[alone] = intern_key(np.array([FALLBACK_SESSION], dtype=object))[0]
+    return len(rows)
 
 
 def _missing(values: np.ndarray) -> np.ndarray:

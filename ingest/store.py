@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 from tracereplay.ingest.events import EVENT_SCHEMA
+from tracereplay.ingest.identify import borrow_session_users
 from tracereplay.ingest.normalize import Normalized
 from tracereplay.ingest.sessions import Sessions, assign_sessions
 
@@ -107,10 +108,16 @@ class EventStore:
             self.parts = {name: [values[keep]] for name, values in columns.items()}
 
     def drop_unidentified(self, dropped: Counter[str]) -> None:
-        """Drop rows whose user could not be identified (after the service filter, for honest reasons)."""
+        """Identify rows through their session, then drop the rows still without a user.
+
+        Runs after the service filter, so dropped rows are counted under the reason that applies first.
+        """
         if not len(self):
             return
         columns = self.consolidate()
+        borrow_session_users(columns["user"], columns["user_key"], columns["session"],
+                             self.interners["session"].values, self.interners["user"].codes,
+                             self.interners["user_key"].codes)
         keep = columns["user"] >= 0
         removed = int((~keep).sum())
         if removed:

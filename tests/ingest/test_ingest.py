@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
@@ -150,3 +152,18 @@ def test_output_is_written_in_row_groups(tmp_path):
     assert pq.ParquetFile(out).metadata.num_row_groups == int(np.ceil(len(population) / 100))
     events = read_events(out)
     assert events["ts"].min().value >= T0_NS and events["ts"].is_monotonic_increasing
+
+
+DEMO_DUMP = Path(__file__).parents[2] / "sample_traces" / "demo.otlp.pb"
+
+
+@pytest.mark.skipif(not DEMO_DUMP.exists(), reason="the demo dump is not in this checkout")
+def test_demo_dump_recovers_the_documented_population():
+    """sample_traces/README.md: 130 users, 407 sessions; 192 probe pings have no identity; 10 failed
+    log-ins carry only a session id and join their session's user."""
+    events, summary = read_dumps_with_summary(DEMO_DUMP, salt=b"k")
+    assert summary.spans_read == 5629
+    assert summary.dropped == {"no user identity": 192}
+    assert summary.users == 130 and summary.sessions == 407 and summary.actions == 10
+    assert summary.identity == {"enduser.id": 5427, "fallback: the session's user": 10}
+    assert events.groupby("action").size()["GET /api/v4/channels/{channel_id}/posts"] == 1601
