@@ -1,0 +1,154 @@
+"""``RunConfig``: every setting of a run, with defaults, and ``validate()`` reporting every problem at once.
+
+Which workload runs follows from the settings: ``users`` → closed, ``arrival_rate`` or ``arrival_scale`` →
+open, a trace given to ``replay`` → trace replay.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import os
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from tracereplay.errors import ConfigError
+
+
+class Workload(enum.Enum):
+    CLOSED = "closed"  # a fixed number of concurrent users, each looping its sessions
+    OPEN = "open"  # sessions arrive at a rate, whatever the target's speed (up to a cap)
+    TRACE = "trace"  # recorded users replay their recorded sessions with their timing
+
+
+class Arrivals(enum.Enum):
+    UNIFORM = "uniform"  # evenly spaced, as k6's constant-arrival-rate
+    POISSON = "poisson"  # exponential gaps, as independent users arrive
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    """Settings of one run (see ``docs/running.md``). Durations are seconds."""
+
+    target: str
+    out: str = "run"
+    duration: float | None = 60.0  # None: until the trace (or the simple script) is done
+    # closed workload
+    users: int | None = None
+    ramp_up: float = 0.0
+    # open workload
+    arrival_rate: float | None = None  # sessions/s
+    arrival_scale: float | None = None  # × the model's fitted arrival profile (hour of day)
+    max_users: int = 10_000  # cap on concurrent users (sessions in flight) in the open workload
+    max_late: float = 10.0  # an arrival that cannot start within this of its time is dropped
+    arrivals: Arrivals = Arrivals.UNIFORM
+    # trace replay
+    speed: float = 1.0
+    max_gap: float | None = None
+    sample: float = 1.0  # fraction of users kept (whole users)
+    loop: bool = False
+    # every workload
+    think_scale: float = 1.0
+    seed: int | None = None
+    max_rps: float | None = None
+    timeout: float = 10.0
+    actions: str | None = None  # action pack: module name or .py file
+    workers: int = 1
+    max_connections: int = 0  # 0: no limit (connections are pooled, only requests in flight hold one)
+    grace: float = 10.0  # how long a stop waits for requests in flight
+    uvloop: bool = True
+
+    @property
+    def workload(self) -> Workload:
+        if self.users is not None:
+            return Workload.CLOSED
+        if self.arrival_rate is not None or self.arrival_scale is not None:
+            return Workload.OPEN
+        return Workload.TRACE
+
+    def problems(self, *, trace: bool = False) -> list[str]:
+        """Every problem with these settings (empty when valid)."""
+        p: list[str] = []
+        url = urlsplit(self.target)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            p.append(f"target {self.target!r} is not an http(s)://host[:port] URL")
+        chosen = [
+            n
+            for n, v in (
+                ("users", self.users),
+                ("arrival_rate", self.arrival_rate),
+                ("arrival_scale", self.arrival_scale),
+            )
+            if v is not None
+        ]
+        if trace and chosen:
+            p.append(f"trace replay takes its users from the trace; drop {', '.join(chosen)}")
+        if not trace and len(chosen) != 1:
+            p.append("choose exactly one of users (closed), arrival_rate or arrival_scale (open)")
+        if self.users is not None and (not isinstance(self.users, int) or self.users < 0):
+            p.append("users must be a whole number ≥ 0")
+        _positive(p, "arrival_rate", self.arrival_rate)
+        _positive(p, "arrival_scale", self.arrival_scale)
+        _positive(p, "max_users", self.max_users, integer=True)
+        _positive(p, "speed", self.speed)
+        _positive(p, "workers", self.workers, integer=True)
+        _positive(p, "timeout", self.timeout)
+        _positive(p, "max_rps", self.max_rps)
+        _positive(p, "max_gap", self.max_gap)
+        for name in ("ramp_up", "think_scale", "max_late", "grace", "max_connections"):
+            if getattr(self, name) < 0:
+                p.append(f"{name} must be ≥ 0")
+        if self.duration is not None and self.duration <= 0:
+            p.append("duration must be positive")
+        if self.duration is None and not trace:
+            p.append("duration is required for closed and open workloads")
+        if not 0 < self.sample <= 1:
+            p.append("sample must be a fraction in (0, 1]")
+        if self.loop and self.duration is None:
+            p.append("loop needs a duration")
+        if self.seed is not None and self.seed < 0:
+            p.append("seed must be ≥ 0")
+        return p
+
+    def validate(self, *, trace: bool = False) -> RunConfig:
+        """Raise ``ConfigError`` listing every problem; return self when valid."""
+        problems = self.problems(trace=trace)
+        if problems:
+            raise ConfigError(problems)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["arrivals"] = self.arrivals.value
+        return out
+
+    def for_worker(self, index: int) -> RunConfig:
+        """This worker's share: users and rates split across ``workers`` (no shared state between them)."""
+        n = self.workers
+        changes: dict[str, Any] = {}
+        if self.users is not None:
+            changes["users"] = self.users // n + (1 if index < self.users % n else 0)
+        for name in ("arrival_rate", "arrival_scale", "max_rps"):
+            value = getattr(self, name)
+            if value is not None:
+                changes[name] = value / n
+        changes["max_users"] = max(1, self.max_users // n)
+        return dataclasses.replace(self, **changes)
+
+
+def default_workers() -> int:
+    """One worker process per core available to us."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _positive(problems: list[str], name: str, value: float | None, *, integer: bool = False) -> None:
+    if value is None:
+        return
+    if integer and (not isinstance(value, int) or isinstance(value, bool)):
+        problems.append(f"{name} must be a whole number")
+    elif value <= 0:
+        problems.append(f"{name} must be positive")

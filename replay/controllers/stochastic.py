@@ -1,0 +1,85 @@
+"""``StochasticController``: samples a user's class, sessions, actions and waits from a behaviour model.
+
+The model is consumed through :class:`SessionSource`, the small protocol below (what
+``tracereplay.model.BehaviourModel`` provides); nothing else of the model stage is imported.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+from tracereplay.replay.controllers.base import Step
+from tracereplay.replay.store import UserStore
+
+
+@runtime_checkable
+class SessionSource(Protocol):
+    """What the replay runtime needs from a behaviour model."""
+
+    @property
+    def actions(self) -> list[str]: ...
+
+    def sample_user(self, rng: np.random.Generator) -> tuple[int, int]:
+        """(class index, number of sessions) of a new user."""
+        ...
+
+    def sample_session(self, class_index: int, rng: np.random.Generator) -> tuple[list[str], np.ndarray]:
+        """(actions, think times in seconds between them — one fewer than actions)."""
+        ...
+
+    def sample_session_gap(self, class_index: int, rng: np.random.Generator) -> float:
+        """Seconds between two sessions of one user."""
+        ...
+
+    def arrival_rate(self, when: datetime) -> float:
+        """Sessions per second fitted for that time of day (/week)."""
+        ...
+
+    @property
+    def mean_arrival_rate(self) -> float: ...
+
+    def path_examples(self, action: str) -> list[str]:
+        """Concrete paths seen for ``action`` (may be empty)."""
+        ...
+
+
+class StochasticController:
+    """A user drawn from the model: ``sessions`` sessions (``None``: as the model samples), then done."""
+
+    def __init__(
+        self,
+        source: SessionSource,
+        rng: np.random.Generator,
+        *,
+        user_key: str = "u",
+        sessions: int | None = None,
+    ) -> None:
+        self.source = source
+        self.rng = rng
+        self.user_key = user_key
+        self.class_index, sampled = source.sample_user(rng)
+        self.sessions = max(1, int(sessions if sessions is not None else sampled))
+        self._session = -1
+        self._actions: list[str] = []
+        self._think: np.ndarray = np.empty(0)
+        self._position = 0
+
+    def next_step(self, store: UserStore) -> Step | None:
+        if self._position < len(self._actions):
+            i = self._position
+            self._position += 1
+            return Step(self._actions[i], wait_s=float(self._think[i - 1]))
+        return self._next_session()
+
+    def _next_session(self) -> Step | None:
+        while self._session + 1 < self.sessions:
+            self._session += 1
+            actions, think = self.source.sample_session(self.class_index, self.rng)
+            if not actions:
+                continue
+            self._actions, self._think, self._position = list(actions), np.asarray(think, float), 1
+            gap = self.source.sample_session_gap(self.class_index, self.rng) if self._session else 0.0
+            return Step(actions[0], wait_s=float(gap), session=f"{self.user_key}-s{self._session}")
+        return None

@@ -1,0 +1,225 @@
+"""``LoadTester``: runs one worker's workload against the target and records every request.
+
+    tester = LoadTester(config, controllers=factory, workload=Workload.CLOSED)
+    await tester.start()             # users start (ramp-up), recording starts
+    tester.add_users(10)             # runtime control, any time
+    outcome = await tester.wait()    # until the duration passes, the workload is done or stop() is called
+
+The stop is graceful: waiting users stop at once, requests in flight finish and are recorded (up to
+``config.grace`` seconds), the last batch is flushed and the Parquet parts are merged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from hdrh.histogram import HdrHistogram
+from tracereplay.replay.config import RunConfig, Workload
+from tracereplay.replay.controllers.trace import UserPlan
+from tracereplay.replay.limiter import RateLimiter
+from tracereplay.replay.recorder import Interval, Recorder, UserCounts
+from tracereplay.replay.runtime import Crowd, Pacing
+from tracereplay.replay.transport import AiohttpTransport, Transport
+from tracereplay.replay.user import ActionTable
+from tracereplay.replay.users import ControllerFactory, UserFactory
+from tracereplay.replay.workloads.closed import ClosedWorkload
+from tracereplay.replay.workloads.open import OpenWorkload
+from tracereplay.replay.workloads.trace import TraceWorkload
+
+
+class ExitReason(enum.Enum):
+    DURATION = "duration"  # the configured duration passed
+    INTERRUPTED = "interrupted"  # stop() / Ctrl-C / a signal
+    COMPLETED = "completed"  # every user finished (trace replay, a script with loops)
+    ERROR = "error"
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerOutcome:
+    """What one worker did."""
+
+    worker: int
+    exit_reason: ExitReason
+    started: float  # wall-clock seconds
+    ended: float
+    requests: int
+    errors: int
+    counts: UserCounts
+    requests_file: Path | None
+    measured: HdrHistogram | None = None  # latency from the actual start, µs
+    corrected: HdrHistogram | None = None  # latency from the intended start, µs
+
+
+class LoadTester:
+    """One worker's run: a workload of users, a transport, a recorder, and the clock that stops them."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        *,
+        controllers: ControllerFactory | None = None,
+        workload: Workload | None = None,
+        table: ActionTable | None = None,
+        profile: Callable[[float], float] | None = None,
+        trace_users: list[UserPlan] | None = None,
+        trace_span: float = 0.0,
+        replace_users: bool = True,
+        worker: int = 0,
+        transport: Transport | None = None,
+        on_interval: Callable[[Interval], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.worker = worker
+        self.kind = workload or config.workload
+        self.recorder = Recorder(config.out, worker)
+        self.on_interval = on_interval
+        self._own_transport = transport is None
+        self.transport: Transport = transport or AiohttpTransport(
+            config.target, timeout_s=config.timeout, max_connections=config.max_connections
+        )
+        limiter = RateLimiter(config.max_rps) if config.max_rps else None
+        self.factory = UserFactory(
+            controllers=controllers or _no_controller,
+            transport=self.transport,
+            recorder=self.recorder,
+            table=table or ActionTable(),
+            worker=worker,
+            seed=config.seed,
+            limiter=limiter,
+        )
+        self.crowd = Crowd(Pacing(think_scale=config.think_scale))
+        self.workload = self._make_workload(profile, trace_users, trace_span, replace_users)
+        self._done = asyncio.Event()
+        self._reason = ExitReason.COMPLETED
+        self._started_wall = 0.0
+        self._tasks: list[asyncio.Task] = []
+
+    # ------------------------------------------------------------------ runtime control (any time)
+    @property
+    def active_users(self) -> int:
+        return self.crowd.active
+
+    def add_users(self, n: int) -> None:
+        """Closed workload: n more concurrent users, starting now."""
+        if not isinstance(self.workload, ClosedWorkload):
+            raise ValueError("add_users applies to the closed workload (use set_arrival_rate for open)")
+        self.workload.add_users(n)
+
+    def remove_users(self, n: int) -> int:
+        """Closed workload: n fewer users (each finishes its action in flight); returns how many."""
+        if not isinstance(self.workload, ClosedWorkload):
+            raise ValueError("remove_users applies to the closed workload (use set_arrival_rate for open)")
+        return self.workload.remove_users(n)
+
+    def set_arrival_rate(self, rate: float) -> None:
+        """Open workload: new fixed arrival rate, sessions/s."""
+        if not isinstance(self.workload, OpenWorkload):
+            raise ValueError("set_arrival_rate applies to the open workload")
+        self.workload.set_arrival_rate(rate)
+
+    def stop(self, reason: ExitReason = ExitReason.INTERRUPTED) -> None:
+        """Ask the run to end (gracefully); ``wait()`` returns once everything is written."""
+        if not self._done.is_set():
+            self._reason = reason
+            self._done.set()
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        if self._own_transport:
+            await self.transport.__aenter__()  # type: ignore[attr-defined]
+        self._started_wall = time.time()
+        loop = asyncio.get_running_loop()
+        await self.workload.start()
+        self._tasks.append(loop.create_task(self._flush_every_second()))
+        if self.config.duration is not None:
+            loop.call_later(self.config.duration, self.stop, ExitReason.DURATION)
+        self.crowd.on_exit(self._maybe_all_done)
+
+    async def wait(self) -> WorkerOutcome:
+        """Run until stopped; then stop gracefully and write everything."""
+        try:
+            await self._done.wait()
+        finally:
+            self.workload.stop()
+            await self.crowd.stop_all(self.config.grace)
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            if self._own_transport:
+                await self.transport.close()  # type: ignore[attr-defined]
+            path = await asyncio.to_thread(self.recorder.close, self._counts())
+        return WorkerOutcome(
+            worker=self.worker,
+            exit_reason=self._reason,
+            started=self._started_wall,
+            ended=time.time(),
+            requests=self.recorder.requests,
+            errors=self.recorder.errors,
+            counts=self._counts(),
+            requests_file=path,
+            measured=self.recorder.measured,
+            corrected=self.recorder.corrected,
+        )
+
+    async def run(self) -> WorkerOutcome:
+        await self.start()
+        return await self.wait()
+
+    # ------------------------------------------------------------------ internals
+    def _make_workload(self, profile, trace_users, trace_span, replace_users):
+        c = self.config
+        if self.kind is Workload.CLOSED:
+            return ClosedWorkload(
+                self.crowd, self.factory, users=c.users or 0, ramp_up_s=c.ramp_up, replace=replace_users
+            )
+        if self.kind is Workload.OPEN:
+            rate = c.arrival_rate
+            if rate is None and profile is None:
+                raise ValueError("arrival_scale needs the model's arrival profile")
+            rng = np.random.default_rng([np.random.SeedSequence(c.seed).entropy, self.worker, 2**31])
+            return OpenWorkload(
+                self.crowd,
+                self.factory,
+                rate=rate,
+                profile=profile,
+                max_users=c.max_users,
+                max_late_s=c.max_late,
+                arrivals=c.arrivals,
+                rng=rng,
+            )
+        loop_s = trace_span if c.loop else None
+        return TraceWorkload(self.crowd, self.factory, trace_users or [], loop_s=loop_s)
+
+    def _counts(self) -> UserCounts:
+        counts = getattr(self.workload, "counts", None)
+        base = counts if isinstance(counts, UserCounts) else UserCounts(sessions_started=self.crowd.started)
+        return UserCounts(
+            active_users=self.crowd.active,
+            sessions_started=base.sessions_started,
+            sessions_dropped=base.sessions_dropped,
+            sessions_late=base.sessions_late,
+        )
+
+    def _maybe_all_done(self, _runner) -> None:
+        if self.crowd.active == 0 and self.workload.finished:
+            self.stop(ExitReason.COMPLETED)
+
+    async def _flush_every_second(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_at = loop.time() + 1.0
+        while True:
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+            next_at += 1.0
+            interval = self.recorder.flush(self._counts())
+            if self.on_interval is not None:
+                self.on_interval(interval)
+
+
+def _no_controller(key, rng):
+    raise ValueError("this LoadTester was built without a controller factory")

@@ -1,0 +1,218 @@
+"""Records every request of one worker: Parquet on disk, HDR histograms live.
+
+The hot path (:meth:`Recorder.record`) appends one tuple to a list, nothing else. Once a second
+:meth:`Recorder.flush` turns the batch into Arrow columns, writes it as its own small Parquet file
+(``requests-<worker>.partNNNNNN.parquet``, complete on its own, so a crash loses at most the last second),
+adds the latencies to the live histograms in one vectorised step, and appends a row to
+``users-<worker>.parquet``. :meth:`Recorder.close` merges the parts into ``requests-<worker>.parquet`` (one
+row group a part) and removes them.
+
+Times come in as ``time.monotonic()`` seconds (the clock the schedule uses) and are written as UTC
+timestamps via one offset taken at start.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from hdrh.histogram import HdrHistogram
+from tracereplay.ingest.events import EVENT_SCHEMA, atomic_path
+from tracereplay.replay.histogram import new_histogram, record_many
+
+REQUEST_SCHEMA = pa.schema(
+    [
+        *EVENT_SCHEMA,
+        pa.field("intended", pa.timestamp("ns", tz="UTC"), nullable=False),
+        pa.field("latency_ms", pa.float64()),
+        pa.field("latency_corrected_ms", pa.float64()),
+        pa.field("error_kind", pa.string()),
+        pa.field("bytes", pa.int64()),
+        pa.field("worker", pa.int32(), nullable=False),
+    ]
+)
+
+USERS_SCHEMA = pa.schema(
+    [
+        pa.field("ts", pa.timestamp("ns", tz="UTC"), nullable=False),
+        pa.field("worker", pa.int32(), nullable=False),
+        pa.field("active_users", pa.int64()),
+        pa.field("sessions_started", pa.int64()),
+        pa.field("sessions_dropped", pa.int64()),
+        pa.field("sessions_late", pa.int64()),
+        pa.field("requests", pa.int64()),
+        pa.field("errors", pa.int64()),
+    ]
+)
+
+
+@dataclass(slots=True)
+class UserCounts:
+    """The workload's counters, sampled once a second into ``users-<worker>.parquet``."""
+
+    active_users: int = 0
+    sessions_started: int = 0
+    sessions_dropped: int = 0
+    sessions_late: int = 0
+
+
+@dataclass(slots=True)
+class Interval:
+    """What one flush saw: the live display's input (and what a worker sends to the parent)."""
+
+    worker: int
+    seconds: float
+    requests: int
+    errors: int
+    histogram: HdrHistogram  # corrected latency, µs, of this interval
+    counts: UserCounts = field(default_factory=UserCounts)
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds > 0 else 0.0
+
+
+class Recorder:
+    """Collects request rows for one worker and writes them to ``run_dir`` in one-second batches."""
+
+    def __init__(self, run_dir: str | Path, worker: int = 0) -> None:
+        self.run_dir = Path(run_dir)
+        self.worker = worker
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._rows: list[tuple] = []
+        self._parts: list[Path] = []
+        self._users_rows: list[tuple] = []
+        self._wall_offset_ns = time.time_ns() - int(time.monotonic() * 1e9)
+        self._last_flush = time.monotonic()
+        self.requests = 0
+        self.errors = 0
+        self.measured = new_histogram()
+        self.corrected = new_histogram()
+
+    # hot path: keep it to one append
+    def record(
+        self,
+        user: str,
+        session: str,
+        action: str,
+        method: str | None,
+        route: str | None,
+        path: str | None,
+        status: int | None,
+        intended: float,
+        start: float,
+        end: float,
+        error_kind: str | None,
+        nbytes: int,
+    ) -> None:
+        """Record one request; times are ``time.monotonic()`` seconds."""
+        self._rows.append(
+            (user, session, action, method, route, path, status, intended, start, end, error_kind, nbytes)
+        )
+
+    @property
+    def pending(self) -> int:
+        return len(self._rows)
+
+    def wall_ns(self, monotonic_s: float) -> int:
+        """A ``time.monotonic()`` reading as UTC nanoseconds since the epoch."""
+        return int(monotonic_s * 1e9) + self._wall_offset_ns
+
+    def flush(self, counts: UserCounts | None = None) -> Interval:
+        """Write the batch since the last flush; return what it saw."""
+        rows, self._rows = self._rows, []
+        now = time.monotonic()
+        seconds, self._last_flush = now - self._last_flush, now
+        interval = Interval(self.worker, seconds, len(rows), 0, new_histogram(), counts or UserCounts())
+        if rows:
+            table, corrected_us, measured_us, errors = self._to_table(rows)
+            part = self.run_dir / f"requests-{self.worker}.part{len(self._parts):06d}.parquet"
+            with atomic_path(part) as tmp:
+                pq.write_table(table, tmp, compression="zstd")
+            self._parts.append(part)
+            record_many(interval.histogram, corrected_us)
+            record_many(self.corrected, corrected_us)
+            record_many(self.measured, measured_us)
+            interval.errors = errors
+            self.requests += len(rows)
+            self.errors += errors
+        self._append_users_row(now, interval)
+        return interval
+
+    def close(self, counts: UserCounts | None = None) -> Path:
+        """Flush the rest, merge the parts into ``requests-<worker>.parquet``; return its path."""
+        self.flush(counts)
+        target = self.run_dir / f"requests-{self.worker}.parquet"
+        with atomic_path(target) as tmp, pq.ParquetWriter(tmp, REQUEST_SCHEMA, compression="zstd") as writer:
+            for part in self._parts:
+                writer.write_table(pq.read_table(part, schema=REQUEST_SCHEMA))
+        for part in self._parts:
+            part.unlink(missing_ok=True)
+        self._parts.clear()
+        return target
+
+    def _to_table(self, rows: list[tuple]) -> tuple[pa.Table, np.ndarray, np.ndarray, int]:
+        (user, session, action, method, route, path, status, intended, start, end, kind, nbytes) = zip(
+            *rows, strict=True
+        )
+        intended_s = np.fromiter(intended, np.float64, len(rows))
+        start_s = np.fromiter(start, np.float64, len(rows))
+        end_s = np.fromiter(end, np.float64, len(rows))
+        latency_ms = (end_s - start_s) * 1e3
+        corrected_ms = (end_s - np.minimum(intended_s, start_s)) * 1e3
+        error = pa.array(kind, pa.string()).is_valid()
+        offset = self._wall_offset_ns
+        columns = {
+            "ts": _timestamps(start_s, offset),
+            "user": pa.array(user, pa.string()),
+            "session": pa.array(session, pa.string()),
+            "action": pa.array(action, pa.string()),
+            "method": pa.array(method, pa.string()),
+            "route": pa.array(route, pa.string()),
+            "path": pa.array(path, pa.string()),
+            "status": pa.array(status, pa.int32()),
+            "duration_ms": pa.array(latency_ms),
+            "error": error,
+            "source": pa.array(np.full(len(rows), "run", dtype=object), pa.string()),
+            "intended": _timestamps(intended_s, offset),
+            "latency_ms": pa.array(latency_ms),
+            "latency_corrected_ms": pa.array(corrected_ms),
+            "error_kind": pa.array(kind, pa.string()),
+            "bytes": pa.array(nbytes, pa.int64()),
+            "worker": pa.array(np.full(len(rows), self.worker, dtype=np.int32)),
+        }
+        table = pa.Table.from_pydict(columns, schema=REQUEST_SCHEMA)
+        errors = int(error.true_count) if hasattr(error, "true_count") else int(np.sum(error))
+        return table, (corrected_ms * 1e3).astype(np.int64), (latency_ms * 1e3).astype(np.int64), errors
+
+    def _append_users_row(self, now: float, interval: Interval) -> None:
+        c = interval.counts
+        self._users_rows.append(
+            (
+                self.wall_ns(now),
+                self.worker,
+                c.active_users,
+                c.sessions_started,
+                c.sessions_dropped,
+                c.sessions_late,
+                self.requests,
+                self.errors,
+            )
+        )
+        columns = list(zip(*self._users_rows, strict=True))
+        table = pa.Table.from_arrays(
+            [pa.array(col, type=f.type) for col, f in zip(columns, USERS_SCHEMA, strict=True)],
+            schema=USERS_SCHEMA,
+        )
+        # tiny (one row a second): rewritten whole, atomically, so it is always readable
+        with atomic_path(self.run_dir / f"users-{self.worker}.parquet") as tmp:
+            pq.write_table(table, tmp)
+
+
+def _timestamps(seconds: np.ndarray, offset_ns: int) -> pa.Array:
+    ns = (seconds * 1e9).astype(np.int64) + offset_ns
+    return pa.array(ns, pa.timestamp("ns", tz="UTC"))

@@ -1,0 +1,122 @@
+"""What a simulated user knows: its state, kept apart from its behaviour.
+
+``UserStore`` is the read-only view a controller gets; ``MutableUserStore`` is what the ``User`` (the only
+writer) and the action packs running inside it use. ``MemStore`` keeps everything in memory, per user:
+
+- ``token`` and ``cookies``: the user's credentials, sent with every request;
+- values by parameter name (``"channel_id"`` → ids the user created or received), newest last, a few each;
+- facts: small named scalars an action pack wants to keep (``"username"``, ``"password"`` …).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+#: How many values a store keeps per parameter name; old ones are forgotten first.
+VALUES_PER_NAME = 32
+
+
+@runtime_checkable
+class UserStore(Protocol):
+    """Read-only view of what one simulated user knows."""
+
+    @property
+    def token(self) -> str | None: ...
+
+    def values(self, name: str) -> Sequence[str]:
+        """Every value kept for a parameter name, oldest first (empty when none)."""
+        ...
+
+    def latest(self, name: str) -> str | None:
+        """The newest value kept for a parameter name, or None."""
+        ...
+
+    def fact(self, name: str, default: Any = None) -> Any:
+        """A named scalar an action stored (``"username"``), or ``default``."""
+        ...
+
+    def pick(self, name: str, rng: np.random.Generator) -> str | None:
+        """A value for ``name`` chosen uniformly with ``rng``, or None when none is kept."""
+        ...
+
+
+@runtime_checkable
+class MutableUserStore(UserStore, Protocol):
+    """What the ``User`` and action packs may change."""
+
+    def set_token(self, token: str | None) -> None: ...
+
+    def remember(self, name: str, value: str) -> None:
+        """Keep a value for a parameter name (newest last; the oldest are dropped past a few)."""
+        ...
+
+    def forget(self, name: str) -> None: ...
+
+    def set_fact(self, name: str, value: Any) -> None: ...
+
+    def set_cookie(self, name: str, value: str) -> None: ...
+
+
+class MemStore:
+    """In-memory ``MutableUserStore``; small (a few hundred bytes for a fresh user)."""
+
+    __slots__ = ("_facts", "_token", "_values", "cookies")
+
+    def __init__(self) -> None:
+        self._token: str | None = None
+        self._values: dict[str, list[str]] = {}
+        self._facts: dict[str, Any] = {}
+        self.cookies: dict[str, str] = {}
+
+    # read side (UserStore)
+    @property
+    def token(self) -> str | None:
+        return self._token
+
+    def values(self, name: str) -> Sequence[str]:
+        return self._values.get(name, ())
+
+    def latest(self, name: str) -> str | None:
+        kept = self._values.get(name)
+        return kept[-1] if kept else None
+
+    def fact(self, name: str, default: Any = None) -> Any:
+        return self._facts.get(name, default)
+
+    def pick(self, name: str, rng: np.random.Generator) -> str | None:
+        """A value for ``name`` chosen uniformly with ``rng``, or None when the user knows none."""
+        kept = self._values.get(name)
+        if not kept:
+            return None
+        return kept[int(rng.integers(len(kept)))] if len(kept) > 1 else kept[0]
+
+    def names(self) -> list[str]:
+        return list(self._values)
+
+    # write side (MutableUserStore)
+    def set_token(self, token: str | None) -> None:
+        self._token = token
+
+    def remember(self, name: str, value: str) -> None:
+        kept = self._values.setdefault(name, [])
+        if value in kept:
+            kept.remove(value)  # move to newest
+        kept.append(value)
+        if len(kept) > VALUES_PER_NAME:
+            del kept[0]
+
+    def forget(self, name: str) -> None:
+        self._values.pop(name, None)
+
+    def set_fact(self, name: str, value: Any) -> None:
+        self._facts[name] = value
+
+    def set_cookie(self, name: str, value: str) -> None:
+        self.cookies[name] = value
+
+    def __repr__(self) -> str:
+        counts = {k: len(v) for k, v in self._values.items()}
+        return f"MemStore(token={'set' if self._token else None}, values={counts}, facts={list(self._facts)})"

@@ -1,0 +1,265 @@
+"""A simulated user: performs actions over the shared transport and is the only writer of its store.
+
+``User.perform(action, intended)`` runs one action: the pack's function for it when the pack has one,
+else the generic HTTP action. Every request is recorded with its intended start (from the schedule), its
+actual start and end, status, bytes and error kind. Failures are recorded, never raised to the controller.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+from tracereplay.replay.actions.generic import HttpRoute, harvest, parse_action
+from tracereplay.replay.actions.pack import EMPTY_PACK, ActionFn, ActionPack
+from tracereplay.replay.limiter import RateLimiter
+from tracereplay.replay.recorder import Recorder
+from tracereplay.replay.store import MemStore
+from tracereplay.replay.transport import ErrorKind, Request, RequestFailed, Response, Transport
+
+log = logging.getLogger(__name__)
+_now = time.monotonic
+
+_PROTOCOL = ErrorKind.PROTOCOL.value
+
+
+class ActionTable:
+    """Resolves action names to pack functions or parsed HTTP routes, once per worker (shared by users)."""
+
+    def __init__(
+        self, pack: ActionPack = EMPTY_PACK, examples: Callable[[str], list[str]] | None = None
+    ) -> None:
+        self.pack = pack
+        self._examples_of = examples
+        self._routes: dict[str, HttpRoute | None] = {}
+        self._examples: dict[str, list[str]] = {}
+        self._warned: set[tuple[str, str]] = set()
+
+    def function(self, action: str) -> ActionFn | None:
+        return self.pack.actions.get(action)
+
+    def route(self, action: str) -> HttpRoute | None:
+        try:
+            return self._routes[action]
+        except KeyError:
+            route = self._routes[action] = parse_action(action)
+            return route
+
+    def examples(self, action: str) -> list[str]:
+        try:
+            return self._examples[action]
+        except KeyError:
+            found = list(self._examples_of(action)) if self._examples_of else []
+            self._examples[action] = found
+            return found
+
+    def warn_once(self, action: str, exc: BaseException) -> None:
+        key = (action, type(exc).__name__)
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning(
+                "action %r raised %s: %s (recorded as protocol errors)", action, type(exc).__name__, exc
+            )
+
+
+class User:
+    """One simulated user: identity, store, and the actions it can perform."""
+
+    __slots__ = ("_limiter", "_recorder", "_table", "_transport", "key", "rng", "session", "store")
+
+    def __init__(
+        self,
+        key: str,
+        *,
+        transport: Transport,
+        recorder: Recorder,
+        table: ActionTable,
+        rng: np.random.Generator,
+        limiter: RateLimiter | None = None,
+        store: MemStore | None = None,
+    ) -> None:
+        self.key = key
+        self.session = f"{key}-s0"
+        self.store = store if store is not None else MemStore()
+        self.rng = rng
+        self._transport = transport
+        self._recorder = recorder
+        self._table = table
+        self._limiter = limiter
+
+    async def start(self) -> None:
+        """Run the pack's ``on_start`` hook, if any (e.g. nothing, or signing up)."""
+        hook = self._table.pack.on_start
+        if hook is not None:
+            await self._run_function("on_start", hook, _now())
+
+    async def perform(self, action: str, intended: float, path_hint: str | None = None) -> None:
+        """Perform ``action`` now; ``intended`` is when the schedule wanted it to start (monotonic s)."""
+        function = self._table.function(action)
+        if function is not None:
+            await self._run_function(action, function, intended)
+            return
+        route = self._table.route(action)
+        if route is None:
+            self._record_unsent(action, None, intended, "not an HTTP action and no pack function")
+            return
+        path = route.fill(self.store, self.rng, [path_hint] if path_hint else self._table.examples(action))
+        if path is None:
+            self._record_unsent(action, route, intended, "no value for a path parameter")
+            return
+        try:
+            response = await self.send(action, route.method, path, route.route, intended)
+        except RequestFailed:
+            return
+        if response.status < 400 and response.body and response.is_json:
+            harvest(response.json(), route.resource, self.store)
+
+    async def send(
+        self,
+        action: str,
+        method: str,
+        path: str,
+        route: str | None,
+        intended: float,
+        *,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> Response:
+        """Send one request with the user's credentials and record it under ``action``."""
+        sent_headers = self._credentials(headers)
+        if self._limiter is not None:
+            await self._limiter.wait()
+        start = _now()
+        try:
+            response = await self._transport.send(Request(method, path, sent_headers, json, params))
+        except RequestFailed as failure:
+            self._recorder.record(
+                self.key,
+                self.session,
+                action,
+                method,
+                route,
+                path,
+                None,
+                intended,
+                start,
+                _now(),
+                failure.kind.value,
+                0,
+            )
+            raise
+        end = _now()
+        status = response.status
+        kind = None if status < 400 else ("http_4xx" if status < 500 else "http_5xx")
+        self._recorder.record(
+            self.key,
+            self.session,
+            action,
+            method,
+            route,
+            path,
+            status,
+            intended,
+            start,
+            end,
+            kind,
+            len(response.body),
+        )
+        self._absorb(response)
+        return response
+
+    def _credentials(self, headers: Mapping[str, str] | None) -> dict[str, str] | None:
+        store = self.store
+        if store.token is None and not store.cookies:
+            return dict(headers) if headers else None
+        sent: dict[str, str] = {}
+        if store.token is not None:
+            sent["Authorization"] = f"Bearer {store.token}"
+        if store.cookies:
+            sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in store.cookies.items())
+        if headers:
+            sent.update(headers)
+        return sent
+
+    def _absorb(self, response: Response) -> None:
+        """Keep what the answer hands the user: a session token header, cookies."""
+        headers = response.headers
+        token = headers.get("Token")
+        if token:
+            self.store.set_token(token)
+        if "Set-Cookie" in headers:
+            getall = getattr(headers, "getall", None)
+            for line in getall("Set-Cookie") if getall else [headers["Set-Cookie"]]:
+                name, _, rest = line.partition("=")
+                self.store.set_cookie(name.strip(), rest.split(";", 1)[0].strip())
+
+    async def _run_function(self, action: str, function: ActionFn, intended: float) -> None:
+        context = _Context(self, action, intended)
+        try:
+            await function(context)
+        except RequestFailed:
+            pass  # already recorded by send()
+        except Exception as exc:  # a pack bug or an unexpected answer: a result, never fatal
+            self._table.warn_once(action, exc)
+            if not context.sent:
+                self._record_unsent(action, None, intended, str(exc))
+
+    def _record_unsent(self, action: str, route: HttpRoute | None, intended: float, why: str) -> None:
+        now = _now()
+        method, template = (route.method, route.route) if route else (None, None)
+        self._recorder.record(
+            self.key, self.session, action, method, template, None, None, intended, now, now, _PROTOCOL, 0
+        )
+
+
+class _Context:
+    """The ``ActionContext`` a pack function gets: the user's store and a recorded ``request``."""
+
+    __slots__ = ("_intended", "_user", "action", "sent")
+
+    def __init__(self, user: User, action: str, intended: float) -> None:
+        self._user = user
+        self._intended = intended
+        self.action = action
+        self.sent = 0
+
+    @property
+    def store(self) -> MemStore:
+        return self._user.store
+
+    @property
+    def rng(self) -> np.random.Generator:
+        return self._user.rng
+
+    @property
+    def user_key(self) -> str:
+        return self._user.key
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        route: str | None = None,
+        action: str | None = None,
+    ) -> Response:
+        # the first request of an action is due when the action was; later ones when they are sent
+        intended = self._intended if self.sent == 0 else _now()
+        self.sent += 1
+        return await self._user.send(
+            action or self.action,
+            method.upper(),
+            path,
+            route,
+            intended,
+            json=json,
+            headers=headers,
+            params=params,
+        )

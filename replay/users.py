@@ -1,0 +1,65 @@
+"""Makes simulated users: identity, own random generator, store, and their controller.
+
+Each user gets its own ``numpy.random.Generator`` spawned from the run's seed, the worker and the user's
+number, so with ``seed`` set a user's behaviour is reproducible whatever the timing of the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from tracereplay.replay.controllers.base import UserController
+from tracereplay.replay.limiter import RateLimiter
+from tracereplay.replay.recorder import Recorder
+from tracereplay.replay.transport import Transport
+from tracereplay.replay.user import ActionTable, User
+
+#: Builds a user's controller from its key and generator.
+ControllerFactory = Callable[[str, np.random.Generator], UserController]
+
+
+class UserFactory:
+    """Numbered users for one worker: ``w<worker>-u<n>``."""
+
+    def __init__(
+        self,
+        *,
+        controllers: ControllerFactory,
+        transport: Transport,
+        recorder: Recorder,
+        table: ActionTable,
+        worker: int = 0,
+        seed: int | None = None,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        self.controllers = controllers
+        self.transport = transport
+        self.recorder = recorder
+        self.table = table
+        self.worker = worker
+        self.limiter = limiter
+        self._entropy = np.random.SeedSequence(seed).entropy
+        self.made = 0
+
+    def rng_for(self, number: int) -> np.random.Generator:
+        """The generator of user ``number`` of this worker (stable for a given seed)."""
+        return np.random.default_rng([self._entropy, self.worker, number])
+
+    def new_user(
+        self, key: str | None = None, *, controller: bool = True
+    ) -> tuple[User, UserController | None]:
+        """A fresh user (and its controller, unless the caller brings its own)."""
+        number = self.made
+        self.made += 1
+        key = key or f"w{self.worker}-u{number}"
+        rng = self.rng_for(number)
+        user = User(
+            key,
+            transport=self.transport,
+            recorder=self.recorder,
+            table=self.table,
+            rng=rng,
+            limiter=self.limiter,
+        )
+        return user, self.controllers(key, rng) if controller else None

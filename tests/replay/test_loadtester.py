@@ -1,0 +1,96 @@
+"""The LoadTester against real servers on 127.0.0.1: recording, runtime control, unreachable targets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+
+import pandas as pd
+import pytest
+
+from tracereplay.replay import ExitReason, run_async, start_run
+from tracereplay.replay.recorder import REQUEST_SCHEMA
+
+PACK = "tracereplay.demo.actions"
+
+
+def read_requests(run_dir) -> pd.DataFrame:
+    files = sorted(run_dir.glob("requests*.parquet"))
+    assert files, f"no requests file in {run_dir}"
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+
+
+async def test_short_closed_run_records_every_request(demo_url, hand_model, tmp_path):
+    out = tmp_path / "run"
+    result = await run_async(hand_model, target=demo_url, users=4, duration=1.5, out=str(out), actions=PACK, seed=3)
+
+    assert result.exit_reason == ExitReason.DURATION.value
+    frame = read_requests(out)
+    assert list(frame.columns) == REQUEST_SCHEMA.names
+    assert len(frame) == result.requests > 20
+    assert not (out / "requests-0.part000000.parquet").exists(), "parts are merged at the end"
+    # every user signed up before logging in, then used the ids the answers gave it
+    first = frame.sort_values("ts").groupby("user").first()
+    assert (first["action"] == "POST /api/v4/users").all()
+    assert set(frame["status"].dropna()) <= {200, 201}
+    assert not frame["error"].any() and frame["error_kind"].isna().all()
+    # sane timings: positive latencies, corrected ≥ measured, intended never after the actual start + 1 ms
+    assert (frame["latency_ms"] > 0).all() and (frame["latency_ms"] < 1000).all()
+    assert (frame["latency_corrected_ms"] >= frame["latency_ms"] - 1e-6).all()
+    assert (frame["duration_ms"] == frame["latency_ms"]).all()
+    assert (frame["source"] == "run").all() and (frame["worker"] == 0).all()
+    assert (frame["bytes"] > 0).all()
+    posts = frame[frame["action"] == "GET /api/v4/channels/{channel_id}/posts"]
+    assert posts["path"].str.match(r"^/api/v4/channels/[a-z0-9]{26}/posts$").all()
+
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["format"] == "tracereplay-run" and meta["exit_reason"] == "duration"
+    assert meta["requests"] == len(frame) and meta["workers"] == 1
+    users = pd.read_parquet(out / "users-0.parquet")
+    assert users["active_users"].iloc[0] == 4 and len(users) >= 2
+
+
+async def test_add_and_remove_users_while_running(demo_url, hand_model, tmp_path):
+    handle = await start_run(
+        hand_model, target=demo_url, users=2, duration=5, out=str(tmp_path / "run"), actions=PACK
+    )
+    await asyncio.sleep(0.3)
+    assert handle.active_users == 2
+    handle.add_users(3)
+    await asyncio.sleep(0.3)
+    assert handle.active_users == 5
+    assert handle.remove_users(4) == 4
+    await asyncio.sleep(0.3)
+    assert handle.active_users == 1
+    handle.stop()
+    result = await handle.wait()
+    assert result.exit_reason == "interrupted"
+    users = read_requests(tmp_path / "run")["user"].nunique()
+    assert users >= 5
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_closed_port_records_connect_errors_and_ends_cleanly(hand_model, tmp_path):
+    out = tmp_path / "run"
+    url = f"http://127.0.0.1:{_closed_port()}"
+    result = await run_async(hand_model, target=url, users=3, duration=0.8, out=str(out), actions=PACK)
+    frame = read_requests(out)
+    assert result.exit_reason == "duration" and len(frame) > 0
+    assert (frame["error_kind"] == "connect").all() and frame["error"].all()
+    assert frame["status"].isna().all()
+
+
+@pytest.mark.parametrize("think_scale", [0.0])
+async def test_think_scale_zero_runs_flat_out(demo_url, hand_model, tmp_path, think_scale):
+    hand_model.think_s = 0.2  # would allow ~5 actions per user per second
+    result = await run_async(
+        hand_model, target=demo_url, users=2, duration=1, out=str(tmp_path / "r"), actions=PACK,
+        think_scale=think_scale,
+    )
+    assert result.requests > 100
