@@ -1,0 +1,29 @@
+"""The behaviour model stage: fit a model of users from an event table, save/load it, simulate, compare.
+
+    model = fit(events)                         # BehaviourModel
+    model.save("model.json"); model = load_model("model.json")
+    synthetic = simulate(model, users=1000, seed=1)
+    report = compare(events, synthetic)         # FidelityReport
+
+See docs/model.md for what is fitted and the file format.
+"""
+
+from __future__ import annotations
+
+from tracereplay.model.behaviour import ActionStats, ArrivalProfile, BehaviourModel, UserClass
+from tracereplay.model.distributions import Duration, Family
+from tracereplay.model.fit import FitSettings, fit
+from tracereplay.model.io import FORMAT_VERSION, load_model
+
+__all__ = [
+    "FORMAT_VERSION",
+    "ActionStats",
+    "ArrivalProfile",
+    "BehaviourModel",
+    "Duration",
+    "Family",
+    "FitSettings",
+    "UserClass",
+    "fit",
+    "load_model",
+]

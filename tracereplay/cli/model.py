@@ -1,9 +1,96 @@
-"""CLI verbs of this stage. Registered by :mod:`tracereplay.cli`."""
+"""CLI verbs of the model stage: ``fit``, ``model show``, ``model edit``, ``simulate``, ``compare``.
+
+Registered by :mod:`tracereplay.cli`. Heavy imports stay inside the commands so ``--help`` is fast.
+"""
 
 from __future__ import annotations
+
+import json
 
 import click
 
 
 def register(cli: click.Group) -> None:
     """Add this module's verbs to ``cli``."""
+    cli.add_command(fit_command)
+    cli.add_command(model_group)
+
+
+@click.command("fit")
+@click.argument("events", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Model file to write (JSON), exactly this path.")
+@click.option("--classes", "fixed_classes", type=click.IntRange(min=1), default=None,
+              help="Fix the number of user classes (default: chosen from the data by BIC).")
+@click.option("--max-classes", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Upper bound for the number of classes chosen from the data.")
+@click.option("--min-class-share", type=click.FloatRange(0, 0.5, max_open=True), default=0.01,
+              show_default=True, help="Classes with a smaller share of users are merged away.")
+@click.option("--min-action-count", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Drop actions seen fewer times than this before fitting (1 keeps every action).")
+@click.option("--min-cell-samples", type=click.IntRange(min=2), default=30, show_default=True,
+              help="Think samples a transition needs for its own law; fewer back off to coarser levels.")
+@click.option("--session-gap", default="30m", show_default=True,
+              help="Gaps within a session longer than this are not think time.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the class search.")
+@click.option("--json", "as_json", is_flag=True, help="Print the model summary as JSON.")
+def fit_command(events: str, output: str, fixed_classes: int | None, max_classes: int,
+                min_class_share: float, min_action_count: int, min_cell_samples: int, session_gap: str,
+                seed: int, as_json: bool) -> None:
+    """Fit a behaviour model from an event table and write it to OUTPUT.
+
+    The model holds user classes and their shares, a Markov chain of actions per class with think
+    times per transition, sessions per user, the gap between sessions, arrivals per hour and
+    per-action error rates and durations. No user key is kept.
+
+    \b
+    Examples:
+      tracereplay fit events.parquet -o model.json
+      tracereplay fit events.parquet --max-classes 4 --min-action-count 5 -o model.json
+      tracereplay fit events.parquet --classes 2 -o two-classes.json --json
+    """
+    from tracereplay.durations import parse_duration
+    from tracereplay.ingest.events import read_events
+    from tracereplay.model import fit
+
+    table = read_events(events)
+    model = fit(table, classes=fixed_classes, max_classes=max_classes, min_class_share=min_class_share,
+                min_action_count=min_action_count, min_cell_samples=min_cell_samples,
+                session_gap_s=parse_duration(session_gap), seed=seed)
+    model.save(output)
+    _show(model, as_json=as_json, title=output)
+
+
+@click.group("model")
+def model_group() -> None:
+    """Look at and edit behaviour model files."""
+
+
+@model_group.command("show")
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
+@click.option("--top", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Transitions and actions listed per class.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def show_command(model_path: str, top: int, as_json: bool) -> None:
+    """Print a model: classes and shares, top transitions, think times, arrival profile.
+
+    \b
+    Examples:
+      tracereplay model show model.json
+      tracereplay model show model.json --top 20
+      tracereplay model show model.json --json | jq '.classes[].share'
+    """
+    from tracereplay.model import load_model
+
+    _show(load_model(model_path), as_json=as_json, title=model_path, top=top)
+
+
+def _show(model, *, as_json: bool, title: str, top: int = 8) -> None:
+    from tracereplay.model.show import render, summary
+
+    if as_json:
+        click.echo(json.dumps(summary(model, top=top), indent=2))
+        return
+    from rich.console import Console
+
+    render(model, Console(), top=top, title=title)

@@ -1,0 +1,187 @@
+"""The behaviour model: a value type fitted from an event table, knowing nothing of HTTP.
+
+    BehaviourModel
+    ├── actions, action_stats      every action: count, error rate, server duration, method/route, paths seen
+    ├── classes: [UserClass]       user share, start counts, transition counts (with EXIT), think times with
+    │                              back-off (transition → action → class → global), sessions per user,
+    │                              gap between a user's sessions
+    ├── arrivals: ArrivalProfile   session starts/s per hour of day (or hour of week)
+    └── source, settings           what it was fitted from (counts and time range, never a user key)
+
+The runtime members the replay stage calls (``sample_user``, ``sample_session``, ``sample_session_gap``,
+``arrival_rate``, ``mean_arrival_rate``, ``path_examples``) run on tables compiled once at construction
+(:mod:`tracereplay.model.sampler`), so each call costs a few microseconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from tracereplay.model.distributions import Duration
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from tracereplay.model.sampler import CompiledModel
+
+EXIT = "(exit)"
+START = "(start)"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActionStats:
+    """What the events say about one action, for reference, simulation and comparing runs."""
+
+    name: str
+    count: int
+    error_rate: float
+    duration: Duration | None               # server duration in seconds
+    method: str | None = None
+    route: str | None = None
+    ok_status: int | None = None            # most common status of successful calls
+    error_status: int | None = None         # most common status of failed calls
+    paths: tuple[str, ...] = ()             # a bounded sample of concrete paths
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserClass:
+    """One kind of user: its share of users and how its sessions unfold."""
+
+    name: str
+    share: float                            # share of users
+    users: int
+    sessions: int
+    start_counts: np.ndarray                # A: (weighted) sessions starting with each action
+    transition_counts: np.ndarray           # A × (A + 1): from action → next action, last column = EXIT
+    sessions_per_user: tuple[np.ndarray, np.ndarray]   # (values, user counts)
+    session_gap: Duration | None            # end of one session → start of the user's next
+    think: Duration | None                  # class level
+    think_action: dict[int, Duration] = field(default_factory=dict)             # by the action before
+    think_transition: dict[tuple[int, int], Duration] = field(default_factory=dict)
+
+    @property
+    def start_probabilities(self) -> np.ndarray:
+        total = self.start_counts.sum()
+        return self.start_counts / total if total > 0 else self.start_counts
+
+    @property
+    def transition_probabilities(self) -> np.ndarray:
+        totals = self.transition_counts.sum(axis=1, keepdims=True)
+        return np.divide(self.transition_counts, totals, out=np.zeros_like(self.transition_counts),
+                         where=totals > 0)
+
+    @property
+    def mean_sessions_per_user(self) -> float:
+        values, counts = self.sessions_per_user
+        return float((values * counts).sum() / max(counts.sum(), 1))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArrivalProfile:
+    """Session starts per second per hour of the day (24 bins) or of the week (168 bins, Monday 0h first)."""
+
+    rate: np.ndarray                        # sessions/s per bin
+    observed: np.ndarray                    # bool per bin: the data covered that bin
+
+    @property
+    def by_week(self) -> bool:
+        return len(self.rate) == 168
+
+    def bin_of(self, when: dt.datetime) -> int:
+        if when.tzinfo is not None:
+            when = when.astimezone(dt.UTC)
+        return when.weekday() * 24 + when.hour if self.by_week else when.hour
+
+    @property
+    def mean_rate(self) -> float:
+        return float(self.rate.mean()) if len(self.rate) else 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class BehaviourModel:
+    """A fitted behaviour model. Build with :func:`tracereplay.model.fit`, or load a saved one.
+
+    >>> model = fit(events)                                # doctest: +SKIP
+    >>> cls, n = model.sample_user(rng)
+    >>> actions, think_s = model.sample_session(cls, rng)
+    """
+
+    actions: list[str]
+    action_stats: list[ActionStats]
+    classes: list[UserClass]
+    think: Duration | None                  # global think time, the last back-off level
+    session_gap: Duration | None            # global gap between a user's sessions
+    arrivals: ArrivalProfile
+    max_session_actions: int                # sampled sessions are cut here (a safety bound, ≫ observed)
+    source: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    sticky_share: float = 1.0               # share of sessions whose own best class is their user's class
+
+    # ---- the runtime contract (docs/architecture.md) ----------------------------------------------
+    @cached_property
+    def compiled(self) -> CompiledModel:
+        from tracereplay.model.sampler import CompiledModel
+
+        return CompiledModel(self)
+
+    def sample_user(self, rng: np.random.Generator) -> tuple[int, int]:
+        """(class index, number of sessions) for a new simulated user."""
+        return self.compiled.sample_user(rng)
+
+    def sample_session(self, class_index: int, rng: np.random.Generator) -> tuple[list[str], np.ndarray]:
+        """Actions of one session and the think seconds before each action after the first."""
+        return self.compiled.sample_session(class_index, rng)
+
+    def sample_session_gap(self, class_index: int, rng: np.random.Generator) -> float:
+        """Seconds from the end of a user's session to the start of the next."""
+        return self.compiled.sample_session_gap(class_index, rng)
+
+    def arrival_rate(self, when: dt.datetime) -> float:
+        """Session starts per second fitted for the hour (of day, or of week) of ``when`` (UTC if naive)."""
+        return float(self.arrivals.rate[self.arrivals.bin_of(when)])
+
+    @property
+    def mean_arrival_rate(self) -> float:
+        """Session starts per second averaged over the fitted profile."""
+        return self.arrivals.mean_rate
+
+    def path_examples(self, action: str) -> list[str]:
+        """Concrete paths seen for ``action`` (a small bounded sample; empty if none or unknown)."""
+        index = self.compiled.action_index.get(action)
+        return list(self.action_stats[index].paths) if index is not None else []
+
+    # ---- convenience -----------------------------------------------------------------------------
+    @property
+    def class_names(self) -> list[str]:
+        return [c.name for c in self.classes]
+
+    @property
+    def class_shares(self) -> np.ndarray:
+        return np.array([c.share for c in self.classes])
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model to exactly ``path`` (one versioned JSON file, written atomically)."""
+        from tracereplay.model.io import save_model
+
+        return save_model(self, path)
+
+    def to_dict(self) -> dict[str, Any]:
+        from tracereplay.model.io import model_to_dict
+
+        return model_to_dict(self)
+
+    def transition_matrix(self, class_index: int = 0) -> pd.DataFrame:
+        """Transition probabilities of one class (rows: START + actions; columns: actions + EXIT)."""
+        from tracereplay.model.frames import transition_matrix
+
+        return transition_matrix(self, class_index)
+
+    def frames(self) -> dict[str, pd.DataFrame]:
+        """Everything in the model as pandas tables, for notebooks (see :mod:`tracereplay.model.frames`)."""
+        from tracereplay.model.frames import model_frames
+
+        return model_frames(self)

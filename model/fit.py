@@ -1,0 +1,320 @@
+"""Fit a :class:`BehaviourModel` from an event table.
+
+Steps, each vectorised over events: drop actions rarer than the user's threshold; reshape into sessions
+(:mod:`.prepare`); cluster users into classes (:mod:`.classes`); per class, count starts and transitions
+(with EXIT), fit think times per transition with back-off, sessions per user and the gap between a
+user's sessions; per action, error rate, server duration and a few concrete paths; arrivals per hour.
+User keys are only ever used as integer codes here: none reaches the model.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tracereplay.model.behaviour import ActionStats, ArrivalProfile, BehaviourModel, UserClass
+from tracereplay.model.classes import choose_classes, posteriors, unit_data
+from tracereplay.model.distributions import Duration, fit_duration
+from tracereplay.model.prepare import NS_PER_S, SessionArrays, session_arrays
+
+from tracereplay.errors import ConfigError
+
+_CONFIDENT = 0.9        # a session's own class posterior counts for stickiness above this
+
+
+@dataclass(frozen=True, kw_only=True)
+class FitSettings:
+    """How :func:`fit` fits. Every field can be passed to ``fit(events, **settings)``."""
+
+    session_gap_s: float = 1800.0       # think gaps longer than this are not think time
+    min_action_count: int = 1           # actions seen fewer times are dropped before fitting (1 keeps all)
+    min_cell_samples: int = 30          # fewer think samples in a cell → back off to the coarser level
+    max_classes: int = 8                # upper bound for the BIC choice of the number of classes
+    classes: int | None = None          # a fixed number of classes instead of the BIC choice
+    min_class_share: float = 0.01       # classes with fewer users than this share are merged away
+    selection_units: int = 4000         # users used to choose the number of classes (all refine it)
+    restarts: int = 4                   # EM starts per candidate number of classes
+    path_examples: int = 8              # concrete paths kept per action
+    weekly_after_days: float = 14.0     # arrivals by hour of week when the data spans this long
+    ks_tolerance: float = 0.01          # a family whose KS distance is below this fits (see distributions)
+    seed: int = 0                       # for the subsample and EM starts: the same data gives the same model
+
+    def validate(self) -> None:
+        problems = []
+        if self.session_gap_s <= 0:
+            problems.append("session_gap_s must be positive")
+        if self.min_action_count < 1:
+            problems.append("min_action_count must be at least 1")
+        if self.min_cell_samples < 2:
+            problems.append("min_cell_samples must be at least 2")
+        if self.max_classes < 1:
+            problems.append("max_classes must be at least 1")
+        if self.classes is not None and self.classes < 1:
+            problems.append("classes must be at least 1")
+        if not 0 <= self.min_class_share < 0.5:
+            problems.append("min_class_share must be in [0, 0.5)")
+        if self.selection_units < 10:
+            problems.append("selection_units must be at least 10")
+        if self.restarts < 1:
+            problems.append("restarts must be at least 1")
+        if self.path_examples < 0:
+            problems.append("path_examples must be non-negative")
+        if not 0 < self.ks_tolerance < 1:
+            problems.append("ks_tolerance must be in (0, 1)")
+        if problems:
+            raise ConfigError(problems)
+
+
+def fit(events: pd.DataFrame, **settings: Any) -> BehaviourModel:
+    """Fit a behaviour model from an event table (columns of ``tracereplay.ingest.events``).
+
+    >>> model = fit(read_events("events.parquet"), max_classes=4)     # doctest: +SKIP
+    """
+    unknown = sorted(set(settings) - set(FitSettings.__dataclass_fields__))
+    if unknown:
+        raise ConfigError([f"unknown fit setting {name!r}" for name in unknown])
+    config = FitSettings(**settings)
+    config.validate()
+    events = _keep_frequent_actions(events, config.min_action_count)
+    arrays = session_arrays(events, session_gap_s=config.session_gap_s)
+    rng = np.random.default_rng(config.seed)
+
+    user_class, soft_counts, sticky = _classify_users(arrays, config, rng)
+    n_classes = soft_counts.shape[0]
+    event_class = user_class[arrays.session_user[arrays.session]]
+    previous = arrays.previous_action
+    think_global = fit_duration(arrays.think_s, ks_tolerance=config.ks_tolerance)
+    gaps = arrays.session_gaps_s()
+    gap_global = fit_duration(gaps, ks_tolerance=config.ks_tolerance)
+    gap_class = _gap_class(arrays, user_class)
+
+    a = len(arrays.actions)
+    classes = []
+    for c in range(n_classes):
+        users_c = np.flatnonzero(user_class == c)
+        sessions_c = np.isin(arrays.session_user, users_c)
+        rows = soft_counts[c].reshape(a + 1, a + 1)
+        spu = np.bincount(arrays.session_user[sessions_c], minlength=arrays.n_users)[users_c]
+        values, counts = np.unique(spu[spu > 0], return_counts=True)
+        think_levels = _think_levels(arrays, previous, event_class == c, config)
+        gap_c = gaps[gap_class == c]
+        classes.append(UserClass(
+            name=f"class-{c + 1}",
+            share=len(users_c) / max(len(user_class), 1),
+            users=len(users_c),
+            sessions=int(sessions_c.sum()),
+            start_counts=rows[a, :a].copy(),
+            transition_counts=rows[:a, :].copy(),
+            sessions_per_user=(values.astype(np.int64), counts.astype(np.int64)),
+            session_gap=(fit_duration(gap_c, ks_tolerance=config.ks_tolerance)
+                         if len(gap_c) >= config.min_cell_samples else None),
+            think=think_levels[0],
+            think_action=think_levels[1],
+            think_transition=think_levels[2],
+        ))
+    return BehaviourModel(
+        actions=list(arrays.actions),
+        action_stats=_action_stats(events, arrays, config),
+        classes=classes,
+        think=think_global,
+        session_gap=gap_global,
+        arrivals=_arrivals(arrays, config),
+        max_session_actions=int(max(100, 4 * arrays.session_length.max())),
+        source=_source(arrays),
+        settings=asdict(config),
+        sticky_share=sticky,
+    )
+
+
+def _keep_frequent_actions(events: pd.DataFrame, min_count: int) -> pd.DataFrame:
+    if len(events) == 0:
+        raise ConfigError("the event table has no rows: nothing to fit")
+    if min_count <= 1:
+        return events
+    counts = events["action"].value_counts()
+    keep = counts.index[counts >= min_count]
+    if len(keep) == 0:
+        raise ConfigError(f"no action is seen at least {min_count} times (min_action_count)")
+    return events[events["action"].isin(keep)]
+
+
+def _classify_users(arrays: SessionArrays, config: FitSettings,
+                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
+    """Class of each user, soft transition counts per class (K × (A+1)²) and the stickiness share."""
+    a = len(arrays.actions)
+    previous = arrays.previous_action
+    row = np.where(previous < 0, a, previous)
+    last = arrays.last
+    # One transition per event (START or previous → action) plus one EXIT per session.
+    cell = np.r_[row * (a + 1) + arrays.action, arrays.action[last] * (a + 1) + a].astype(np.int64)
+    session_of_cell = np.r_[arrays.session, arrays.session[last]]
+    positive = arrays.think_s > 0
+    log_think = np.log(arrays.think_s[positive])
+    session_of_think = arrays.session[positive]
+    action_of_think = previous[positive]
+
+    users = unit_data(arrays.session_user[session_of_cell], cell, arrays.n_users, a,
+                      arrays.session_user[session_of_think], action_of_think, log_think)
+    mixture, resp = choose_classes(users, max_classes=config.max_classes, fixed=config.classes,
+                                   selection_units=config.selection_units, restarts=config.restarts, rng=rng)
+    hard = resp.argmax(axis=1)
+    shares = np.bincount(hard, minlength=mixture.k) / len(hard)
+    keep = np.flatnonzero(shares >= config.min_class_share) if mixture.k > 1 else np.array([0])
+    if len(keep) < mixture.k:
+        # Merge tiny classes away: re-assign their users among the kept classes.
+        resp = resp[:, keep]
+        resp = resp / np.maximum(resp.sum(axis=1, keepdims=True), 1e-300)
+        hard = resp.argmax(axis=1)
+        mixture = mixture.take(keep)
+    # Largest class first, so names are stable across refits of similar data.
+    order = np.argsort(-np.bincount(hard, minlength=len(keep)), kind="stable")
+    resp = resp[:, order]
+    hard = np.argsort(order)[hard]
+    soft_counts = np.asarray((users.counts.T @ resp).T)
+
+    sessions = unit_data(session_of_cell, cell, arrays.n_sessions, a, session_of_think, action_of_think,
+                         log_think)
+    session_post = posteriors(sessions, mixture.take(order))
+    return hard, soft_counts, _stickiness(arrays, hard, session_post)
+
+
+def _stickiness(arrays: SessionArrays, user_class: np.ndarray, session_post: np.ndarray) -> float:
+    """Share of confidently classified sessions (of users with ≥ 2 sessions) in their user's class."""
+    spu = np.bincount(arrays.session_user, minlength=arrays.n_users)
+    counted = (spu[arrays.session_user] >= 2) & (session_post.max(axis=1) >= _CONFIDENT)
+    if not counted.any():
+        return 1.0
+    agree = session_post.argmax(axis=1) == user_class[arrays.session_user]
+    return float(agree[counted].mean())
+
+
+def _gap_class(arrays: SessionArrays, user_class: np.ndarray) -> np.ndarray:
+    order = np.lexsort((arrays.session_start_ns, arrays.session_user))
+    user = arrays.session_user[order]
+    return user_class[user[1:][user[1:] == user[:-1]]]
+
+
+def _think_levels(arrays: SessionArrays, previous: np.ndarray, in_class: np.ndarray, config: FitSettings
+                  ) -> tuple[Duration | None, dict[int, Duration], dict[tuple[int, int], Duration]]:
+    """Think distributions of one class at the class, action-before and transition levels."""
+    mask = in_class & np.isfinite(arrays.think_s) & (previous >= 0)
+    think = arrays.think_s[mask]
+    prev = previous[mask].astype(np.int64)
+    act = arrays.action[mask].astype(np.int64)
+    minimum, tol = config.min_cell_samples, config.ks_tolerance
+    class_level = fit_duration(think, ks_tolerance=tol) if len(think) >= minimum else None
+    by_action: dict[int, Duration] = {}
+    by_transition: dict[tuple[int, int], Duration] = {}
+    a = len(arrays.actions)
+    for level, key in ((by_action, prev), (by_transition, prev * a + act)):
+        order = np.argsort(key, kind="stable")
+        keys, starts, counts = np.unique(key[order], return_index=True, return_counts=True)
+        sorted_think = think[order]
+        for k, s, n in zip(keys.tolist(), starts.tolist(), counts.tolist(), strict=True):
+            if n < minimum:
+                continue
+            dist = fit_duration(sorted_think[s : s + n], ks_tolerance=tol)
+            if dist is not None:
+                level[k if level is by_action else divmod(k, a)] = dist  # type: ignore[index]
+    return class_level, by_action, by_transition
+
+
+def _action_stats(events: pd.DataFrame, arrays: SessionArrays, config: FitSettings) -> list[ActionStats]:
+    index = {name: i for i, name in enumerate(arrays.actions)}
+    code = events["action"].map(index).to_numpy(dtype=np.int64)
+    a = len(arrays.actions)
+    counts = np.bincount(code, minlength=a)
+    error = (events["error"].fillna(False).to_numpy(dtype=bool) if "error" in events
+             else np.zeros(len(code), dtype=bool))
+    errors = np.bincount(code, weights=error, minlength=a)
+    duration = pd.to_numeric(events.get("duration_ms"), errors="coerce")
+    seconds = duration.to_numpy(dtype=np.float64, na_value=np.nan) / 1000.0 if duration is not None else None
+    modes = {col: _mode_by_action(events, code, col) for col in ("method", "route")}
+    ok_status = _mode_by_action(events[~error], code[~error], "status")
+    err_status = _mode_by_action(events[error], code[error], "status")
+    paths = _top_paths(events, code, config.path_examples)
+    stats = []
+    order = np.argsort(code, kind="stable")
+    bounds = np.r_[0, np.cumsum(counts)]
+    for i, name in enumerate(arrays.actions):
+        durations = seconds[order[bounds[i] : bounds[i + 1]]] if seconds is not None else np.zeros(0)
+        stats.append(ActionStats(
+            name=name,
+            count=int(counts[i]),
+            error_rate=float(errors[i] / counts[i]) if counts[i] else 0.0,
+            duration=fit_duration(durations, ks_tolerance=config.ks_tolerance),
+            method=modes["method"].get(i),
+            route=modes["route"].get(i),
+            ok_status=_int_or_none(ok_status.get(i)),  # None when the events have no status
+            error_status=_int_or_none(err_status.get(i)),
+            paths=tuple(paths.get(i, ())),
+        ))
+    return stats
+
+
+def _mode_by_action(events: pd.DataFrame, code: np.ndarray, column: str) -> dict[int, Any]:
+    if column not in events or len(events) == 0:
+        return {}
+    frame = pd.DataFrame({"code": code, "value": events[column].to_numpy(dtype=object)}).dropna()
+    if frame.empty:
+        return {}
+    top = frame.groupby(["code", "value"]).size().reset_index(name="n")
+    top = top.sort_values(["code", "n"], ascending=[True, False]).drop_duplicates("code")
+    return dict(zip(top["code"].tolist(), top["value"].tolist(), strict=True))
+
+
+def _top_paths(events: pd.DataFrame, code: np.ndarray, limit: int) -> dict[int, list[str]]:
+    if limit == 0 or "path" not in events:
+        return {}
+    frame = pd.DataFrame({"code": code, "path": events["path"].to_numpy(dtype=object)}).dropna()
+    if frame.empty:
+        return {}
+    counted = frame.groupby(["code", "path"]).size().reset_index(name="n")
+    counted = counted.sort_values(["code", "n", "path"], ascending=[True, False, True])
+    counted = counted.groupby("code").head(limit)
+    return {int(c): [str(p) for p in g["path"]] for c, g in counted.groupby("code")}
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)
+
+
+def _arrivals(arrays: SessionArrays, config: FitSettings) -> ArrivalProfile:
+    """Session starts per second by hour of day (or week), over the hours the data actually covers."""
+    first, last = int(arrays.ts_ns.min()), int(arrays.ts_ns.max())
+    weekly = (last - first) / NS_PER_S >= config.weekly_after_days * 86400
+    bins = 168 if weekly else 24
+    hour_ns = 3600 * NS_PER_S
+    hours = np.arange(first // hour_ns, last // hour_ns + 1, dtype=np.int64)
+    covered = (np.minimum((hours + 1) * hour_ns, last + 1) - np.maximum(hours * hour_ns, first)) / NS_PER_S
+    exposure = np.bincount(_bin(hours, weekly), weights=covered, minlength=bins)
+    starts = np.bincount(_bin(arrays.session_start_ns // hour_ns, weekly), minlength=bins)
+    observed = exposure > 0
+    overall = starts.sum() / max(exposure.sum(), 1e-9)
+    rate = np.where(observed, starts / np.maximum(exposure, 1e-9), overall)
+    return ArrivalProfile(rate=rate, observed=observed)
+
+
+def _bin(hours_since_epoch: np.ndarray, weekly: bool) -> np.ndarray:
+    hour_of_day = hours_since_epoch % 24
+    if not weekly:
+        return hour_of_day
+    weekday = (hours_since_epoch // 24 + 3) % 7        # 1970-01-01 was a Thursday (Monday = 0)
+    return weekday * 24 + hour_of_day
+
+
+def _source(arrays: SessionArrays) -> dict[str, Any]:
+    start = dt.datetime.fromtimestamp(int(arrays.ts_ns.min()) / NS_PER_S, dt.UTC)
+    end = dt.datetime.fromtimestamp(int(arrays.ts_ns.max()) / NS_PER_S, dt.UTC)
+    return {
+        "events": len(arrays.action),
+        "sessions": arrays.n_sessions,
+        "users": len(np.unique(arrays.session_user)),
+        "actions": len(arrays.actions),
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "span_s": (end - start).total_seconds(),
+    }

@@ -1,0 +1,228 @@
+"""The model file: one JSON document, versioned, no pickle.
+
+    {"format": "tracereplay-model", "version": 1, "tracereplay": "0.1.0", "saved": ISO,
+     "source": {...}, "settings": {...}, "actions": [...], "action_stats": [...],
+     "think": DIST, "session_gap": DIST, "arrivals": {...}, "max_session_actions": n,
+     "sticky_share": x, "classes": [{..., "starts": [[a, count]...], "transitions": [[i, j, count]...]}]}
+
+Transitions are stored sparse as ``[from, to, count]`` with ``to == len(actions)`` meaning EXIT. The full
+schema is in docs/model.md. A reader opens every version up to :data:`FORMAT_VERSION`; a newer file, a
+foreign JSON document or a damaged one raises :class:`tracereplay.errors.ModelFileError` naming the file
+and the place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tracereplay.ingest.events import atomic_path
+from tracereplay.model.behaviour import ActionStats, ArrivalProfile, BehaviourModel, UserClass
+from tracereplay.model.distributions import Duration
+
+from tracereplay.errors import ModelFileError
+
+FORMAT = "tracereplay-model"
+FORMAT_VERSION = 1
+
+
+def save_model(model: BehaviourModel, path: str | Path) -> Path:
+    """Write ``model`` to exactly ``path``, atomically."""
+    target = Path(path)
+    text = json.dumps(model_to_dict(model), separators=(",", ":"), allow_nan=False)
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return target
+
+
+def load_model(path: str | Path) -> BehaviourModel:
+    """Read a model file written by :func:`save_model` (any version up to :data:`FORMAT_VERSION`)."""
+    source = Path(path)
+    if not source.exists():
+        raise ModelFileError(source, "no such file")
+    try:
+        text = source.read_bytes().decode("utf-8")
+        data = json.loads(text)
+    except UnicodeDecodeError:
+        raise ModelFileError(source, "not a tracereplay model file (not UTF-8 JSON text)") from None
+    except json.JSONDecodeError as exc:
+        if text.strip() and not text.lstrip().startswith("{"):
+            raise ModelFileError(source, "not a tracereplay model file (not a JSON object)") from None
+        raise ModelFileError(source, f"damaged or not JSON ({exc.msg})",
+                             where=f"line {exc.lineno} column {exc.colno}") from None
+    except OSError as exc:
+        raise ModelFileError(source, f"cannot read ({exc.strerror})") from None
+    return model_from_dict(data, source=source)
+
+
+def model_to_dict(model: BehaviourModel) -> dict[str, Any]:
+    from tracereplay import __version__
+
+    return {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "tracereplay": __version__,
+        "saved": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "source": model.source,
+        "settings": model.settings,
+        "actions": list(model.actions),
+        "action_stats": [_stats_to_dict(s) for s in model.action_stats],
+        "think": _dist(model.think),
+        "session_gap": _dist(model.session_gap),
+        "arrivals": {
+            "bins": "hour_of_week" if model.arrivals.by_week else "hour_of_day",
+            "rate": [_round(r) for r in model.arrivals.rate.tolist()],
+            "observed": [bool(o) for o in model.arrivals.observed.tolist()],
+        },
+        "max_session_actions": model.max_session_actions,
+        "sticky_share": _round(model.sticky_share),
+        "classes": [_class_to_dict(c) for c in model.classes],
+    }
+
+
+def model_from_dict(data: Any, *, source: str | Path = "<model>") -> BehaviourModel:
+    """Build a model from the parsed file; every defect becomes a :class:`ModelFileError`."""
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ModelFileError(source, "not a tracereplay model file (no \"format\": \"tracereplay-model\")")
+    version = data.get("version")
+    if not isinstance(version, int) or version < 1:
+        raise ModelFileError(source, f"damaged: model format version {version!r} is not a positive integer")
+    if version > FORMAT_VERSION:
+        raise ModelFileError(
+            source,
+            f"written by a newer tracereplay ({data.get('tracereplay', '?')}, model format {version}); "
+            f"this one reads formats up to {FORMAT_VERSION}: upgrade tracereplay",
+        )
+    place = "top level"
+    try:
+        actions = [str(a) for a in data["actions"]]
+        a = len(actions)
+        place = "action_stats"
+        stats = [_stats_from_dict(s) for s in data["action_stats"]]
+        if len(stats) != a:
+            raise ValueError(f"{len(stats)} entries for {a} actions")
+        place = "arrivals"
+        arrivals = ArrivalProfile(rate=np.asarray(data["arrivals"]["rate"], dtype=np.float64),
+                                  observed=np.asarray(data["arrivals"]["observed"], dtype=bool))
+        if len(arrivals.rate) not in (24, 168) or len(arrivals.observed) != len(arrivals.rate):
+            raise ValueError("rate must have 24 or 168 bins, with as many 'observed' flags")
+        if np.any(~np.isfinite(arrivals.rate)) or np.any(arrivals.rate < 0):
+            raise ValueError("rates must be finite and non-negative")
+        classes = []
+        for index, entry in enumerate(data["classes"]):
+            place = f"classes[{index}]"
+            classes.append(_class_from_dict(entry, a))
+        if not classes:
+            raise ValueError("a model needs at least one class")
+        place = "think"
+        think = _dist_from(data.get("think"))
+        place = "session_gap"
+        gap = _dist_from(data.get("session_gap"))
+        place = "top level"
+        return BehaviourModel(
+            actions=actions,
+            action_stats=stats,
+            classes=classes,
+            think=think,
+            session_gap=gap,
+            arrivals=arrivals,
+            max_session_actions=int(data["max_session_actions"]),
+            source=dict(data.get("source", {})),
+            settings=dict(data.get("settings", {})),
+            sticky_share=float(data.get("sticky_share", 1.0)),
+        )
+    except KeyError as exc:
+        raise ModelFileError(source, f"damaged: missing field {exc.args[0]!r}", where=place) from None
+    except (TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise ModelFileError(source, f"damaged: {exc}", where=place) from None
+
+
+def _round(value: float) -> float:
+    return float(f"{value:.9g}")
+
+
+def _dist(dist: Duration | None) -> dict[str, Any] | None:
+    return dist.to_dict() if dist is not None else None
+
+
+def _dist_from(data: Any) -> Duration | None:
+    return Duration.from_dict(data) if data is not None else None
+
+
+def _stats_to_dict(s: ActionStats) -> dict[str, Any]:
+    return {"name": s.name, "count": s.count, "error_rate": _round(s.error_rate),
+            "duration": _dist(s.duration), "method": s.method, "route": s.route,
+            "ok_status": s.ok_status, "error_status": s.error_status,
+            "paths": list(s.paths)}
+
+
+def _stats_from_dict(d: dict[str, Any]) -> ActionStats:
+    return ActionStats(
+        name=str(d["name"]), count=int(d["count"]), error_rate=float(d["error_rate"]),
+        duration=_dist_from(d.get("duration")), method=d.get("method"), route=d.get("route"),
+        ok_status=d.get("ok_status"), error_status=d.get("error_status"),
+        paths=tuple(str(p) for p in d.get("paths", ())),
+    )
+
+
+def _class_to_dict(c: UserClass) -> dict[str, Any]:
+    starts = np.flatnonzero(c.start_counts)
+    rows, cols = np.nonzero(c.transition_counts)
+    values, counts = c.sessions_per_user
+    return {
+        "name": c.name,
+        "share": _round(c.share),
+        "users": c.users,
+        "sessions": c.sessions,
+        "starts": [[int(i), _round(c.start_counts[i])] for i in starts],
+        "transitions": [[int(i), int(j), _round(c.transition_counts[i, j])]
+                        for i, j in zip(rows, cols, strict=True)],
+        "sessions_per_user": {"values": values.tolist(), "users": counts.tolist()},
+        "session_gap": _dist(c.session_gap),
+        "think": _dist(c.think),
+        "think_action": [[i, d.to_dict()] for i, d in sorted(c.think_action.items())],
+        "think_transition": [[i, j, d.to_dict()] for (i, j), d in sorted(c.think_transition.items())],
+    }
+
+
+def _class_from_dict(d: dict[str, Any], a: int) -> UserClass:
+    start_counts = np.zeros(a)
+    for i, count in d["starts"]:
+        start_counts[_index(i, a)] = float(count)
+    transitions = np.zeros((a, a + 1))
+    for i, j, count in d["transitions"]:
+        transitions[_index(i, a), _index(j, a + 1)] = float(count)
+    if np.any(start_counts < 0) or np.any(transitions < 0):
+        raise ValueError("counts must be non-negative")
+    spu = d["sessions_per_user"]
+    values = np.asarray(spu["values"], dtype=np.int64)
+    users = np.asarray(spu["users"], dtype=np.int64)
+    if len(values) != len(users) or len(values) == 0 or values.min() < 1:
+        raise ValueError("sessions_per_user needs matching, positive 'values' and 'users'")
+    share = float(d["share"])
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"share {share} is not between 0 and 1")
+    return UserClass(
+        name=str(d["name"]),
+        share=share,
+        users=int(d["users"]),
+        sessions=int(d["sessions"]),
+        start_counts=start_counts,
+        transition_counts=transitions,
+        sessions_per_user=(values, users),
+        session_gap=_dist_from(d.get("session_gap")),
+        think=_dist_from(d.get("think")),
+        think_action={_index(i, a): Duration.from_dict(x) for i, x in d.get("think_action", [])},
+        think_transition={(_index(i, a), _index(j, a)): Duration.from_dict(x)
+                          for i, j, x in d.get("think_transition", [])},
+    )
+
+
+def _index(value: Any, size: int) -> int:
+    index = int(value)
+    if not 0 <= index < size:
+        raise ValueError(f"action index {index} is out of range (0..{size - 1})")
+    return index

@@ -1,0 +1,192 @@
+"""Sampling tables compiled once from a :class:`BehaviourModel`: cheap per call, vectorised in bulk.
+
+Two kinds of sampling share the tables:
+- per call (the replay runtime, one user or session at a time): Python lists of cumulative probabilities
+  searched with :func:`bisect`, a block of uniforms drawn at once — a few microseconds a session;
+- in bulk (:mod:`tracereplay.model.simulate`): every Markov row of every class laid end to end in one
+  increasing array (row ``r`` occupies ``(r, r + 1]``), so one :func:`numpy.searchsorted` steps
+  thousands of sessions at once.
+
+Think times resolve to one compiled inverse-CDF table per cell, after back-off
+(transition → action before → class → global).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from typing import TYPE_CHECKING
+
+import numpy as np
+from tracereplay.model.distributions import GRID, Duration, sample_tables
+
+if TYPE_CHECKING:
+    from tracereplay.model.behaviour import BehaviourModel
+
+_U_MAX = 1.0 - 1e-9        # keeps row + u strictly inside its row in the flat cumulative array
+_ZERO_TABLE = np.zeros(GRID)
+
+
+class CompiledModel:
+    """Cumulative tables and compiled distributions of one model."""
+
+    def __init__(self, model: BehaviourModel) -> None:
+        self.n_actions = a = len(model.actions)
+        self.n_classes = k = len(model.classes)
+        self.actions = list(model.actions)
+        self.action_index = {name: i for i, name in enumerate(model.actions)}
+        self.max_session_actions = model.max_session_actions
+        self.class_cum = _cumulative(np.array([c.share for c in model.classes], dtype=np.float64))
+        self.class_cum_list = self.class_cum.tolist()
+
+        # Rows per class: 0..A-1 = after action i, A = START. Columns: 0..A-1 actions, A = EXIT.
+        self.row_cols: list[list[list[int]]] = []
+        self.row_cums: list[list[list[float]]] = []
+        flat_cum, flat_col = [], []
+        for c, cls in enumerate(model.classes):
+            probs = np.zeros((a + 1, a + 1))
+            probs[:a] = cls.transition_probabilities
+            start = cls.start_probabilities
+            probs[a, :a] = start
+            cols_c, cums_c = [], []
+            for i in range(a + 1):
+                cols = np.flatnonzero(probs[i] > 0)
+                if len(cols) == 0:          # an action this class never does: leave at once
+                    cols = np.array([a])
+                    cum = np.array([1.0])
+                else:
+                    cum = _cumulative(probs[i, cols])
+                cols_c.append(cols.tolist())
+                cums_c.append(cum.tolist())
+                flat_cum.append((c * (a + 1) + i) + cum)
+                flat_col.append(cols)
+            self.row_cols.append(cols_c)
+            self.row_cums.append(cums_c)
+        self.flat_cum = np.concatenate(flat_cum) if flat_cum else np.zeros(0)
+        self.flat_col = np.concatenate(flat_col).astype(np.int32) if flat_col else np.zeros(0, np.int32)
+
+        self.spu_values = [np.asarray(c.sessions_per_user[0], dtype=np.int64) for c in model.classes]
+        self.spu_cum = [_cumulative(np.asarray(c.sessions_per_user[1], dtype=np.float64))
+                        for c in model.classes]
+        self.spu_values_list = [v.tolist() for v in self.spu_values]
+        self.spu_cum_list = [c.tolist() for c in self.spu_cum]
+
+        tables = _TableSet()
+        self.gap_rows = np.array(
+            [tables.add(c.session_gap or model.session_gap) for c in model.classes], dtype=np.int64
+        )
+        global_row = tables.add(model.think)
+        self.think_action_rows = np.full((k, max(a, 1)), global_row, dtype=np.int64)
+        keys, rows = [], []
+        for c, cls in enumerate(model.classes):
+            class_row = tables.add(cls.think) if cls.think is not None else global_row
+            self.think_action_rows[c, :] = class_row
+            for i, dist in cls.think_action.items():
+                self.think_action_rows[c, i] = tables.add(dist)
+            for (i, j), dist in cls.think_transition.items():
+                keys.append(self.cell_key(c, i, j))
+                rows.append(tables.add(dist))
+        order = np.argsort(np.asarray(keys, dtype=np.int64))
+        self.cell_keys = np.asarray(keys, dtype=np.int64)[order]
+        self.cell_rows = np.asarray(rows, dtype=np.int64)[order]
+        self.cell_row_dict = dict(zip(self.cell_keys.tolist(), self.cell_rows.tolist(), strict=True))
+        self.think_action_list = self.think_action_rows.tolist()
+
+        self.duration_rows = np.array([tables.add(s.duration) for s in model.action_stats], dtype=np.int64)
+        self.tables = tables.stack()
+        self.error_rate = np.array([s.error_rate for s in model.action_stats], dtype=np.float64)
+
+    def cell_key(self, class_index: int, previous: int | np.ndarray, action: int | np.ndarray):
+        a = self.n_actions
+        return (class_index * a + previous) * a + action
+
+    # ---- per call ----------------------------------------------------------------------------------
+    def sample_user(self, rng: np.random.Generator) -> tuple[int, int]:
+        u1, u2 = rng.random(2).tolist()
+        c = min(bisect_right(self.class_cum_list, u1), self.n_classes - 1)
+        spu = self.spu_values_list[c]
+        return c, spu[min(bisect_right(self.spu_cum_list[c], u2), len(spu) - 1)]
+
+    def sample_session(self, class_index: int, rng: np.random.Generator) -> tuple[list[str], np.ndarray]:
+        # Plain Python over lists on purpose: for one short session this beats any numpy call sequence.
+        a = self.n_actions
+        cols, cums = self.row_cols[class_index], self.row_cums[class_index]
+        cell_rows, action_rows = self.cell_row_dict, self.think_action_list[class_index]
+        base = class_index * a
+        table_item = self.tables.item
+        top = GRID - 1
+        codes: list[int] = []
+        think: list[float] = []
+        current = a                                   # START
+        uniforms = rng.random(64).tolist()            # two per step: next action, think
+        k = 0
+        while len(codes) < self.max_session_actions:
+            if k + 2 > len(uniforms):
+                uniforms, k = rng.random(64).tolist(), 0
+            nxt = cols[current][bisect_right(cums[current], uniforms[k])]   # u < 1 = last cum
+            if nxt == a:
+                break
+            if codes:
+                row = cell_rows.get((base + current) * a + nxt)
+                if row is None:
+                    row = action_rows[current]
+                position = uniforms[k + 1] * top
+                low = int(position)
+                v0 = table_item(row, low)
+                think.append(v0 + (table_item(row, low + 1) - v0) * (position - low))
+            codes.append(nxt)
+            current = nxt
+            k += 2
+        names = self.actions
+        return [names[c] for c in codes], np.array(think, dtype=np.float64)
+
+    def sample_session_gap(self, class_index: int, rng: np.random.Generator) -> float:
+        row = self.gap_rows[class_index : class_index + 1]
+        return float(sample_tables(self.tables, row, rng.random(1))[0])
+
+    # ---- in bulk -----------------------------------------------------------------------------------
+    def step(self, class_index: np.ndarray, current: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Next state (action code, or A for EXIT) of many chains at once; ``current`` = A means START."""
+        rows = class_index.astype(np.float64) * (self.n_actions + 1) + current
+        position = np.searchsorted(self.flat_cum, rows + np.minimum(u, _U_MAX), side="right")
+        return self.flat_col[position]
+
+    def think_rows(self, class_index: np.ndarray, previous: np.ndarray, action: np.ndarray) -> np.ndarray:
+        """Compiled table row of the think time before ``action`` after ``previous``, per event."""
+        rows = self.think_action_rows[class_index, previous]
+        if len(self.cell_keys):
+            keys = self.cell_key(class_index.astype(np.int64), previous.astype(np.int64), action)
+            position = np.minimum(np.searchsorted(self.cell_keys, keys), len(self.cell_keys) - 1)
+            hit = self.cell_keys[position] == keys
+            rows = np.where(hit, self.cell_rows[position], rows)
+        return rows
+
+
+class _TableSet:
+    """Compiled inverse-CDF tables, one row per distinct distribution object (``None`` → all zeros)."""
+
+    def __init__(self) -> None:
+        self._rows: list[np.ndarray] = [_ZERO_TABLE]
+        self._index: dict[int, int] = {}
+
+    def add(self, dist: Duration | None) -> int:
+        if dist is None:
+            return 0
+        key = id(dist)
+        if key not in self._index:
+            self._index[key] = len(self._rows)
+            self._rows.append(dist.table())
+        return self._index[key]
+
+    def stack(self) -> np.ndarray:
+        return np.vstack(self._rows)
+
+
+def _cumulative(weights: np.ndarray) -> np.ndarray:
+    weights = np.maximum(np.asarray(weights, dtype=np.float64), 0.0)
+    total = weights.sum()
+    if total <= 0:
+        cum = np.linspace(1.0 / max(len(weights), 1), 1.0, max(len(weights), 1))
+    else:
+        cum = np.cumsum(weights) / total
+    cum[-1] = 1.0
+    return cum

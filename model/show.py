@@ -1,0 +1,125 @@
+"""``model show``: a model summarised for people (rich tables) and for machines (a JSON-ready dict)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from tracereplay.model.frames import actions_frame, classes_frame, expected_visits, transitions_frame
+
+from tracereplay.durations import format_duration
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from tracereplay.model.behaviour import BehaviourModel
+    from tracereplay.model.distributions import Duration
+
+_SPARK = "▁▂▃▄▅▆▇█"
+
+
+def summary(model: BehaviourModel, *, top: int = 8) -> dict[str, Any]:
+    """Classes, shares, top transitions, think-time summaries and the arrival profile."""
+    transitions = transitions_frame(model)
+    classes = []
+    for k, (c, row) in enumerate(zip(model.classes, classes_frame(model).to_dict("records"), strict=True)):
+        visits = expected_visits(c)
+        order = np.argsort(-visits)[:top]
+        mine = transitions[transitions["class"] == c.name].sort_values("count", ascending=False).head(top)
+        classes.append({
+            "index": k, "name": c.name, "share": c.share, "users": c.users, "sessions": c.sessions,
+            "sessions_per_user": row["sessions_per_user"], "actions_per_session": row["actions_per_session"],
+            "top_actions": [{"action": model.actions[i], "per_session": float(visits[i])} for i in order
+                            if visits[i] > 0],
+            "top_transitions": [_clean(t) for t in mine.to_dict("records")],
+            "think": _dist_summary(c.think or model.think),
+            "session_gap": _dist_summary(c.session_gap or model.session_gap),
+        })
+    profile = model.arrivals
+    return {
+        "source": model.source,
+        "actions": len(model.actions),
+        "classes": classes,
+        "sticky_share": model.sticky_share,
+        "think": _dist_summary(model.think),
+        "session_gap": _dist_summary(model.session_gap),
+        "arrivals": {"bins": "hour_of_week" if profile.by_week else "hour_of_day",
+                     "mean_sessions_per_s": model.mean_arrival_rate,
+                     "sessions_per_s": [float(r) for r in profile.rate],
+                     "observed": [bool(o) for o in profile.observed]},
+        "action_stats": [_clean(r) for r in actions_frame(model).to_dict("records")],
+    }
+
+
+def _dist_summary(dist: Duration | None) -> dict[str, Any] | None:
+    if dist is None:
+        return None
+    return {"family": dist.family.value, "n": dist.n, "median_s": dist.median, "mean_s": dist.mean,
+            "p10_s": float(dist.quantile(0.1)), "p90_s": float(dist.quantile(0.9)),
+            "zero_share": dist.zero_share}
+
+
+def _clean(record: dict[str, Any]) -> dict[str, Any]:
+    """NaN → None so the dict is valid JSON."""
+    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in record.items()}
+
+
+def render(model: BehaviourModel, console: Console, *, top: int = 8, title: str = "") -> None:
+    """Print :func:`summary` as rich tables."""
+    from rich.table import Table
+
+    info = summary(model, top=top)
+    src = info["source"]
+    console.print(f"[bold]{title or 'model'}[/]: {len(model.actions)} actions, "
+                  f"{len(model.classes)} class(es), "
+                  f"fitted from {src.get('events', '?')} events, {src.get('sessions', '?')} sessions, "
+                  f"{src.get('users', '?')} users ({src.get('start', '?')} → {src.get('end', '?')})")
+    console.print(f"users keep their class across sessions: {info['sticky_share']:.0%} of sessions agree")
+    table = Table(title="classes (the behaviour mix)")
+    for col in ("class", "share", "users", "sessions/user", "actions/session", "think median", "think p90",
+                "gap median"):
+        table.add_column(col, justify="left" if col == "class" else "right")
+    for c in info["classes"]:
+        think, gap = c["think"] or {}, c["session_gap"] or {}
+        table.add_row(c["name"], f"{c['share']:.1%}", str(c["users"]), f"{c['sessions_per_user']:.2f}",
+                      f"{c['actions_per_session']:.1f}", _secs(think.get("median_s")),
+                      _secs(think.get("p90_s")), _secs(gap.get("median_s")))
+    console.print(table)
+    for c in info["classes"]:
+        doing = ", ".join(f"{t['action']} ×{t['per_session']:.1f}" for t in c["top_actions"][:4])
+        console.print(f"  {c['name']} per session: {doing}")
+    for c in info["classes"]:
+        t = Table(title=f"{c['name']}: top transitions")
+        for col in ("from", "to", "p", "count", "think median", "think p90", "family", "level"):
+            numeric = col in ("p", "count", "think median", "think p90")
+            t.add_column(col, justify="right" if numeric else "left")
+        for r in c["top_transitions"]:
+            t.add_row(r["from"], r["to"], f"{r['p']:.2f}", f"{r['count']:.0f}", _secs(r["think_median_s"]),
+                      _secs(r["think_p90_s"]), r["think_family"], r["think_level"])
+        console.print(t)
+    actions = Table(title="actions")
+    for col in ("action", "count", "errors", "duration median", "duration p95"):
+        actions.add_column(col, justify="left" if col == "action" else "right")
+    for s in sorted(info["action_stats"], key=lambda s: -s["count"])[: max(top * 2, 10)]:
+        actions.add_row(s["action"], str(s["count"]), f"{s['error_rate']:.1%}",
+                        _ms(s["duration_median_ms"]), _ms(s["duration_p95_ms"]))
+    console.print(actions)
+    arrivals = info["arrivals"]
+    rates = np.asarray(arrivals["sessions_per_s"])
+    console.print(f"arrivals ({arrivals['bins'].replace('_', ' ')}, UTC): mean "
+                  f"{arrivals['mean_sessions_per_s']:.4g} sessions/s, peak {rates.max():.4g} at bin "
+                  f"{int(rates.argmax())}  {_sparkline(rates)}")
+
+
+def _secs(value: float | None) -> str:
+    return "-" if value is None else format_duration(float(value))
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}ms"
+
+
+def _sparkline(values: np.ndarray) -> str:
+    top = values.max()
+    if top <= 0:
+        return _SPARK[0] * len(values)
+    return "".join(_SPARK[min(int(v / top * (len(_SPARK) - 1) + 0.5), len(_SPARK) - 1)] for v in values)

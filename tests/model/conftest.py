@@ -1,0 +1,39 @@
+"""Generated populations and their fitted models, built once per test session (fitting takes ~1 s)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from populations import POSTER, READER, SINGLE, generate, rare_spec
+from tracereplay.model import fit
+
+
+@pytest.fixture(scope="session")
+def two_classes():
+    """Readers (70 %) and posters (30 %): different chains, think scales and sessions per user."""
+    return generate([READER, POSTER], users=2000, seed=11)
+
+
+@pytest.fixture(scope="session")
+def single_class():
+    return generate([SINGLE], users=2000, seed=12)
+
+
+@pytest.fixture(scope="session")
+def rare_actions():
+    return generate([rare_spec()], users=2000, seed=13)
+
+
+@pytest.fixture(scope="session")
+def two_class_model(two_classes):
+    return fit(two_classes[0])
+
+
+@pytest.fixture(scope="session")
+def single_class_model(single_class):
+    return fit(single_class[0])
