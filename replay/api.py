@@ -15,14 +15,17 @@ with its share of the users and no shared state, all writing into the same run d
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import platform
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 from tracereplay.ingest.events import atomic_path
@@ -30,10 +33,14 @@ from tracereplay.replay.actions.pack import load_pack
 from tracereplay.replay.behaviour import Behaviour, from_spec, from_trace
 from tracereplay.replay.config import RunConfig, Workload
 from tracereplay.replay.histogram import new_histogram
+from tracereplay.replay.live import LiveStats
 from tracereplay.replay.loadtester import ExitReason, LoadTester, WorkerOutcome
 from tracereplay.replay.recorder import Interval
 from tracereplay.replay.transport import Transport
 from tracereplay.replay.user import ActionTable
+
+if TYPE_CHECKING:
+    from tracereplay.replay.workers import PoolHandle
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,10 +96,17 @@ class RunControls(Protocol):
 class RunHandle:
     """A run in progress in this process: control it, then ``await wait()`` for its result."""
 
-    def __init__(self, tester: LoadTester, config: RunConfig, behaviour: Behaviour) -> None:
+    def __init__(self, tester: LoadTester, config: RunConfig, behaviour: Behaviour, stats: LiveStats) -> None:
         self.tester = tester
         self.config = config
         self.behaviour = behaviour
+        self.stats = stats  # the live numbers, updated once a second
+
+    @property
+    def arrival_rate(self) -> float | None:
+        """The open workload's current rate (sessions/s), else None."""
+        rate = getattr(self.tester.workload, "current_rate", None)
+        return rate() if rate is not None else None
 
     @property
     def active_users(self) -> int:
@@ -153,6 +167,7 @@ async def start_run(
     model: object,
     *,
     target: str,
+    progress: Callable[[dict[str, Any]], None] | None = None,
     on_interval: Callable[[Interval], None] | None = None,
     transport: Transport | None = None,
     trace: str | Path | pd.DataFrame | None = None,
@@ -161,47 +176,95 @@ async def start_run(
     """Validate the settings, write ``run.json`` and start one in-process worker; see :class:`RunHandle`.
 
     ``model`` is a fitted model (object or file), a simple script (``Script`` or ``.toml`` file), or None
-    with ``trace`` (an event table, path or DataFrame) for trace replay.
+    with ``trace`` (an event table, path or DataFrame) for trace replay. ``progress`` is called once a
+    second with the live numbers (:meth:`LiveStats.snapshot`: rps, requests, errors, p50_ms, p99_ms,
+    active_users, sessions started/dropped/late).
     """
     config = RunConfig(target=target, **settings).validate(trace=trace is not None)
     if config.workers != 1:
         raise ValueError("start_run runs one worker in this process; use run() for several workers")
     write_run_json(config, {"model": _describe_spec(model, trace)}, started=datetime.now(UTC))
+    stats = LiveStats()
+
+    def each_second(interval: Interval) -> None:
+        stats.add(interval)
+        if on_interval is not None:
+            on_interval(interval)
+        if progress is not None:
+            progress(stats.snapshot())
+
     tester, behaviour = await start_worker(
-        model, config, trace=trace, on_interval=on_interval, transport=transport
+        model, config, trace=trace, on_interval=each_second, transport=transport
     )
-    return RunHandle(tester, config, behaviour)
+    return RunHandle(tester, config, behaviour, stats)
+
+
+async def open_run(
+    model: object, *, target: str, trace: object = None, progress=None, **settings: Any
+) -> RunHandle | PoolHandle:
+    """Start a run with one in-process worker, or ``workers`` processes; the handles share their controls."""
+    if settings.get("workers", 1) > 1:
+        from tracereplay.replay.workers import start_pool
+
+        return await start_pool(model, target=target, trace=trace, progress=progress, **settings)
+    return await start_run(model, target=target, trace=trace, progress=progress, **settings)
 
 
 async def run_async(model: object, *, target: str, **settings: Any) -> RunResult:
-    """Run to the end in the running event loop (one worker); see :func:`run`."""
-    handle = await start_run(model, target=target, **settings)
-    return await handle.wait()
+    """Run to the end in the running event loop; see :func:`run`. Ctrl-C (SIGINT) stops gracefully."""
+    handle = await open_run(model, target=target, **settings)
+    with stop_on_interrupt(handle):
+        return await handle.wait()
 
 
-def run(model: object, *, target: str, workers: int = 1, **settings: Any) -> RunResult:
+def run(model: object, *, target: str, **settings: Any) -> RunResult:
     """Run a workload against ``target`` and write the run directory ``out``; blocks until done.
 
     ``model``: a fitted model (object or file) or a simple script. Settings are :class:`RunConfig`'s:
     ``users`` (closed) or ``arrival_rate`` / ``arrival_scale`` (open), ``duration``, ``out``, ``actions``,
-    ``think_scale``, ``seed``, ``max_rps``, ``timeout``, ``workers`` … (``docs/running.md``).
+    ``think_scale``, ``seed``, ``max_rps``, ``timeout``, ``workers`` … (``docs/running.md``), plus
+    ``progress``, a callable given the live numbers once a second.
     """
-    if workers > 1:
-        from tracereplay.replay.workers import run_pool
-
-        return run_pool(model, target=target, workers=workers, **settings)
     return _run_loop(run_async(model, target=target, **settings), settings.get("uvloop", True))
 
 
-def replay(events: str | Path | pd.DataFrame, *, target: str, workers: int = 1, **settings: Any) -> RunResult:
+def replay(events: str | Path | pd.DataFrame, *, target: str, **settings: Any) -> RunResult:
     """Replay recorded users of an event table with their timing (``speed``, ``max_gap``, ``sample``,
-    ``loop``); ``duration`` None (default) runs until every user is done."""
+    ``loop``); ``duration`` None (the default) runs until every user is done."""
     settings.setdefault("duration", None)
-    if workers > 1:
-        from tracereplay.replay.workers import run_pool
-
-        return run_pool(None, target=target, workers=workers, trace=events, **settings)
     return _run_loop(run_async(None, target=target, trace=events, **settings), settings.get("uvloop", True))
+
+
+class stop_on_interrupt:
+    """While active, the first SIGINT/SIGTERM stops the run gracefully; a second SIGINT interrupts hard."""
+
+    def __init__(self, handle: RunControls) -> None:
+        self.handle = handle
+        self.signals = 0
+        self._installed: list[int] = []
+
+    def __enter__(self) -> stop_on_interrupt:
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, self._on_signal, signum)
+                self._installed.append(signum)
+        return self
+
+    def _on_signal(self, signum: int) -> None:
+        self.signals += 1
+        if self.signals == 1:
+            self.handle.stop()
+        elif signum == signal.SIGINT:
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc: object) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in self._installed:
+            loop.remove_signal_handler(signum)
 
 
 def _run_loop(coroutine, use_uvloop: bool) -> RunResult:

@@ -84,3 +84,56 @@ async def serve():
     yield start
     for server in servers:
         await server.close()
+
+
+@pytest.fixture(scope="session")
+def demo_events(tmp_path_factory) -> str:
+    """The bundled sample dump ingested into a real event table (Parquet)."""
+    from tracereplay.ingest import ingest
+
+    from tracereplay.demo import sample_dump_path
+
+    path = tmp_path_factory.mktemp("events") / "events.parquet"
+    ingest([sample_dump_path()], path)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def demo_model(demo_events, tmp_path_factory) -> str:
+    """A real behaviour model fitted on the sample traffic, saved to a file."""
+    from tracereplay.ingest.events import read_events
+    from tracereplay.model import fit
+
+    path = tmp_path_factory.mktemp("model") / "model.json"
+    fit(read_events(demo_events)).save(path)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def demo_process():
+    """The demo chat service as a real process on 127.0.0.1 (for CLI tests); yields its base URL."""
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tracereplay.demo.target",
+            "--port",
+            "0",
+            "--latency-scale",
+            "0",
+            "--seed",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline().strip()
+        assert line.startswith("listening "), line
+        yield line.split(" ", 1)[1]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

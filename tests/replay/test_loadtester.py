@@ -8,7 +8,6 @@ import socket
 
 import pandas as pd
 import pytest
-
 from tracereplay.replay import ExitReason, run_async, start_run
 from tracereplay.replay.recorder import REQUEST_SCHEMA
 
@@ -23,7 +22,9 @@ def read_requests(run_dir) -> pd.DataFrame:
 
 async def test_short_closed_run_records_every_request(demo_url, hand_model, tmp_path):
     out = tmp_path / "run"
-    result = await run_async(hand_model, target=demo_url, users=4, duration=1.5, out=str(out), actions=PACK, seed=3)
+    result = await run_async(
+        hand_model, target=demo_url, users=4, duration=1.5, out=str(out), actions=PACK, seed=3
+    )
 
     assert result.exit_reason == ExitReason.DURATION.value
     frame = read_requests(out)
@@ -90,7 +91,12 @@ async def test_closed_port_records_connect_errors_and_ends_cleanly(hand_model, t
 async def test_think_scale_zero_runs_flat_out(demo_url, hand_model, tmp_path, think_scale):
     hand_model.think_s = 0.2  # would allow ~5 actions per user per second
     result = await run_async(
-        hand_model, target=demo_url, users=2, duration=1, out=str(tmp_path / "r"), actions=PACK,
+        hand_model,
+        target=demo_url,
+        users=2,
+        duration=1,
+        out=str(tmp_path / "r"),
+        actions=PACK,
         think_scale=think_scale,
     )
     assert result.requests > 100

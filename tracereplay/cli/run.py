@@ -1,9 +1,227 @@
-"""CLI verbs of this stage. Registered by :mod:`tracereplay.cli`."""
+"""``tracereplay run`` (a model or a script against a target) and ``tracereplay replay`` (a recorded trace).
+
+Heavy imports (pandas, numpy, aiohttp) stay inside the commands so ``tracereplay --help`` stays fast.
+"""
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import click
+
+from tracereplay.durations import parse_duration
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    if value is None:
+        return None
+    from tracereplay.errors import ConfigError
+
+    try:
+        return parse_duration(value)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _fraction(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    text = value.strip()
+    try:
+        number = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a fraction like 10% or 0.1") from None
+    if not 0 < number <= 1:
+        raise click.BadParameter(f"{value!r} must be more than 0% and at most 100%")
+    return number
+
+
+def _common(function):
+    """Options every run shares."""
+    options = [
+        click.option("--target", required=True, metavar="URL", help="Base URL of the service under test."),
+        click.option("-o", "--out", required=True, metavar="RUN_DIR", help="Run directory to write."),
+        click.option("--actions", metavar="PACK", help="Action pack: module name or .py file."),
+        click.option(
+            "--think-scale",
+            type=float,
+            default=1.0,
+            show_default=True,
+            help="Multiplies every wait (think times, gaps between sessions); 0 runs flat out.",
+        ),
+        click.option("--seed", type=int, help="Seed: the same seed makes the same choices."),
+        click.option("--max-rps", type=float, help="Safety cap on requests per second (all workers)."),
+        click.option(
+            "--timeout", callback=_duration, default="10s", show_default=True, help="Per-request timeout."
+        ),
+        click.option(
+            "--workers",
+            type=int,
+            default=None,
+            help="Worker processes (default: one per core); users are split between them.",
+        ),
+        click.option(
+            "--step",
+            type=int,
+            default=None,
+            help="Users added/removed per + / - key or SIGUSR1 / SIGUSR2 (default 10%, at least 1).",
+        ),
+        click.option("--quiet", "-q", is_flag=True, help="No live progress line."),
+        click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+@click.command("run")
+@click.argument("model", metavar="MODEL")
+@click.option("--users", type=int, help="Closed workload: this many concurrent users, looping sessions.")
+@click.option("--arrival-rate", type=float, help="Open workload: sessions per second.")
+@click.option(
+    "--arrival-scale",
+    type=float,
+    help="Open workload: this factor × the model's fitted arrival profile (hour of day).",
+)
+@click.option(
+    "--max-users",
+    type=int,
+    default=10_000,
+    show_default=True,
+    help="Open workload: cap on concurrent users; arrivals beyond it wait (late) or are dropped.",
+)
+@click.option(
+    "--max-late",
+    callback=_duration,
+    default="10s",
+    show_default=True,
+    help="Open workload: an arrival not started within this of its time is dropped.",
+)
+@click.option(
+    "--arrivals",
+    type=click.Choice(["uniform", "poisson"]),
+    default="uniform",
+    show_default=True,
+    help="Open workload: evenly spaced or Poisson arrivals.",
+)
+@click.option(
+    "--ramp-up",
+    callback=_duration,
+    default="0s",
+    show_default=True,
+    help="Closed workload: start users evenly over this time.",
+)
+@click.option("--duration", callback=_duration, default="1m", show_default=True, help="How long to run.")
+@_common
+def run_command(model: str, **options: Any) -> None:
+    """Run users from a fitted MODEL (or a simple .toml script) against a target.
+
+    \b
+    Examples:
+      tracereplay run model.json --target http://127.0.0.1:8065 --users 50 --duration 2m \\
+          --actions tracereplay.demo.actions -o runs/closed
+      tracereplay run model.json --target http://127.0.0.1:8065 --arrival-rate 20 --max-users 500 -o runs/open
+      tracereplay run model.json --target http://staging:8065 --arrival-scale 2 --duration 1h -o runs/2x
+      tracereplay run script.toml --target http://127.0.0.1:8065 --users 10 -o runs/script
+
+    \b
+    While it runs: + / - (or SIGUSR1 / SIGUSR2) add / remove users (open workload: arrival rate ±10%),
+    q or Ctrl-C stops gracefully (requests in flight finish; everything is written).
+    """
+    settings = _settings(options)
+    settings.update(
+        users=options["users"],
+        arrival_rate=options["arrival_rate"],
+        arrival_scale=options["arrival_scale"],
+        max_users=options["max_users"],
+        max_late=options["max_late"],
+        ramp_up=options["ramp_up"],
+        duration=options["duration"],
+    )
+    from tracereplay.replay.config import Arrivals
+
+    settings["arrivals"] = Arrivals(options["arrivals"])
+    _execute(model, None, settings, options)
+
+
+@click.command("replay")
+@click.argument("events", metavar="EVENTS")
+@click.option("--speed", type=float, default=1.0, show_default=True, help="Replay speed: 2 = twice as fast.")
+@click.option("--max-gap", callback=_duration, help="Shorten idle gaps within a user to at most this.")
+@click.option(
+    "--sample",
+    callback=_fraction,
+    default="100%",
+    show_default=True,
+    help="Keep this share of the users (whole users, the same ones every run).",
+)
+@click.option("--loop", is_flag=True, help="Start over when the trace ends (needs --duration).")
+@click.option("--duration", callback=_duration, help="Stop after this long (default: when the trace ends).")
+@_common
+def replay_command(events: str, **options: Any) -> None:
+    """Replay the recorded users of an EVENTS table with their original timing.
+
+    \b
+    Examples:
+      tracereplay replay events.parquet --target http://127.0.0.1:8065 -o runs/replay
+      tracereplay replay events.parquet --target http://127.0.0.1:8065 --speed 4 --max-gap 30s \\
+          --sample 10% --actions tracereplay.demo.actions -o runs/fast
+      tracereplay replay events.parquet --target http://127.0.0.1:8065 --loop --duration 10m -o runs/soak
+    """
+    settings = _settings(options)
+    settings.update(
+        speed=options["speed"],
+        max_gap=options["max_gap"],
+        sample=options["sample"],
+        loop=options["loop"],
+        duration=options["duration"],
+    )
+    _execute(None, events, settings, options)
+
+
+def _settings(options: dict[str, Any]) -> dict[str, Any]:
+    from tracereplay.replay.config import default_workers
+
+    return {
+        "out": options["out"],
+        "actions": options["actions"],
+        "think_scale": options["think_scale"],
+        "seed": options["seed"],
+        "max_rps": options["max_rps"],
+        "timeout": options["timeout"],
+        "workers": options["workers"] or default_workers(),
+    }
+
+
+def _execute(
+    model: str | None, events: str | None, settings: dict[str, Any], options: dict[str, Any]
+) -> None:
+    import json
+
+    from tracereplay.replay.api import _run_loop
+    from tracereplay.replay.cli_live import drive
+
+    result = _run_loop(
+        drive(
+            model,
+            events,
+            target=options["target"],
+            settings=settings,
+            quiet=options["quiet"],
+            step=options["step"],
+        ),
+        use_uvloop=True,
+    )
+    if options["as_json"]:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        from tracereplay.replay.cli_live import print_result
+
+        print_result(result)
+    if result.exit_reason == "interrupted":
+        sys.exit(130)
 
 
 def register(cli: click.Group) -> None:
-    """Add this module's verbs to ``cli``."""
+    """Add ``run`` and ``replay`` to ``cli``."""
+    cli.add_command(run_command)
+    cli.add_command(replay_command)

@@ -1,0 +1,259 @@
+"""``tracereplay run`` and ``tracereplay replay`` as real processes against a real demo target process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+PACK = "tracereplay.demo.actions"
+
+
+def tracereplay(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "tracereplay", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def requests_of(run_dir: Path) -> pd.DataFrame:
+    return pd.concat(
+        [pd.read_parquet(f) for f in sorted(run_dir.glob("requests*.parquet"))], ignore_index=True
+    )
+
+
+def test_run_closed_workload_with_a_fitted_model(demo_process, demo_model, tmp_path):
+    out = tmp_path / "run"
+    done = tracereplay(
+        "run",
+        demo_model,
+        "--target",
+        demo_process,
+        "--users",
+        "4",
+        "--duration",
+        "2s",
+        "--actions",
+        PACK,
+        "--workers",
+        "1",
+        "--seed",
+        "5",
+        "--think-scale",
+        "0.05",
+        "-o",
+        str(out),
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    frame = requests_of(out)
+    assert result["requests"] == len(frame) > 10
+    assert result["exit_reason"] == "duration" and result["workers"] == 1
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["model"] == demo_model and len(meta["model_sha256"]) == 64
+    assert meta["workload"] == "closed" and meta["requests"] == len(frame)
+    # the model's actions, performed by the demo pack against the real service
+    assert frame["action"].isin(json.loads(Path(demo_model).read_text())["actions"]).all()
+    assert (frame["status"] < 400).mean() > 0.95
+
+
+def test_two_workers_merge_into_one_run_directory(demo_process, demo_model, tmp_path):
+    out = tmp_path / "run"
+    done = tracereplay(
+        "run",
+        demo_model,
+        "--target",
+        demo_process,
+        "--users",
+        "6",
+        "--duration",
+        "2s",
+        "--actions",
+        PACK,
+        "--workers",
+        "2",
+        "--think-scale",
+        "0.05",
+        "-o",
+        str(out),
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.glob("requests*.parquet")) == [
+        "requests-0.parquet",
+        "requests-1.parquet",
+    ]
+    frame = requests_of(out)
+    assert set(frame["worker"]) == {0, 1}
+    # users are sharded: no user in both workers
+    assert frame.groupby("user")["worker"].nunique().max() == 1
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["workers"] == 2 and meta["requests"] == len(frame) == json.loads(done.stdout)["requests"]
+    users = pd.concat([pd.read_parquet(out / f"users-{w}.parquet") for w in (0, 1)])
+    assert users.groupby("worker")["active_users"].max().to_dict() == {0: 3, 1: 3}
+
+
+def _wait_for(path_glob: Path, pattern: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not list(path_glob.glob(pattern)):
+        assert time.monotonic() < deadline, f"nothing like {pattern} in {path_glob}"
+        time.sleep(0.1)
+
+
+def test_ctrl_c_mid_run_leaves_a_readable_run_directory(demo_process, demo_model, tmp_path):
+    out = tmp_path / "run"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tracereplay",
+            "run",
+            demo_model,
+            "--target",
+            demo_process,
+            "--users",
+            "5",
+            "--duration",
+            "1m",
+            "--actions",
+            PACK,
+            "--workers",
+            "1",
+            "--think-scale",
+            "0.05",
+            "-o",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _wait_for(out, "requests-0.part*.parquet")
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["exit_reason"] == "interrupted"
+    frame = requests_of(out)
+    assert len(frame) == meta["requests"] > 0
+    assert not list(out.glob("*.part*")), "parts merged"
+    assert "interrupted" in stdout
+
+
+def test_sigusr1_adds_users_and_sigusr2_removes_them(demo_process, demo_model, tmp_path):
+    out = tmp_path / "run"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tracereplay",
+            "run",
+            demo_model,
+            "--target",
+            demo_process,
+            "--users",
+            "2",
+            "--step",
+            "3",
+            "--duration",
+            "4s",
+            "--actions",
+            PACK,
+            "--workers",
+            "1",
+            "-o",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _wait_for(out, "users-0.parquet")
+    os.kill(process.pid, signal.SIGUSR1)
+    time.sleep(1.3)
+    os.kill(process.pid, signal.SIGUSR2)
+    os.kill(process.pid, signal.SIGUSR2)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    active = pd.read_parquet(out / "users-0.parquet")["active_users"].tolist()
+    assert max(active) == 5 and active[-1] == 0 and min(active[:-1]) <= 2, active
+
+
+def test_replay_a_recorded_trace(demo_process, demo_events, tmp_path):
+    out = tmp_path / "replay"
+    done = tracereplay(
+        "replay",
+        demo_events,
+        "--target",
+        demo_process,
+        "--speed",
+        "50000",
+        "--max-gap",
+        "20ms",
+        "--sample",
+        "20%",
+        "--actions",
+        PACK,
+        "--workers",
+        "1",
+        "-o",
+        str(out),
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["exit_reason"] == "completed"
+    source = pd.read_parquet(demo_events)
+    frame = requests_of(out)
+    kept = set(frame["user"])
+    assert 0.05 < len(kept) / source["user"].nunique() < 0.4
+    assert kept <= set(source["user"])
+    # whole users: every recorded action of a kept user was replayed (the pack may add helper requests)
+    recorded = source[source["user"].isin(kept)].groupby("user").size()
+    replayed = frame.groupby("user").size()
+    assert (replayed.reindex(recorded.index) >= recorded).all()
+
+
+def test_bad_input_is_one_line_and_exit_1(demo_process, tmp_path):
+    missing = tracereplay(
+        "run",
+        str(tmp_path / "nope.json"),
+        "--target",
+        demo_process,
+        "--users",
+        "1",
+        "-o",
+        str(tmp_path / "r"),
+        "--workers",
+        "1",
+    )
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("tracereplay: error:") and "nope.json" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    both = tracereplay(
+        "run",
+        str(tmp_path / "nope.json"),
+        "--target",
+        "ftp://x",
+        "--users",
+        "1",
+        "--arrival-rate",
+        "3",
+        "-o",
+        str(tmp_path / "r"),
+    )
+    assert both.returncode == 1 and "exactly one" in both.stderr and "not an http" in both.stderr
+    assert len(both.stderr.strip().splitlines()) == 1
+
+
+def test_help_has_examples():
+    for verb in ("run", "replay"):
+        done = tracereplay(verb, "--help")
+        assert done.returncode == 0 and "Examples:" in done.stdout and "--target" in done.stdout
