@@ -16,7 +16,7 @@ Spans with none of these are dropped and counted as ``no user identity``.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
+from tracereplay.ingest.raw import Coded, combine
 
 FALLBACK_CLIENT_AGENT = "fallback: client address + user agent"
 FALLBACK_CLIENT = "fallback: client address"
@@ -24,27 +24,25 @@ FALLBACK_SESSION_OWNER = "fallback: the session's user"
 FALLBACK_SESSION = "fallback: session id"
 
 
-def resolve_users(user: np.ndarray, user_key: np.ndarray, client: np.ndarray, agent: np.ndarray,
-                  session: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def resolve_users(user: Coded, user_key: Coded, client: Coded, agent: Coded) -> tuple[Coded, Coded]:
     """Fill missing users from the client fallbacks (1, 2). Returns (raw user ids, the key that named each).
 
     Rows still without a user but with a session id are left for :func:`borrow_session_users`.
     """
-    user = user.copy()
-    user_key = user_key.copy()
-    missing = _missing(user)
+    missing = ~user.present
     if not missing.any():
         return user, user_key
-    has_client = ~_missing(client)
-    has_agent = ~_missing(agent)
-    both = missing & has_client & has_agent
-    if both.any():
-        user[both] = client[both] + "|" + agent[both]
-        user_key[both] = FALLBACK_CLIENT_AGENT
-    only_client = missing & has_client & ~has_agent
-    if only_client.any():
-        user[only_client] = client[only_client]
-        user_key[only_client] = FALLBACK_CLIENT
+    both = np.flatnonzero(missing & client.present & agent.present)
+    if len(both):
+        codes, values = combine(client, agent, both, lambda c, a: f"{c}|{a}")
+        user = user.assign(both, codes, values)
+        user_key = user_key.assign(both, np.zeros(len(both), dtype=np.int32),
+                                   np.array([FALLBACK_CLIENT_AGENT], dtype=object))
+    only_client = np.flatnonzero(missing & client.present & ~agent.present)
+    if len(only_client):
+        user = user.assign(only_client, client.codes[only_client], client.values)
+        user_key = user_key.assign(only_client, np.zeros(len(only_client), dtype=np.int32),
+                                   np.array([FALLBACK_CLIENT], dtype=object))
     return user, user_key
 
 
@@ -72,10 +70,3 @@ def borrow_session_users(user: np.ndarray, user_key: np.ndarray, session: np.nda
         user[alone] = intern_user(names)
         user_key[alone] = intern_key(np.array([FALLBACK_SESSION], dtype=object))[0]
     return len(rows)
-
-
-def _missing(values: np.ndarray) -> np.ndarray:
-    """True where an object array holds None or an empty string."""
-    if len(values) == 0:
-        return np.zeros(0, dtype=bool)
-    return np.asarray(pd.isna(values) | (values == ""), dtype=bool)

@@ -1,7 +1,8 @@
 """One reader batch → the event table's fields: filters, identity fallback, method/route/path, action, error.
 
-Every step works on whole columns; per-value Python work happens only once per *distinct* value (paths,
-URLs, span names), never once per row.
+Every step works on whole columns of codes (:class:`~tracereplay.ingest.raw.Coded`); per-value Python work
+(templating a path, parsing a URL, upper-casing a method) happens once per *distinct* value and is cached
+across batches, never once per row.
 """
 
 from __future__ import annotations
@@ -9,14 +10,16 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
-import pandas as pd
 from tracereplay.ingest.identify import resolve_users
 from tracereplay.ingest.options import IngestOptions
-from tracereplay.ingest.raw import RawBatch
-from tracereplay.ingest.redact import map_distinct, path_of_url, redact_path
-from tracereplay.ingest.templating import template_paths
+from tracereplay.ingest.raw import Coded, RawBatch, combine
+from tracereplay.ingest.redact import path_of_url, redact_path
+from tracereplay.ingest.templating import template_path
+
+UNNAMED = "(unnamed)"
 
 
 @dataclass
@@ -26,16 +29,16 @@ class Normalized:
     ts: np.ndarray            # int64 ns
     end: np.ndarray           # int64 ns (== ts when unknown)
     duration_ms: np.ndarray   # float64, NaN when unknown
-    user: np.ndarray          # object, raw id
-    user_key: np.ndarray      # object, which attribute or fallback named the user
-    session: np.ndarray       # object, raw explicit session id or None
-    action: np.ndarray        # object
-    method: np.ndarray        # object or None
-    route: np.ndarray         # object or None
-    path: np.ndarray          # object or None (query stripped, secrets redacted)
+    user: Coded               # raw id (missing: identified later through the session, or dropped)
+    user_key: Coded           # which attribute or fallback named the user
+    session: Coded            # raw explicit session id
+    action: Coded
+    method: Coded
+    route: Coded
+    path: Coded               # query stripped, secrets redacted
     status: np.ndarray        # float64 NaN when absent
     error: np.ndarray         # bool
-    service: np.ndarray       # object
+    service: Coded
     root: np.ndarray          # bool
     source: str
 
@@ -43,67 +46,86 @@ class Normalized:
         return len(self.ts)
 
 
-def normalize(batch: RawBatch, options: IngestOptions, dropped: Counter[str]) -> Normalized:
-    """Filter and derive the event fields of one batch; counts dropped rows into ``dropped`` by reason."""
-    keep = np.ones(batch.n, dtype=bool)
-    ts = batch.get("ts").astype(np.int64)
-    _drop(keep, ts <= 0, "no timestamp", dropped)
-    if options.span_name is not None:
-        pattern = re.compile(options.span_name)
-        name_ok = map_distinct(batch.get("name"), lambda name: bool(pattern.search(name)))
-        _drop(keep, ~name_ok.astype(bool), "span name filter", dropped)
-    session = _blank_to_none(batch.get("session"))
-    user, user_key = resolve_users(_blank_to_none(batch.get("user")), batch.get("user_key"),
-                                   _blank_to_none(batch.get("client")), _blank_to_none(batch.get("agent")),
-                                   session)
-    # spans without identity are dropped later, after the service filter, so they count under the right reason
+class Normalizer:
+    """Turns raw batches into :class:`Normalized` rows; holds the per-ingest caches of distinct values."""
 
-    rows = np.flatnonzero(keep)
-    ts = ts[rows]
-    end = batch.get("end").astype(np.int64)[rows]
-    known_end = end >= ts
-    duration_ms = np.where(known_end & (end > 0), (end - ts) / 1e6, np.nan)
-    end = np.where(known_end, end, ts)
+    def __init__(self, options: IngestOptions) -> None:
+        self.options = options
+        self.name_pattern = re.compile(options.span_name) if options.span_name is not None else None
+        self.path_of_url = lru_cache(maxsize=1 << 16)(path_of_url)
+        self.redact = lru_cache(maxsize=1 << 18)(redact_path)
+        self.template = lru_cache(maxsize=1 << 18)(template_path)
+        self.upper = lru_cache(maxsize=1 << 10)(str.upper)
 
-    method = map_distinct(_blank_to_none(batch.get("method")[rows]), str.upper)
-    route = _blank_to_none(batch.get("route")[rows])
-    path = _blank_to_none(batch.get("path")[rows])
-    url = _blank_to_none(batch.get("url")[rows])
-    from_url = pd.isna(path) & ~pd.isna(url)
-    if from_url.any():
-        path[from_url] = map_distinct(url[from_url], path_of_url)
-    path = map_distinct(path, redact_path)
+    def __call__(self, batch: RawBatch, dropped: Counter[str]) -> Normalized:
+        """Filter and derive the event fields of one batch; counts dropped rows into ``dropped`` by reason."""
+        keep = np.ones(batch.n, dtype=bool)
+        ts = batch.get("ts").astype(np.int64)
+        _drop(keep, ts <= 0, "no timestamp", dropped)
+        name = batch.coded("name")
+        if self.name_pattern is not None:
+            matches = np.array([bool(self.name_pattern.search(v)) for v in name.values] + [False])
+            _drop(keep, ~matches[name.codes], "span name filter", dropped)
+        # spans without identity are dropped later, after the service filter, so they count under the
+        # reason that applies first
+        user, user_key = resolve_users(batch.coded("user"), batch.coded("user_key"), batch.coded("client"),
+                                       batch.coded("agent"))
 
-    action = _blank_to_none(batch.get("action")[rows])
-    need = pd.isna(action)
-    if need.any():
-        action[need] = _http_actions(method[need], route[need], path[need], batch.get("name")[rows][need])
+        rows = np.flatnonzero(keep)
+        ts = ts[rows]
+        end = batch.get("end").astype(np.int64)[rows]
+        known_end = end >= ts
+        duration_ms = np.where(known_end & (end > 0), (end - ts) / 1e6, np.nan)
+        end = np.where(known_end, end, ts)
 
-    status = batch.get("status")[rows].astype(np.float64)
-    error = batch.get("span_error")[rows] | (status >= 500)
-    return Normalized(
-        ts=ts, end=end, duration_ms=duration_ms, user=user[rows], user_key=user_key[rows],
-        session=session[rows], action=action, method=method, route=route, path=path, status=status,
-        error=error, service=batch.get("service")[rows], root=batch.get("root")[rows], source=batch.source,
-    )
+        method = batch.coded("method").take(rows).map(self.upper)
+        route = batch.coded("route").take(rows)
+        path = batch.coded("path").take(rows)
+        url = batch.coded("url").take(rows)
+        from_url = np.flatnonzero(~path.present & url.present)
+        if len(from_url):
+            url_paths = url.map(self.path_of_url)
+            path = path.assign(from_url, url_paths.codes[from_url], url_paths.values)
+        path = path.map(self.redact)
 
+        action = batch.coded("action").take(rows)
+        need = np.flatnonzero(~action.present)
+        if len(need):
+            action = self._http_actions(action, need, method, route, path, name.take(rows))
 
-def _http_actions(method: np.ndarray, route: np.ndarray, path: np.ndarray, name: np.ndarray) -> np.ndarray:
-    """``"METHOD route"``, the route falling back to the templated path, then to the span name."""
-    target = route.copy()
-    no_route = pd.isna(target)
-    if no_route.any():
-        target[no_route] = template_paths(path[no_route])
-    has_method = ~pd.isna(method)
-    has_target = ~pd.isna(target)
-    action = name.copy()
-    both = has_method & has_target
-    action[both] = method[both] + " " + target[both]
-    only_target = ~has_method & has_target
-    action[only_target] = target[only_target]
-    blank = pd.isna(action) | (action == "")
-    action[blank] = "(unnamed)"
-    return action
+        status = batch.get("status")[rows].astype(np.float64)
+        error = batch.get("span_error")[rows] | (status >= 500)
+        return Normalized(
+            ts=ts, end=end, duration_ms=duration_ms, user=user.take(rows), user_key=user_key.take(rows),
+            session=batch.coded("session").take(rows), action=action, method=method, route=route, path=path,
+            status=status, error=error, service=batch.coded("service").take(rows),
+            root=batch.get("root")[rows], source=batch.source,
+        )
+
+    def _http_actions(self, action: Coded, need: np.ndarray, method: Coded, route: Coded, path: Coded,
+                      name: Coded) -> Coded:
+        """``"METHOD route"``, the route falling back to the templated path, then to the span name."""
+        target = route
+        no_route = np.flatnonzero(~route.present & path.present)
+        if len(no_route):
+            templated = path.map(self.template)
+            target = route.assign(no_route, templated.codes[no_route], templated.values)
+        has_method, has_target = method.present[need], target.present[need]
+        both = need[has_method & has_target]
+        if len(both):
+            codes, values = combine(method, target, both, lambda m, t: f"{m} {t}")
+            action = action.assign(both, codes, values)
+        only_target = need[~has_method & has_target]
+        if len(only_target):
+            action = action.assign(only_target, target.codes[only_target], target.values)
+        by_name = need[~has_target]
+        if len(by_name):
+            action = action.assign(by_name, name.codes[by_name], name.values)
+        unnamed = np.flatnonzero(~action.present)
+        if len(unnamed):
+            action = action.assign(unnamed, np.zeros(len(unnamed), dtype=np.int32),
+                                   np.array([UNNAMED], dtype=object))
+        return action
 
 
 def _drop(keep: np.ndarray, mask: np.ndarray, reason: str, dropped: Counter[str]) -> None:
@@ -112,10 +134,3 @@ def _drop(keep: np.ndarray, mask: np.ndarray, reason: str, dropped: Counter[str]
     if count:
         dropped[reason] += count
         keep &= ~newly
-
-
-def _blank_to_none(values: np.ndarray) -> np.ndarray:
-    out = np.asarray(values, dtype=object).copy()
-    if len(out):
-        out[(out == "")] = None
-    return out

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from tracereplay.ingest.events import EVENT_SCHEMA, atomic_path
-from tracereplay.ingest.normalize import normalize
+from tracereplay.ingest.normalize import Normalizer
 from tracereplay.ingest.options import IngestOptions, salt_path_for
 from tracereplay.ingest.readers import reader_for
 from tracereplay.ingest.redact import load_or_create_salt, new_salt, pseudonymise
@@ -36,6 +36,7 @@ def collect(paths: Sequence[str | Path], options: IngestOptions) -> tuple[EventS
     summary = IngestSummary(pseudonymised=not options.keep_user_ids)
     dropped: Counter[str] = Counter()
     store = EventStore()
+    normalize = Normalizer(options)
     started = time.perf_counter()
     with _progress(options) as advance:
         for given in paths:
@@ -48,7 +49,7 @@ def collect(paths: Sequence[str | Path], options: IngestOptions) -> tuple[EventS
                 for batch in read(path, stream, options):
                     file_summary.spans += batch.read
                     dropped.update(batch.dropped)
-                    store.add(normalize(batch, options, dropped))
+                    store.add(normalize(batch, dropped))
                     advance(batch.read)
             if file_summary.spans == 0:
                 raise InputError(path, f"no spans or events in this {fmt} file")

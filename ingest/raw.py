@@ -21,15 +21,19 @@ holds the result as numpy arrays:
 | client, agent | object | client address and user agent, the identity fallback                   |
 | action      | object   | an action name set by the reader itself (analytics formats)              |
 
-Absent columns mean "all missing".
+Absent columns mean "all missing". String columns may be given as object arrays or, by fast readers, as
+:class:`Coded` (int32 codes into an array of distinct values) — the rest of the pipeline works on codes, so
+Python-level work is done once per distinct value, never once per row.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 from tracereplay.ingest.options import IngestOptions
 
 OBJECT_COLUMNS = ("name", "service", "method", "route", "path", "url", "user", "user_key", "session",
@@ -50,22 +54,107 @@ NUMERIC_LOGICAL = frozenset({"status"})
 
 
 @dataclass
+class Coded:
+    """A string column as codes (int32, −1 = missing) into ``values`` (object array of distinct strings)."""
+
+    codes: np.ndarray
+    values: np.ndarray
+
+    @classmethod
+    def from_objects(cls, values: np.ndarray) -> Coded:
+        """Factorize an object array; None, NaN and "" are missing."""
+        codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
+        coded = cls(codes.astype(np.int32), np.asarray(uniques, dtype=object))
+        return coded.drop_values(lambda v: v == "" or not isinstance(v, str)) if len(uniques) else coded
+
+    @classmethod
+    def missing(cls, n: int) -> Coded:
+        return cls(np.full(n, -1, dtype=np.int32), np.empty(0, dtype=object))
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def take(self, rows: np.ndarray) -> Coded:
+        return Coded(self.codes[rows], self.values)
+
+    @property
+    def present(self) -> np.ndarray:
+        return self.codes >= 0
+
+    def to_objects(self) -> np.ndarray:
+        out = np.full(len(self.codes), None, dtype=object)
+        present = self.present
+        out[present] = self.values[self.codes[present]]
+        return out
+
+    def map(self, function: Callable[[str], str | None]) -> Coded:
+        """Apply ``function`` to each distinct value (None → missing); equal results share a code."""
+        mapped = np.empty(len(self.values), dtype=object)
+        mapped[:] = [function(v) for v in self.values]
+        return self.recode(mapped)
+
+    def recode(self, mapped: np.ndarray) -> Coded:
+        """Replace the values by ``mapped`` (same length; None → missing), merging equal results."""
+        new_codes, uniques = pd.factorize(mapped, use_na_sentinel=True)
+        table = np.append(new_codes.astype(np.int32), np.int32(-1))  # index −1 → missing
+        return Coded(table[self.codes], np.asarray(uniques, dtype=object))
+
+    def drop_values(self, is_missing: Callable[[object], bool]) -> Coded:
+        mapped = np.empty(len(self.values), dtype=object)
+        mapped[:] = [None if is_missing(v) else v for v in self.values]
+        return self.recode(mapped)
+
+    def assign(self, rows: np.ndarray, codes: np.ndarray, values: np.ndarray) -> Coded:
+        """This column with ``rows`` set to ``codes`` into ``values`` (−1 = missing).
+
+        The dictionaries are concatenated; equal strings may get two codes, which interning merges later.
+        """
+        out = self.codes.copy()
+        out[rows] = np.where(codes >= 0, codes + len(self.values), -1)
+        return Coded(out, np.concatenate([self.values, np.asarray(values, dtype=object)]))
+
+    @classmethod
+    def constant(cls, n: int, value: str) -> Coded:
+        return cls(np.zeros(n, dtype=np.int32), np.array([value], dtype=object))
+
+
+def combine(a: Coded, b: Coded, rows: np.ndarray,
+            join: Callable[[str, str], str]) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and values of ``join(a, b)`` on ``rows`` (where both are present), computed per distinct pair."""
+    pairs = a.codes[rows].astype(np.int64) * (len(b.values) + 1) + b.codes[rows]
+    codes, uniques = pd.factorize(pairs)
+    uniques = np.asarray(uniques, dtype=np.int64)
+    values = np.empty(len(uniques), dtype=object)
+    values[:] = [join(a.values[p // (len(b.values) + 1)], b.values[p % (len(b.values) + 1)]) for p in uniques]
+    return codes.astype(np.int32), values
+
+
+@dataclass
 class RawBatch:
     """A batch of spans (or analytics events) from one file, as columns."""
 
     n: int
-    columns: dict[str, np.ndarray]
+    columns: dict[str, np.ndarray | Coded]
     source: str
     #: spans the reader looked at, including the ones it dropped itself
     read: int = 0
     #: spans the reader dropped, by reason
     dropped: Counter[str] = field(default_factory=Counter)
 
+    def coded(self, name: str) -> Coded:
+        """A string column as :class:`Coded` (all missing when absent)."""
+        column = self.columns.get(name)
+        if column is None:
+            return Coded.missing(self.n)
+        if isinstance(column, Coded):
+            return column
+        return Coded.from_objects(column)
+
     def get(self, name: str) -> np.ndarray:
-        """The column, or an all-missing one of the right length."""
+        """A numeric column, or an all-missing one of the right length."""
         column = self.columns.get(name)
         if column is not None:
-            return column
+            return column.to_objects() if isinstance(column, Coded) else column
         if name in OBJECT_COLUMNS:
             return np.full(self.n, None, dtype=object)
         if name == "status":

@@ -16,6 +16,7 @@ import pyarrow as pa
 from tracereplay.ingest.events import EVENT_SCHEMA
 from tracereplay.ingest.identify import borrow_session_users
 from tracereplay.ingest.normalize import Normalized
+from tracereplay.ingest.raw import Coded
 from tracereplay.ingest.sessions import Sessions, assign_sessions
 
 _CODED = ("user", "user_key", "session", "action", "method", "route", "path", "service", "source")
@@ -63,11 +64,9 @@ class EventStore:
             "error": rows.error.astype(bool), "root": rows.root.astype(bool),
         }
         for name in _CODED:
-            if name == "source":
-                values = np.full(len(rows), rows.source, dtype=object)
-            else:
-                values = getattr(rows, name)
-            columns[name] = self.interners[name].codes(values)
+            coded = Coded.constant(len(rows), rows.source) if name == "source" else getattr(rows, name)
+            lookup = np.append(self.interners[name].codes(coded.values), np.int32(-1))
+            columns[name] = lookup[coded.codes]
         for name, values in columns.items():
             self.parts.setdefault(name, []).append(values)
 

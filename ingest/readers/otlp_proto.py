@@ -27,14 +27,28 @@ from tracereplay.ingest.raw import AttributeTable, RawBatch
 from tracereplay.errors import InputError
 
 NAME = "otlp"
-CHUNK_BYTES = 4 * 1024 * 1024
+CHUNK_BYTES = 16 * 1024 * 1024
 _BLOCK = 1024 * 1024
 _ERROR = 2  # Status.STATUS_CODE_ERROR
 _MAX_MESSAGE = 2**31  # protobuf's own limit on one message
 
 
 def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBatch]:
-    """Yield the spans of an OTLP protobuf dump in batches."""
+    """Yield the spans of an OTLP protobuf dump in batches (compiled scanner; protobuf decoding without)."""
+    table = AttributeTable(options)
+    kinds = options.kind_codes
+    try:
+        from tracereplay.ingest.readers.otlp_columns import ScanTables, scan_chunk
+    except ImportError:  # numba not available on this platform: the slower decode-and-copy path
+        yield from read_decoded(path, stream, options)
+        return
+    tables = ScanTables(table, kinds)
+    for start, _end, chunk in _chunks(path, _ByteStream(stream, path)):
+        yield scan_chunk(chunk, tables, path, start)
+
+
+def read_decoded(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBatch]:
+    """The same as :func:`read` through the protobuf library (the reference the scanner is tested against)."""
     table = AttributeTable(options)
     kinds = options.kind_codes
     for start, end, chunk in _chunks(path, _ByteStream(stream, path)):

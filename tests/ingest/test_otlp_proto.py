@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 
+import numpy as np
 import pytest
 import zstandard
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -89,3 +90,33 @@ def test_empty_file(tmp_path):
     path.write_bytes(b"")
     with pytest.raises(InputError, match="empty file"):
         read_dumps(path)
+
+
+def _batches_equal(path, options):
+    from tracereplay.ingest.readers.otlp_proto import read, read_decoded
+    from tracereplay.ingest.sniff import open_dump
+
+    with open_dump(path) as stream:
+        fast = list(read(path, stream, options))
+    with open_dump(path) as stream:
+        slow = list(read_decoded(path, stream, options))
+    assert [b.read for b in fast] == [b.read for b in slow]
+    for a, b in zip(fast, slow, strict=True):
+        assert a.n == b.n and a.dropped == b.dropped
+        for name in ("ts", "end", "kind", "root", "span_error", "status"):
+            assert np.array_equal(a.get(name), b.get(name), equal_nan=name == "status"), name
+        for name in ("name", "service", "method", "route", "path", "url", "user", "user_key", "session",
+                     "client", "agent"):
+            assert list(a.coded(name).to_objects()) == list(b.coded(name).to_objects()), name
+
+
+@pytest.mark.parametrize("semconv", [True, False])
+def test_compiled_scanner_matches_protobuf_decoding(tmp_path, semconv):
+    from tracereplay.ingest.options import make_options
+
+    population = make_population()
+    path = tmp_path / "t.pb"
+    path.write_bytes(encode_spans(sdk_spans(population, new_semconv=semconv, extra_downstream=True))
+                     .SerializeToString())
+    _batches_equal(path, make_options())
+    _batches_equal(path, make_options(span_kinds=["any"], user_keys=["user_agent.original", "enduser.id"]))
