@@ -129,7 +129,7 @@ def load_run(run_dir: str | Path) -> Run:
     if not path.is_dir():
         raise InputError(path, "not a run directory (expected a folder with run.json and requests-*.parquet)")
     meta = _read_meta(path / "run.json")
-    request_files = tuple(sorted(path.glob(REQUEST_FILES)))
+    request_files = _request_files(path)
     if not request_files:
         raise InputError(path, "not a run directory: no requests-*.parquet files")
     run = Run(
@@ -143,6 +143,27 @@ def load_run(run_dir: str | Path) -> Run:
             request_files[0], f"requests file has no latency column ({', '.join(LATENCY_COLUMNS)})"
         )
     return run
+
+
+def _request_files(run_dir: Path) -> tuple[Path, ...]:
+    """One ``requests-<worker>.parquet`` per worker, or that worker's ``.partNNNNNN`` files if it has none.
+
+    A worker writes a part a second and merges them on close; a crashed run leaves only parts, and a
+    crash during the merge leaves both (the merged file then wins, so nothing is counted twice).
+    """
+    merged: dict[str, Path] = {}
+    parts: dict[str, list[Path]] = {}
+    for file in sorted(run_dir.glob(REQUEST_FILES)):
+        worker, dot, rest = file.name.removeprefix("requests-").removesuffix(".parquet").partition(".")
+        if dot and rest.startswith("part"):
+            parts.setdefault(worker, []).append(file)
+        else:
+            merged[file.name] = file
+    chosen = list(merged.values())
+    for worker, files in parts.items():
+        if f"requests-{worker}.parquet" not in merged:
+            chosen.extend(files)
+    return tuple(sorted(chosen))
 
 
 def _read_meta(path: Path) -> dict[str, Any]:

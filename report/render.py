@@ -14,7 +14,9 @@ from typing import Any
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
+from tracereplay.report.compare import Comparison
 from tracereplay.report.summary import COUNT_KEYS, LATENCY_KEYS, TOTAL, Summary
+from tracereplay.report.thresholds import ThresholdResult
 
 HEADERS = {
     "action": "action",
@@ -35,6 +37,7 @@ HEADERS = {
     "active_users": "users",
 }
 SUMMARY_COLUMNS = ("action", *COUNT_KEYS, *LATENCY_KEYS)
+_TEXT_COLUMNS = ("action", "error_kind", "threshold", "flag")
 
 
 def format_value(key: str, value: Any) -> str:
@@ -84,7 +87,7 @@ def _table(
     return table
 
 
-def render_summary(summary: Summary, console: Console | None = None) -> None:
+def render_summary(summary: Summary, console: Console | None = None, *, over_time: bool = True) -> None:
     """Print the run's summary tables: actions, errors by kind, sessions and (if computed) over time."""
     console = console or Console()
     info = summary.run
@@ -100,7 +103,7 @@ def render_summary(summary: Summary, console: Console | None = None) -> None:
             _table("Errors by kind", ("action", "error_kind", "count"), summary.errors.to_dict("records"))
         )
     console.print(_sessions_line(summary.sessions))
-    if summary.over_time is not None:
+    if over_time and summary.over_time is not None:
         render_over_time(summary.over_time, console)
 
 
@@ -145,15 +148,19 @@ def markdown_table(columns: Iterable[str], rows: list[dict[str, Any]]) -> str:
     columns = list(columns)
     lines = [
         "| " + " | ".join(HEADERS.get(c, c) for c in columns) + " |",
-        "|" + "|".join("---" if c in ("action", "error_kind") else "---:" for c in columns) + "|",
+        "|" + "|".join("---" if c in _TEXT_COLUMNS else "---:" for c in columns) + "|",
     ]
     for row in rows:
-        cells = [format_value(c, row.get(c)).replace("|", "\\|") for c in columns]
+        cells = [
+            (row.get(c) if isinstance(row.get(c), str) else format_value(c, row.get(c))) or ""
+            for c in columns
+        ]
+        cells = [cell.replace("|", "\\|") for cell in cells]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def summary_markdown(summary: Summary) -> str:
+def summary_markdown(summary: Summary, *, over_time: bool = True) -> str:
     """The summary as GitHub-flavoured Markdown (for CI job summaries)."""
     info = summary.run
     parts = [
@@ -172,7 +179,7 @@ def summary_markdown(summary: Summary) -> str:
         "### Sessions",
         _sessions_line(summary.sessions).replace("[bold]", "**").replace("[/bold]", "**"),
     ]
-    if summary.over_time is not None:
+    if over_time and summary.over_time is not None:
         columns = (
             "start",
             "t_s",
@@ -187,3 +194,75 @@ def summary_markdown(summary: Summary) -> str:
         )
         parts += ["### Over time", markdown_table(columns, summary.over_time.to_dict("records"))]
     return "\n\n".join(parts) + "\n"
+
+
+COMPARED = ("count", "error_rate", "p50_ms", "p95_ms", "p99_ms", "p999_ms")
+
+
+def comparison_rows(comparison: Comparison) -> list[dict[str, str]]:
+    """One row per action: ``baseline → candidate (Δ%)`` per compared metric, with a flag marker."""
+    rows: dict[str, dict[str, str]] = {}
+    for record in comparison.table.to_dict("records"):
+        if record["metric"] not in COMPARED:
+            continue
+        row = rows.setdefault(record["action"], {"action": record["action"], "flag": ""})
+        metric = record["metric"]
+        cell = f"{format_value(metric, record['baseline'])} → {format_value(metric, record['candidate'])}"
+        if record["delta_pct"] is not None and not math.isnan(record["delta_pct"]):
+            cell += f" ({record['delta_pct']:+.1f}%)"
+        if record["flag"] == "regression":
+            cell, row["flag"] = f"▲ {cell}", "regression"
+        elif record["flag"] == "improvement":
+            cell = f"▼ {cell}"
+            row["flag"] = row["flag"] or "improvement"
+        row[record["metric"]] = cell
+    return list(rows.values())
+
+
+def render_comparison(comparison: Comparison, console: Console, baseline_dir: str) -> None:
+    table = Table(title=f"Compared with baseline {baseline_dir}", title_justify="left", header_style="bold")
+    for column in ("action", *COMPARED):
+        table.add_column(HEADERS.get(column, column), justify="left" if column == "action" else "right")
+    for row in comparison_rows(comparison):
+        style = {"regression": "red", "improvement": "green"}.get(row["flag"])
+        table.add_row(*(row.get(c, "-") for c in ("action", *COMPARED)), style=style)
+    console.print(table)
+    for change in comparison.changes:
+        word = "[red]regression[/red]" if change.regression else "[green]improvement[/green]"
+        console.print(
+            f"{word} {change.action} {change.metric}: {format_value(change.metric, change.baseline)} → "
+            f"{format_value(change.metric, change.candidate)} ({change.evidence})"
+        )
+    if not comparison.changes:
+        console.print("no material, statistically real change against the baseline")
+
+
+def render_thresholds(results: list[ThresholdResult], console: Console) -> None:
+    table = Table(title="Thresholds", title_justify="left", header_style="bold")
+    for column in ("threshold", "actual", "result"):
+        table.add_column(column, justify="left" if column == "threshold" else "right")
+    for result in results:
+        metric = result.threshold.metric
+        verdict = "[green]pass[/green]" if result.passed else f"[red]FAIL[/red] {result.note}".strip()
+        table.add_row(result.threshold.expression, format_value(metric, result.actual), verdict)
+    console.print(table)
+
+
+def comparison_markdown(comparison: Comparison, baseline_dir: str) -> str:
+    parts = [
+        f"### Compared with baseline `{baseline_dir}`",
+        markdown_table(("action", *COMPARED, "flag"), comparison_rows(comparison)),
+    ]
+    return "\n\n".join(parts)
+
+
+def thresholds_markdown(results: list[ThresholdResult]) -> str:
+    rows = [
+        {
+            "threshold": r.threshold.expression,
+            "actual": format_value(r.threshold.metric, r.actual),
+            "result": "pass" if r.passed else f"FAIL {r.note}".strip(),
+        }
+        for r in results
+    ]
+    return "### Thresholds\n\n" + markdown_table(("threshold", "actual", "result"), rows)

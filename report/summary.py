@@ -321,17 +321,25 @@ def _errors_table(pairs: list[np.ndarray], actions: list[str], kinds: list[str])
 
 
 def _user_counts(run: Run) -> dict[str, Any]:
-    """Session starts/drops as the runtime counted them (``users-*.parquet``), when present."""
+    """Session starts/drops as the runtime counted them (``users-*.parquet``), when present.
+
+    The runtime's counters are cumulative per worker, sampled once a second: a worker's last (largest)
+    value is its total.
+    """
     users = run.users
+    if not len(users):
+        return {}
+    per_worker = users.groupby("worker") if "worker" in users else users.groupby(lambda _: 0)
     out: dict[str, Any] = {}
-    if "active_users" in users and len(users):
-        per_worker = users.groupby("worker")["active_users"] if "worker" in users else None
-        out["peak_active_users"] = (
-            int(per_worker.max().sum()) if per_worker is not None else int(users["active_users"].max())
-        )
+    if "active_users" in users:
+        # workers sample independently: add them up per second, then take the busiest second
+        second = users["ts"].astype("datetime64[ns, UTC]").dt.floor("1s")
+        keys = [second, users["worker"]] if "worker" in users else [second]
+        per_second = users.groupby(keys)["active_users"].max().groupby(level=0).sum()
+        out["peak_active_users"] = int(per_second.max())
     for column in ("sessions_started", "sessions_dropped"):
-        if column in users and len(users):
-            out[column] = int(users[column].sum())
+        if column in users:
+            out[column] = int(per_worker[column].max().sum())
     return out
 
 

@@ -81,7 +81,7 @@ def write_users(path: Path, *, worker: int, active: list[int]) -> None:
             "ts": START + pd.to_timedelta(np.arange(n), unit="s"),
             "worker": np.full(n, worker, dtype=np.int32),
             "active_users": np.asarray(active, dtype=np.int64),
-            "sessions_started": np.ones(n, dtype=np.int64),
+            "sessions_started": np.arange(1, n + 1, dtype=np.int64),  # cumulative, as the runtime counts
             "sessions_dropped": np.zeros(n, dtype=np.int64),
         }
     )

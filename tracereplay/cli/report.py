@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 EXIT_THRESHOLD = 3
 EXIT_REGRESSION = 4
+_NICE_BUCKETS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
 
 
 def register(cli: click.Group) -> None:
@@ -35,38 +37,81 @@ def _bucket(ctx: click.Context, param: click.Parameter, value: str | None) -> fl
     return seconds
 
 
+def _thresholds(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[Any]:
+    from tracereplay.errors import ConfigError
+    from tracereplay.report.thresholds import parse_thresholds
+
+    try:
+        return parse_thresholds(values)
+    except ConfigError as exc:
+        raise click.BadParameter("; ".join(exc.problems)) from None
+
+
 @click.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option(
-    "--json", "as_json", is_flag=True, help="Print the summary as JSON (shape in docs/reporting.md)."
+    "--json", "as_json", is_flag=True, help="Print the report as JSON (shape in docs/reporting.md)."
 )
 @click.option(
-    "--csv",
-    "as_csv",
-    is_flag=True,
-    help="Print the per-action table as CSV (the over-time table with --bucket).",
+    "--csv", "as_csv", is_flag=True, help="Print the per-action table as CSV (over time with --bucket)."
 )
 @click.option(
-    "--markdown",
-    "as_markdown",
-    is_flag=True,
-    help="Print the report as Markdown (e.g. for a CI job summary).",
+    "--markdown", "as_markdown", is_flag=True, help="Print the report as Markdown (CI job summaries)."
 )
 @click.option(
     "-o", "--output", type=click.Path(path_type=Path), help="Write the printed output to exactly this file."
 )
-@click.option(
-    "--bucket",
-    callback=_bucket,
-    metavar="DURATION",
-    help="Add the over-time table with this bucket (e.g. 5s).",
-)
+@click.option("--bucket", callback=_bucket, metavar="DURATION", help="Add the over-time table (e.g. 5s).")
 @click.option(
     "--latency",
     type=click.Choice(["corrected", "measured"]),
     default="corrected",
     show_default=True,
-    help="Headline latency: from the intended start (corrected, wrk2's rule) or the actual start.",
+    help="Headline latency: from the intended start (wrk2's rule) or from the actual start.",
+)
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Also write one self-contained HTML page with plots to exactly FILE.",
+)
+@click.option(
+    "--baseline",
+    type=click.Path(path_type=Path),
+    metavar="OTHER_RUN",
+    help="Compare with another run directory, action by action.",
+)
+@click.option(
+    "--fail-on-regression", is_flag=True, help=f"Exit {EXIT_REGRESSION} when --baseline flags a regression."
+)
+@click.option(
+    "--min-change",
+    type=click.FloatRange(min=0),
+    default=0.10,
+    show_default=True,
+    help="Smallest relative latency change --baseline may flag.",
+)
+@click.option(
+    "--min-change-ms",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Smallest absolute latency change (ms) --baseline may flag.",
+)
+@click.option(
+    "--threshold",
+    "thresholds",
+    multiple=True,
+    callback=_thresholds,
+    metavar="EXPR",
+    help=f"[ACTION:]METRIC OP NUMBER, e.g. p99_ms<500; repeatable; exit {EXIT_THRESHOLD} if any fails.",
+)
+@click.option(
+    "--against",
+    type=click.Path(path_type=Path),
+    metavar="EVENTS",
+    help="Compare the run's traffic with these source events (model fidelity).",
 )
 def report(
     run_dir: Path,
@@ -76,44 +121,118 @@ def report(
     output: Path | None,
     bucket: float | None,
     latency: str,
+    html_path: Path | None,
+    baseline: Path | None,
+    fail_on_regression: bool,
+    min_change: float,
+    min_change_ms: float,
+    thresholds: list[Any],
+    against: Path | None,
 ) -> None:
-    """Summarise a run: per action count, errors, rps and latency percentiles.
+    """Summarise a run: per action count, errors, rps and latency percentiles; compare and gate.
 
     \b
     Examples:
       tracereplay report runs/1
-      tracereplay report runs/1 --bucket 5s
+      tracereplay report runs/1 --bucket 5s --html report.html
+      tracereplay report runs/2 --baseline runs/1 --fail-on-regression
+      tracereplay report runs/1 --threshold 'p99_ms<500' --threshold 'POST /api/v4/posts:error_rate<0.01'
       tracereplay report runs/1 --json -o summary.json
       tracereplay report runs/1 --markdown >> "$GITHUB_STEP_SUMMARY"
 
     \b
-    Exit status: 0 ok, 1 error (unreadable run), 2 usage.
+    Exit status: 0 ok, 1 error (e.g. an unreadable run), 2 usage (e.g. a malformed --threshold),
+    3 a threshold failed, 4 a regression was flagged with --fail-on-regression (3 wins if both).
     """
     if sum((as_json, as_csv, as_markdown)) > 1:
         raise click.UsageError("choose one of --json, --csv, --markdown")
+    if fail_on_regression and baseline is None:
+        raise click.UsageError("--fail-on-regression needs --baseline")
     from tracereplay.report import load_run, summarize
+    from tracereplay.report.compare import CompareSettings, compare_runs
+    from tracereplay.report.thresholds import check_thresholds
 
     run = load_run(run_dir)
-    summary = summarize(run, latency=latency, bucket=bucket)
+    baseline_run = load_run(baseline) if baseline is not None else None
+    summary = summarize(run, latency=latency, bucket=bucket or (_auto_bucket(run) if html_path else None))
+    comparison = None
+    if baseline_run is not None:
+        settings = CompareSettings(min_change=min_change, min_change_ms=min_change_ms)
+        comparison = compare_runs(summary, summarize(baseline_run, latency=latency), settings)
+    results = check_thresholds(summary, thresholds) if thresholds else []
+    fidelity = None
+    if against is not None:
+        from tracereplay.report.fidelity import fidelity as run_fidelity
+
+        fidelity = run_fidelity(run, against)
+    if html_path is not None:
+        from tracereplay.report.html import write_html
+
+        write_html(
+            summary,
+            html_path,
+            comparison=comparison,
+            baseline_dir=str(baseline),
+            thresholds=results,
+            fidelity=fidelity,
+        )
+    show_over_time = bucket is not None
     if as_json:
-        _emit(json.dumps(summary.to_dict(), indent=2) + "\n", output)
+        document = summary.to_dict()
+        if not show_over_time:
+            document.pop("over_time", None)
+        if comparison is not None:
+            document["comparison"] = {"baseline": str(baseline), **comparison.to_dict()}
+        if thresholds:
+            document["thresholds"] = [r.to_dict() for r in results]
+        if fidelity is not None:
+            document["fidelity"] = fidelity
+        _emit(json.dumps(document, indent=2, default=str) + "\n", output)
     elif as_csv:
         from tracereplay.report.render import SUMMARY_COLUMNS, summary_rows, to_csv
         from tracereplay.report.timeseries import OVER_TIME_COLUMNS
 
-        if summary.over_time is not None:
+        if show_over_time and summary.over_time is not None:
             _emit(to_csv(summary.over_time.to_dict("records"), OVER_TIME_COLUMNS), output)
         else:
             _emit(to_csv(summary_rows(summary), SUMMARY_COLUMNS), output)
     elif as_markdown:
-        from tracereplay.report.render import summary_markdown
+        from tracereplay.report import render
 
-        _emit(summary_markdown(summary), output)
+        parts = [render.summary_markdown(summary, over_time=show_over_time)]
+        if comparison is not None:
+            parts.append(render.comparison_markdown(comparison, str(baseline)))
+        if thresholds:
+            parts.append(render.thresholds_markdown(results))
+        if fidelity is not None:
+            parts.append("### Fidelity\n\n```json\n" + json.dumps(fidelity, indent=2, default=str) + "\n```")
+        _emit("\n\n".join(parts) + "\n", output)
     else:
-        _print_tables(summary, output)
+        _print_tables(
+            summary,
+            output,
+            show_over_time=show_over_time,
+            comparison=comparison,
+            baseline=str(baseline),
+            results=results,
+            fidelity=fidelity,
+        )
+    if any(not r.passed for r in results):
+        sys.exit(EXIT_THRESHOLD)
+    if fail_on_regression and comparison is not None and comparison.regressions:
+        sys.exit(EXIT_REGRESSION)
 
 
-def _console(file=None):
+def _auto_bucket(run: Any) -> float:
+    """A bucket giving about 120 points over the run (5 s when the run's length is unknown)."""
+    started, ended = run.started, run.ended
+    if started is None or ended is None:
+        return 5.0
+    wanted = (ended - started).total_seconds() / 120
+    return float(next((b for b in _NICE_BUCKETS_S if b >= wanted), _NICE_BUCKETS_S[-1]))
+
+
+def _console(file: Any = None) -> Any:
     from rich.console import Console
 
     if file is not None:
@@ -122,16 +241,36 @@ def _console(file=None):
     return console if console.is_terminal else Console(width=max(console.width, 160))
 
 
-def _print_tables(summary, output: Path | None) -> None:
-    from tracereplay.report.render import render_summary
-
+def _print_tables(summary: Any, output: Path | None, **parts: Any) -> None:
     if output is None:
-        render_summary(summary, _console())
+        _render_all(summary, _console(), **parts)
         return
     from tracereplay.ingest.events import atomic_path
 
     with atomic_path(output) as tmp, open(tmp, "w", encoding="utf-8") as handle:
-        render_summary(summary, _console(handle))
+        _render_all(summary, _console(handle), **parts)
+
+
+def _render_all(
+    summary: Any,
+    console: Any,
+    *,
+    show_over_time: bool,
+    comparison: Any,
+    baseline: str,
+    results: list[Any],
+    fidelity: dict[str, Any] | None,
+) -> None:
+    from tracereplay.report import render
+
+    render.render_summary(summary, console, over_time=show_over_time)
+    if comparison is not None:
+        render.render_comparison(comparison, console, baseline)
+    if results:
+        render.render_thresholds(results, console)
+    if fidelity is not None:
+        console.print("[bold]fidelity against the source events[/bold]")
+        console.print_json(json.dumps(fidelity, default=str))
 
 
 def _emit(text: str, output: Path | None) -> None:

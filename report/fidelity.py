@@ -1,0 +1,37 @@
+"""Did the run generate what it meant to? The run's traffic against the source events, via ``model.compare``.
+
+The comparison itself (action mix, session shapes, think times, arrivals) belongs to the model stage:
+``tracereplay.model.compare(reference_df, candidate_df) -> FidelityReport``. This module only turns a run
+into an event table and calls it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tracereplay.ingest.events import EVENT_COLUMNS, conform, read_events
+from tracereplay.report.load import Run
+
+from tracereplay.errors import ConfigError
+
+
+def run_events(run: Run) -> Any:
+    """The run's requests as an event table (the contract's columns; ``ts`` is the actual start)."""
+    requests = run.requests
+    return conform(requests[[c for c in EVENT_COLUMNS if c in requests.columns]], source="run")
+
+
+def fidelity(run: Run, events_path: str | Path) -> dict[str, Any]:
+    """``model.compare(source events, run events)`` as a JSON-ready dict."""
+    try:
+        from tracereplay.model import compare
+    except ImportError:
+        raise ConfigError(
+            "--against needs tracereplay.model.compare, which this installation lacks"
+        ) from None
+    reference = read_events(events_path)
+    report = compare(reference, run_events(run))
+    if hasattr(report, "to_dict"):
+        return dict(report.to_dict())
+    return {"report": str(report)}
