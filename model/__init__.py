@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from tracereplay.model.behaviour import ActionStats, ArrivalProfile, BehaviourModel, UserClass
 from tracereplay.model.distributions import Duration, Family
+from tracereplay.model.fidelity import FidelityReport, compare
 from tracereplay.model.fit import FitSettings, fit
 from tracereplay.model.io import FORMAT_VERSION, load_model
+from tracereplay.model.simulate import simulate
 
 __all__ = [
     "FORMAT_VERSION",
@@ -22,8 +24,11 @@ __all__ = [
     "BehaviourModel",
     "Duration",
     "Family",
+    "FidelityReport",
     "FitSettings",
     "UserClass",
+    "compare",
     "fit",
     "load_model",
+    "simulate",
 ]

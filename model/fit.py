@@ -309,6 +309,9 @@ def _bin(hours_since_epoch: np.ndarray, weekly: bool) -> np.ndarray:
 def _source(arrays: SessionArrays) -> dict[str, Any]:
     start = dt.datetime.fromtimestamp(int(arrays.ts_ns.min()) / NS_PER_S, dt.UTC)
     end = dt.datetime.fromtimestamp(int(arrays.ts_ns.max()) / NS_PER_S, dt.UTC)
+    first_start = np.full(arrays.n_users, np.iinfo(np.int64).max)
+    np.minimum.at(first_start, arrays.session_user, arrays.session_start_ns)
+    first_start = first_start[first_start < np.iinfo(np.int64).max]
     return {
         "events": len(arrays.action),
         "sessions": arrays.n_sessions,
@@ -317,4 +320,6 @@ def _source(arrays: SessionArrays) -> dict[str, Any]:
         "start": start.isoformat(),
         "end": end.isoformat(),
         "span_s": (end - start).total_seconds(),
+        # Over how long the users' first sessions began: simulate spreads its users' starts over this.
+        "first_sessions_span_s": float(first_start.max() - first_start.min()) / NS_PER_S,
     }

@@ -14,6 +14,8 @@ def register(cli: click.Group) -> None:
     """Add this module's verbs to ``cli``."""
     cli.add_command(fit_command)
     cli.add_command(model_group)
+    cli.add_command(simulate_command)
+    cli.add_command(compare_command)
 
 
 @click.command("fit")
@@ -94,3 +96,109 @@ def _show(model, *, as_json: bool, title: str, top: int = 8) -> None:
     from rich.console import Console
 
     render(model, Console(), top=top, title=title)
+
+
+@click.command("simulate")
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Event table to write (Parquet), exactly this path.")
+@click.option("--users", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Simulated users (each with its class, sessions, gaps).")
+@click.option("--seed", type=int, default=0, show_default=True, help="The same seed gives the same table.")
+@click.option("--start", metavar="TIME", default=None,
+              help="When the first sessions may start (ISO time, UTC if no zone); default: the fitted start.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+def simulate_command(model_path: str, output: str, users: int, seed: int, start: str | None,
+                     as_json: bool) -> None:
+    """Sample users, sessions and actions from MODEL offline into an event table.
+
+    Think times, server durations (duration_ms), errors and session gaps are drawn from the model;
+    compare the result with the source using `tracereplay compare`.
+
+    \b
+    Examples:
+      tracereplay simulate model.json --users 5000 --seed 1 -o synthetic.parquet
+      tracereplay simulate model.json --users 200 --start 2026-03-02T09:00:00Z -o monday.parquet
+    """
+    from tracereplay.ingest.events import write_events
+    from tracereplay.model import load_model, simulate
+
+    table = simulate(load_model(model_path), users, seed=seed, start=start)
+    write_events(table, output)
+    result = {"output": output, "events": len(table), "sessions": int(table["session"].nunique()),
+              "users": users, "seed": seed,
+              "start": table["ts"].min().isoformat() if len(table) else None,
+              "end": table["ts"].max().isoformat() if len(table) else None}
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        click.echo(f"wrote {output}: {result['events']} events, {result['sessions']} sessions, {users} users "
+                   f"({result['start']} → {result['end']})")
+
+
+@click.command("compare")
+@click.argument("reference", type=click.Path(dir_okay=False))
+@click.argument("candidate", type=click.Path(dir_okay=False))
+@click.option("--threshold", "thresholds", multiple=True, metavar="NAME=VALUE",
+              help="Override a metric's threshold (repeatable); VALUE 'off' makes it informational.")
+@click.option("--session-gap", default="30m", show_default=True,
+              help="Gaps within a session longer than this are not think time.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def compare_command(reference: str, candidate: str, thresholds: tuple[str, ...], session_gap: str,
+                    as_json: bool) -> None:
+    """Measure how alike two event tables are as traffic, with a verdict.
+
+    Metrics: action-mix TVD, visit-weighted transition distance, KS of think time, session length,
+    per-session median think and action shares, sessions per user, session gaps, hourly arrivals.
+    Exit status 0 when every thresholded metric passes, 3 when one fails (like report thresholds).
+
+    \b
+    Metric names for --threshold:
+      action_mix_tvd transition_distance think_ks session_length_ks session_median_think_ks
+      session_action_share_ks sessions_per_user_error sessions_per_user_ks session_gap_ks
+      arrival_hourly_tvd
+
+    \b
+    Examples:
+      tracereplay compare events.parquet synthetic.parquet
+      tracereplay compare events.parquet synthetic.parquet --threshold think_ks=0.05 --json
+      tracereplay compare events.parquet RUN/requests-0.parquet --threshold arrival_hourly_tvd=off
+    """
+    from tracereplay.cli import EXIT_THRESHOLD
+    from tracereplay.durations import parse_duration
+    from tracereplay.ingest.events import read_events
+    from tracereplay.model import compare
+
+    limits = _parse_thresholds(thresholds)
+    report = compare(read_events(reference), read_events(candidate),
+                     session_gap_s=parse_duration(session_gap), **limits)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        from rich.console import Console
+
+        report.render(Console())
+    if not report.passed:
+        raise SystemExit(EXIT_THRESHOLD)
+
+
+def _parse_thresholds(items: tuple[str, ...]) -> dict[str, float | None]:
+    from tracereplay.errors import ConfigError
+
+    limits: dict[str, float | None] = {}
+    problems = []
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            problems.append(f"--threshold {item!r}: use NAME=VALUE")
+            continue
+        if value.strip().lower() == "off":
+            limits[name.strip()] = None
+            continue
+        try:
+            limits[name.strip()] = float(value)
+        except ValueError:
+            problems.append(f"--threshold {item!r}: {value!r} is not a number or 'off'")
+    if problems:
+        raise ConfigError(problems)
+    return limits

@@ -1,0 +1,199 @@
+"""Offline simulation: sample users, sessions and actions from a model into an event table, vectorised.
+
+Every step works on all users or sessions at once: class and sessions per user by ``searchsorted`` on
+cumulative tables, the Markov chains of every session stepped together (one ``searchsorted`` per step
+over the sessions still running), think times, server durations, gaps and first-session offsets drawn
+from compiled inverse-CDF tables. The same seed gives the same table.
+
+Timeline: each user's first session starts at ``start`` plus an offset drawn from the fitted hourly
+arrival profile over the span in which the reference's users started (``source.first_sessions_span_s``);
+each later session starts a fitted gap after the previous one ended. Inside a session, each action starts
+a think time after the previous one ended (``ts + duration``), as the event-table contract defines.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from tracereplay.ingest.events import conform
+from tracereplay.model.distributions import sample_tables
+from tracereplay.model.prepare import NS_PER_S
+
+from tracereplay.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tracereplay.model.behaviour import BehaviourModel
+    from tracereplay.model.sampler import CompiledModel
+
+HOUR_NS = 3600 * NS_PER_S
+
+
+def simulate(model: BehaviourModel, users: int, *, seed: int | None = 0,
+             start: str | dt.datetime | pd.Timestamp | None = None) -> pd.DataFrame:
+    """Sample ``users`` users from ``model`` into an event table (``source`` = ``"simulate"``).
+
+    ``start`` (UTC if naive) defaults to the start of the data the model was fitted from.
+
+    >>> synthetic = simulate(model, users=1000, seed=1)          # doctest: +SKIP
+    """
+    if users < 1:
+        raise ConfigError(f"users must be at least 1 (got {users})")
+    rng = np.random.default_rng(seed)
+    c = model.compiled
+    origin = _origin(model, start)
+
+    user_class = _pick(c.class_cum, rng.random(users))
+    n_sessions = np.empty(users, dtype=np.int64)
+    for k in range(c.n_classes):
+        mine = np.flatnonzero(user_class == k)
+        n_sessions[mine] = c.spu_values[k][_pick(c.spu_cum[k], rng.random(len(mine)))]
+    session_user = np.repeat(np.arange(users), n_sessions)
+    session_class = user_class[session_user]
+
+    session, action, step = _walk(c, session_class, rng)
+    length = np.bincount(session, minlength=len(session_class))
+    offsets = np.r_[0, np.cumsum(length)[:-1]]
+    order = np.empty(len(session), dtype=np.int64)
+    order[offsets[session] + step] = np.arange(len(session))     # events by session, then step
+    session, action, step = session[order], action[order], step[order]
+    event_class = session_class[session]
+
+    think = np.zeros(len(action))
+    later = np.flatnonzero(step > 0)
+    rows = c.think_rows(event_class[later], action[later - 1], action[later])
+    think[later] = sample_tables(c.tables, rows, rng.random(len(later)))
+    duration = sample_tables(c.tables, c.duration_rows[action], rng.random(len(action)))
+    known = np.array([s.duration is not None for s in model.action_stats])[action]
+
+    # Offsets inside each session: start of event i = start of i-1 + its duration + think before i.
+    advance = np.zeros(len(action))
+    advance[1:] = duration[:-1] + think[1:]
+    advance[step == 0] = 0.0
+    within = np.cumsum(advance)
+    within -= np.repeat(within[offsets[length > 0]], length[length > 0])
+    session_span = np.zeros(len(session_class))
+    last = offsets[length > 0] + length[length > 0] - 1
+    session_span[length > 0] = within[last] + duration[last]
+
+    session_start = _session_starts(model, c, origin, session_user, session_class, session_span, users, rng)
+    ts = session_start[session] + (within * NS_PER_S).astype(np.int64)
+    error = rng.random(len(action)) < c.error_rate[action]
+    frame = _frame(model, rng, ts, session_user[session], session, action, np.where(known, duration * 1000.0,
+                   np.nan), error, users, n_sessions, seed)
+    return conform(frame, source="simulate")
+
+
+def _origin(model: BehaviourModel, start: str | dt.datetime | pd.Timestamp | None) -> int:
+    when = start if start is not None else model.source.get("start", "2026-01-01T00:00:00+00:00")
+    try:
+        stamp = pd.Timestamp(when)
+    except (ValueError, TypeError):
+        raise ConfigError(f"cannot read start time {when!r} (use e.g. 2026-01-05T09:00:00Z)") from None
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return int(stamp.value)
+
+
+def _pick(cumulative: np.ndarray, u: np.ndarray) -> np.ndarray:
+    return np.minimum(np.searchsorted(cumulative, u, side="right"), len(cumulative) - 1)
+
+
+def _walk(c: CompiledModel, session_class: np.ndarray, rng: np.random.Generator
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Step every session's chain together; return (session, action, step) per event, in step order."""
+    a = c.n_actions
+    current = np.full(len(session_class), a, dtype=np.int64)      # START
+    active = np.arange(len(session_class))
+    sessions, actions, steps = [], [], []
+    for step in range(c.max_session_actions):
+        if len(active) == 0:
+            break
+        nxt = c.step(session_class[active], current[active], rng.random(len(active)))
+        going = nxt != a
+        active, nxt = active[going], nxt[going]
+        current[active] = nxt
+        sessions.append(active)
+        actions.append(nxt)
+        steps.append(np.full(len(active), step, dtype=np.int64))
+    if not sessions:
+        return (np.zeros(0, np.int64),) * 3
+    return np.concatenate(sessions), np.concatenate(actions).astype(np.int64), np.concatenate(steps)
+
+
+def _session_starts(model: BehaviourModel, c: CompiledModel, origin: int, session_user: np.ndarray,
+                    session_class: np.ndarray, session_span: np.ndarray, users: int,
+                    rng: np.random.Generator) -> np.ndarray:
+    """Start (ns) of every session: first ones from the arrival profile, the others a gap after the last."""
+    span_s = float(model.source.get("first_sessions_span_s", model.source.get("span_s", 86400.0)) or 3600.0)
+    slots = max(int(np.ceil(span_s / 3600.0)), 1)
+    slot_start = origin + np.arange(slots, dtype=np.int64) * HOUR_NS
+    weights = np.array([model.arrivals.rate[model.arrivals.bin_of(pd.Timestamp(t + HOUR_NS // 2,
+                        tz="UTC").to_pydatetime())] for t in slot_start])
+    cum = np.cumsum(weights) if weights.sum() > 0 else np.arange(1, slots + 1, dtype=np.float64)
+    slot = _pick(cum / cum[-1], rng.random(users))
+    first_offset_s = np.minimum((slot + rng.random(users)) * 3600.0, span_s)
+
+    first = np.r_[True, session_user[1:] != session_user[:-1]]
+    gap = sample_tables(c.tables, c.gap_rows[session_class], rng.random(len(session_user)))
+    step = np.where(first, 0.0, gap + np.r_[0.0, session_span[:-1]])
+    total = np.cumsum(step)
+    total -= np.repeat(total[first], np.diff(np.r_[np.flatnonzero(first), len(first)]))
+    return origin + ((first_offset_s[session_user] + total) * NS_PER_S).astype(np.int64)
+
+
+def _frame(model: BehaviourModel, rng: np.random.Generator, ts: np.ndarray, user: np.ndarray,
+           session: np.ndarray, action: np.ndarray, duration_ms: np.ndarray, error: np.ndarray, users: int,
+           n_sessions: np.ndarray, seed: int | None) -> pd.DataFrame:
+    """The event table, sorted by time, string columns built in Arrow from small dictionaries."""
+    order = np.argsort(ts, kind="stable")
+    ts, user, session, action = ts[order], user[order], session[order], action[order]
+    duration_ms, error = duration_ms[order], error[order]
+    stats = model.action_stats
+    tag = f"sim{seed}" if seed is not None else "sim"
+    user_keys = pc.binary_join_element_wise(f"{tag}-u", pc.cast(pa.array(np.arange(users)), pa.string()), "")
+    # Session keys "<user>-s<k>", joined in Arrow: a Python f-string per session would dominate the run.
+    first = np.r_[0, np.cumsum(n_sessions)[:-1]]
+    nth = np.arange(int(n_sessions.sum())) - np.repeat(first, n_sessions)
+    session_keys = pc.binary_join_element_wise(
+        pc.take(user_keys, pa.array(np.repeat(np.arange(users), n_sessions))),
+        pc.cast(pa.array(nth), pa.string()), "-s")
+    ok = np.array([np.nan if s.ok_status is None else s.ok_status for s in stats])
+    bad = np.array([np.nan if s.error_status is None else s.error_status for s in stats])
+    has_http = np.array([s.method is not None for s in stats])
+    bad = np.where(np.isnan(bad) & has_http, 500.0, bad)
+    status = np.where(error, bad[action], ok[action])
+    path_codes, path_values = _paths(stats, action, rng)
+    return pd.DataFrame({
+        "ts": pd.Series(ts.view("datetime64[ns]")).dt.tz_localize("UTC"),
+        "user": _strings(user_keys, user),
+        "session": _strings(session_keys, session),
+        "action": _strings(model.actions, action),
+        "method": _strings([s.method for s in stats], action),
+        "route": _strings([s.route for s in stats], action),
+        "path": _strings(path_values, path_codes),
+        "status": pd.arrays.IntegerArray(np.where(np.isnan(status), 0, status).astype(np.int64),
+                                         np.isnan(status)),
+        "duration_ms": duration_ms,
+        "error": error,
+        "source": _strings(["simulate"], np.zeros(len(ts), dtype=np.int64)),
+    })
+
+
+def _strings(values: list[str | None] | pa.Array, codes: np.ndarray) -> pd.arrays.ArrowStringArray:
+    """``values[codes]`` as a pandas string array (code -1 or a None value → NA), without Python objects."""
+    dictionary = values if isinstance(values, pa.Array) else pa.array(values, type=pa.string())
+    indices = pa.array(codes, mask=codes < 0, type=pa.int64())
+    return pd.arrays.ArrowStringArray(pc.take(dictionary, indices))
+
+
+def _paths(stats: list, action: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
+    """Per event, a code into the paths kept for its action, drawn uniformly (-1 where it has none)."""
+    flat = [p for s in stats for p in s.paths]
+    count = np.array([len(s.paths) for s in stats], dtype=np.int64)
+    offset = np.r_[0, np.cumsum(count)[:-1]]
+    pick = (rng.random(len(action)) * count[action]).astype(np.int64)
+    return np.where(count[action] > 0, offset[action] + pick, -1), flat

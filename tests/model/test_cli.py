@@ -1,0 +1,73 @@
+"""The model verbs as a user runs them: real processes, real files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from tracereplay.ingest.events import read_events, write_events
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tracereplay", *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.fixture(scope="module")
+def events_file(tmp_path_factory, two_classes):
+    return write_events(two_classes[0], tmp_path_factory.mktemp("cli") / "events.parquet")
+
+
+def test_fit_show_simulate_compare(tmp_path, events_file):
+    model = tmp_path / "out" / "model.bin"            # -o writes exactly this path, whatever its extension
+    fitted = run("fit", str(events_file), "-o", str(model), "--json")
+    assert fitted.returncode == 0, fitted.stderr
+    assert model.exists()
+    assert [c["name"] for c in json.loads(fitted.stdout)["classes"]] == ["class-1", "class-2"]
+
+    shown = run("model", "show", str(model), "--json")
+    assert shown.returncode == 0, shown.stderr
+    summary = json.loads(shown.stdout)
+    assert sum(c["share"] for c in summary["classes"]) == pytest.approx(1.0)
+    assert len(summary["arrivals"]["sessions_per_s"]) == 24
+    assert summary["classes"][0]["top_transitions"][0]["think_median_s"] > 0
+    text = run("model", "show", str(model))
+    assert text.returncode == 0 and "classes" in text.stdout and "top transitions" in text.stdout
+
+    synthetic = tmp_path / "synthetic.parquet"
+    users = str(read_events(events_file)["user"].nunique())
+    simulated = run("simulate", str(model), "--users", users, "--seed", "1", "-o", str(synthetic), "--json")
+    assert simulated.returncode == 0, simulated.stderr
+    assert json.loads(simulated.stdout)["events"] == len(read_events(synthetic))
+
+    compared = run("compare", str(events_file), str(synthetic), "--json")
+    assert compared.returncode == 0, compared.stdout + compared.stderr
+    assert json.loads(compared.stdout)["verdict"] == "pass"
+
+    strict = run("compare", str(events_file), str(synthetic), "--threshold", "think_ks=0.0001")
+    assert strict.returncode == 3
+    assert "FAIL" in strict.stdout
+
+
+def test_errors_are_one_line_and_exit_1(tmp_path, events_file):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "tracereplay-model", "version": 7}')
+    shown = run("model", "show", str(bad))
+    assert shown.returncode == 1
+    assert shown.stderr.strip().count("\n") == 0 and "newer tracereplay" in shown.stderr
+    assert "Traceback" not in shown.stderr
+
+    wrong = run("compare", str(events_file), str(events_file), "--threshold", "nonsense=1")
+    assert wrong.returncode == 1 and "unknown fidelity threshold" in wrong.stderr
+
+    missing = run("fit", str(tmp_path / "absent.parquet"), "-o", str(tmp_path / "m.json"))
+    assert missing.returncode == 1 and "no such file" in missing.stderr
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_help_has_examples():
+    for verb in (["fit"], ["model", "show"], ["simulate"], ["compare"]):
+        shown = run(*verb, "--help")
+        assert shown.returncode == 0 and "Examples:" in shown.stdout

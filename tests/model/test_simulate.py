@@ -1,0 +1,66 @@
+"""simulate(): an event table sampled from a model, reproducible, obeying the event-table contract."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from tracereplay.ingest.events import EVENT_COLUMNS, read_events, write_events
+from tracereplay.model import simulate
+
+from tracereplay.errors import ConfigError
+
+
+def test_same_seed_same_table_other_seed_other_table(two_class_model):
+    a = simulate(two_class_model, 300, seed=7)
+    b = simulate(two_class_model, 300, seed=7)
+    pd.testing.assert_frame_equal(a, b)
+    c = simulate(two_class_model, 300, seed=8)
+    assert len(c) != len(a) or not c["ts"].equals(a["ts"])
+
+
+def test_table_follows_the_event_contract(tmp_path, two_class_model):
+    table = simulate(two_class_model, 500, seed=1)
+    assert list(table.columns) == list(EVENT_COLUMNS)
+    assert table["user"].nunique() == 500
+    assert table["ts"].is_monotonic_increasing
+    assert set(table["action"]) <= set(two_class_model.actions)
+    assert (table["source"] == "simulate").all()
+    written = write_events(table, tmp_path / "synthetic.parquet")
+    pd.testing.assert_frame_equal(read_events(written), table)
+
+
+def test_actions_in_a_session_start_after_the_previous_one_ended(two_class_model):
+    table = simulate(two_class_model, 500, seed=2).sort_values(["session", "ts"], kind="stable")
+    same = table["session"].to_numpy()[1:] == table["session"].to_numpy()[:-1]
+    ts = table["ts"].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    end = ts[:-1] + (table["duration_ms"].to_numpy()[:-1] * 1e6).astype(np.int64)
+    think = (ts[1:] - end)[same] / 1e9
+    assert think.min() >= -1e-6
+    assert np.median(think) > 1.0
+
+
+def test_durations_errors_and_paths_come_from_the_action_stats(two_class_model):
+    table = simulate(two_class_model, 1500, seed=3)
+    assert table["duration_ms"].median() == pytest.approx(20.0, rel=0.1)     # generator: median 20 ms
+    assert table["error"].mean() == pytest.approx(0.02, abs=0.006)
+    assert (table.loc[table["error"], "status"] == 500).all()
+    assert (table.loc[~table["error"], "status"] == 200).all()
+    posts = table[table["action"] == "GET /api/channels/{id}/posts"]
+    assert set(posts["path"]) == {"/api/channels/42/posts"}
+    assert (posts["method"] == "GET").all()
+
+
+def test_start_time_and_the_users_first_sessions_window(two_class_model):
+    table = simulate(two_class_model, 400, seed=4, start="2030-06-01T08:00:00Z")
+    first = table.groupby("user")["ts"].min()
+    assert first.min() >= pd.Timestamp("2030-06-01T08:00:00Z")
+    window = two_class_model.source["first_sessions_span_s"]
+    assert (first.max() - first.min()).total_seconds() <= window + 1
+
+
+def test_invalid_arguments(two_class_model):
+    with pytest.raises(ConfigError):
+        simulate(two_class_model, 0)
+    with pytest.raises(ConfigError, match="start time"):
+        simulate(two_class_model, 5, start="not a time")
