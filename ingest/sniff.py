@@ -33,13 +33,13 @@ def open_dump(path: str | Path) -> Iterator[BinaryIO]:
         raw.seek(0)
         if magic.startswith(GZIP_MAGIC):
             with gzip.GzipFile(fileobj=raw) as stream:
-                yield _Guarded(stream, source, "gzip")  # type: ignore[misc]
+                yield io.BufferedReader(_Guarded(stream, source, "gzip"), buffer_size=1 << 20)  # type: ignore[arg-type]
         elif magic == ZSTD_MAGIC:
             import zstandard
 
             # read_across_frames: the collector's file exporter may append several zstd frames
             with zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True) as stream:
-                yield _Guarded(stream, source, "zstd")  # type: ignore[misc]
+                yield io.BufferedReader(_Guarded(stream, source, "zstd"), buffer_size=1 << 20)  # type: ignore[arg-type]
         else:
             yield raw
 
@@ -53,6 +53,11 @@ class _Guarded(io.RawIOBase):
 
     def readable(self) -> bool:
         return True
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
     def read(self, size: int = -1) -> bytes:
         try:

@@ -23,7 +23,7 @@ OK, TRUNCATED, MALFORMED = 0, 1, 2
 _SERVICE_NAME = np.frombuffer(b"service.name", dtype=np.uint8)
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _varint(buf, pos, end):
     """(value, new position); new position −1 when the varint runs past ``end`` or is too long."""
     value = np.uint64(0)
@@ -40,7 +40,7 @@ def _varint(buf, pos, end):
     return np.uint64(0), -1
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _skip(buf, pos, end, wire_type):
     """Position after a field's value of ``wire_type``; −1 when malformed or truncated."""
     if wire_type == 0:
@@ -58,7 +58,7 @@ def _skip(buf, pos, end, wire_type):
     return -1
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _fixed64(buf, pos):
     value = np.uint64(0)
     for i in range(8):

@@ -1,0 +1,93 @@
+"""JSON dumps as a stream of values: JSON lines (one value a line) or one document, with error positions.
+
+JSON lines are decoded a batch of lines at a time (bounded memory); a single document has to be decoded
+whole. Decoding runs with the garbage collector paused: building millions of small dicts otherwise
+triggers collections that cost more than the decoding itself.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+import orjson
+
+from tracereplay.errors import InputError
+
+LINES_PER_BATCH = 2048
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def json_values(path: Path, stream: BinaryIO) -> Iterator[list[tuple[str, object]]]:
+    """Batches of (place, value): ``("line N", value)`` for JSON lines, ``("document", value)`` otherwise."""
+    first = stream.readline()
+    while first and not first.strip():
+        first = stream.readline()
+    if not first:
+        raise InputError(path, "empty file (only white space)")
+    try:
+        with gc_paused():
+            value = orjson.loads(first)
+    except orjson.JSONDecodeError:
+        value = _NOT_A_LINE
+    if value is _NOT_A_LINE:
+        yield [("document", _whole(path, first + stream.read()))]
+        return
+    yield from _lines(path, stream, value)
+
+
+_NOT_A_LINE = object()
+
+
+def _whole(path: Path, data: bytes) -> object:
+    try:
+        with gc_paused():
+            return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        place = f"line {exc.lineno} column {exc.colno}"
+        raise InputError(path, f"invalid JSON ({exc.msg})", where=place) from None
+
+
+def _lines(path: Path, stream: BinaryIO, first: object) -> Iterator[list[tuple[str, object]]]:
+    batch: list[tuple[str, object]] = [("line 1", first)]
+    number = 1
+    with gc_paused():
+        for line in stream:
+            number += 1
+            if not line.strip():
+                continue
+            try:
+                batch.append((f"line {number}", orjson.loads(line)))
+            except orjson.JSONDecodeError as exc:
+                raise InputError(path, f"invalid JSON ({exc.msg})", where=f"line {number}") from None
+            if len(batch) >= LINES_PER_BATCH:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+def records(value: object, *keys: str) -> list:
+    """The records in a value: the value itself if it is a list, else the first list under ``keys``."""
+    if isinstance(value, list):
+        return value
+    if isinstance(value, dict):
+        for key in keys:
+            inner = value.get(key)
+            if isinstance(inner, list):
+                return inner
+        return [value]
+    raise TypeError(f"expected a JSON object or array, found {type(value).__name__}")

@@ -1,0 +1,150 @@
+"""OTLP/JSON: one ``TracesData`` / ``ExportTraceServiceRequest`` document, or JSON lines of them (the
+Collector's file exporter), or the Jaeger api_v3 ``{"result": …}`` wrapper.
+
+Per the OTLP/JSON encoding: ids are hex (any case — only their presence is used here), 64-bit integers may
+be strings or numbers, enums are integers (names are accepted too), unknown fields are ignored, and field
+names are lowerCamelCase (snake_case is accepted as protobuf's JSON parsers do).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from tracereplay.ingest.options import IngestOptions
+from tracereplay.ingest.raw import AttributeTable, RawBatch
+from tracereplay.ingest.readers.jsontext import json_values
+
+from tracereplay.errors import InputError
+
+NAME = "otlp-json"
+_KIND_NAMES = {"SPAN_KIND_UNSPECIFIED": 0, "SPAN_KIND_INTERNAL": 1, "SPAN_KIND_SERVER": 2,
+               "SPAN_KIND_CLIENT": 3, "SPAN_KIND_PRODUCER": 4, "SPAN_KIND_CONSUMER": 5}
+_VALUE_KEYS = ("stringValue", "string_value", "intValue", "int_value", "doubleValue", "double_value",
+               "boolValue", "bool_value")
+
+
+def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBatch]:
+    """Yield the spans of an OTLP/JSON dump in batches."""
+    table = AttributeTable(options)
+    kinds = options.kind_codes
+    for values in json_values(path, stream):
+        builder = _Builder(table, kinds)
+        for where, value in values:
+            try:
+                builder.add_document(value)
+            except (TypeError, AttributeError, ValueError, KeyError) as exc:
+                raise InputError(path, f"not OTLP/JSON ({type(exc).__name__}: {exc})", where=where) from None
+            if builder.rows >= options.batch_spans:
+                yield builder.finish()
+                builder = _Builder(table, kinds)
+        yield builder.finish()
+
+
+class _Builder:
+    """Collects span fields into lists (and attributes into the table's sparse lists)."""
+
+    def __init__(self, table: AttributeTable, kinds: frozenset[int] | None) -> None:
+        self.table, self.kinds = table, kinds
+        self.ts: list[int] = []
+        self.end: list[int] = []
+        self.names: list[str] = []
+        self.kind: list[int] = []
+        self.root: list[bool] = []
+        self.service: list[str] = []
+        self.error: list[bool] = []
+        self.idx, self.vals = table.collector()
+        self.read = 0
+        self.dropped: Counter[str] = Counter()
+
+    @property
+    def rows(self) -> int:
+        return len(self.ts)
+
+    def add_document(self, document: object) -> None:
+        if not isinstance(document, dict):
+            raise TypeError(f"expected an object with resourceSpans, found {type(document).__name__}")
+        if isinstance(document.get("result"), dict):  # Jaeger api_v3 wrapper
+            document = document["result"]
+        resource_spans = _field(document, "resourceSpans", "resource_spans")
+        if resource_spans is None:
+            raise KeyError("resourceSpans")
+        slot_of = self.table.slot_of.get
+        kinds = self.kinds
+        idx, vals = self.idx, self.vals
+        for rs in resource_spans:
+            service = ""
+            resource = rs.get("resource") or {}
+            for kv in resource.get("attributes") or ():
+                if kv.get("key") == "service.name":
+                    service = _scalar(kv.get("value")) or ""
+            scopes = _field(rs, "scopeSpans", "scope_spans", "instrumentationLibrarySpans") or ()
+            for ss in scopes:
+                spans = ss.get("spans") or ()
+                self.read += len(spans)
+                for span in spans:
+                    kind = _kind(span.get("kind", 0))
+                    if kinds is not None and kind not in kinds:
+                        self.dropped["span kind"] += 1
+                        continue
+                    row = len(self.ts)
+                    self.ts.append(int(_field(span, "startTimeUnixNano", "start_time_unix_nano") or 0))
+                    self.end.append(int(_field(span, "endTimeUnixNano", "end_time_unix_nano") or 0))
+                    self.names.append(span.get("name") or "")
+                    self.kind.append(kind)
+                    self.root.append(not _field(span, "parentSpanId", "parent_span_id"))
+                    self.service.append(service)
+                    status = span.get("status") or {}
+                    code = status.get("code", 0)
+                    self.error.append(code == 2 or code == "STATUS_CODE_ERROR")
+                    for kv in span.get("attributes") or ():
+                        slot = slot_of(kv.get("key"))
+                        if slot is not None:
+                            value = _scalar(kv.get("value"))
+                            if value is not None:
+                                idx[slot].append(row)
+                                vals[slot].append(value)
+
+    def finish(self) -> RawBatch:
+        n = len(self.ts)
+        columns = self.table.finish(n, self.idx, self.vals)
+        columns["ts"] = np.array(self.ts, dtype=np.int64)
+        columns["end"] = np.array(self.end, dtype=np.int64)
+        columns["name"] = np.array(self.names, dtype=object)
+        columns["kind"] = np.array(self.kind, dtype=np.int8)
+        columns["root"] = np.array(self.root, dtype=bool)
+        columns["service"] = np.array(self.service, dtype=object)
+        columns["span_error"] = np.array(self.error, dtype=bool)
+        return RawBatch(n=n, columns=columns, source=NAME, read=self.read, dropped=self.dropped)
+
+
+def _field(record: dict, *names: str) -> object:
+    for name in names:
+        value = record.get(name)
+        if value is not None:
+            return value
+    return None
+
+
+def _kind(value: object) -> int:
+    if isinstance(value, int):
+        return value
+    return _KIND_NAMES.get(str(value), 0)
+
+
+def _scalar(value: object) -> object:
+    """The scalar inside an AnyValue object (``{"stringValue": "x"}``, ``{"intValue": "200"}`` …)."""
+    if not isinstance(value, dict):
+        return None
+    for key in _VALUE_KEYS:
+        inner = value.get(key)
+        if inner is not None:
+            if key.startswith("int"):
+                return int(inner)
+            if key.startswith("bool"):
+                return "true" if inner else "false"
+            return inner
+    return None
