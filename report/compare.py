@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from tracereplay.report import histogram
 from tracereplay.report.summary import PERCENTILE_KEYS, PERCENTILES, TOTAL, Summary, _clean
 
@@ -167,6 +166,8 @@ def _interval(counts: np.ndarray, largest: np.ndarray, q: float, alpha: float) -
     (e.g. the upper bound of p99.9 from 2 000 samples lies beyond the largest sample) that bound is open:
     0 or infinity.
     """
+    from scipy import stats  # slow to import: only when comparing
+
     n = int(counts.sum())
     rank = max(math.ceil(q * n - 1e-9), 1)
     low_rank = int(stats.binom.ppf(alpha / 2, n, q))
@@ -192,6 +193,8 @@ def _error_change(
     b_rate, c_rate = b_err / b_n, c_err / c_n
     if abs(c_rate - b_rate) < settings.min_error_rate_change:
         return None
+    from scipy import stats
+
     table = [[c_err, c_n - c_err], [b_err, b_n - b_err]]
     alternative = "greater" if c_rate > b_rate else "less"
     p_value = float(stats.fisher_exact(table, alternative=alternative).pvalue)

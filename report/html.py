@@ -10,11 +10,10 @@ import base64
 import io
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from tracereplay.ingest.events import atomic_path
-from tracereplay.report.compare import Comparison
 from tracereplay.report.render import (
     COMPARED,
     HEADERS,
@@ -24,8 +23,11 @@ from tracereplay.report.render import (
     summary_rows,
 )
 from tracereplay.report.summary import Summary
-from tracereplay.report.thresholds import ThresholdResult
 from tracereplay.report.timeseries import OVER_TIME_COLUMNS
+
+if TYPE_CHECKING:
+    from tracereplay.report.compare import Comparison
+    from tracereplay.report.thresholds import ThresholdResult
 
 NO_CHANGE = "No material, statistically real change against the baseline"
 _STYLE = """

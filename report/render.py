@@ -9,14 +9,16 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
-from tracereplay.report.compare import Comparison
 from tracereplay.report.summary import COUNT_KEYS, LATENCY_KEYS, TOTAL, Summary
-from tracereplay.report.thresholds import ThresholdResult
+
+if TYPE_CHECKING:
+    from tracereplay.report.compare import Comparison
+    from tracereplay.report.thresholds import ThresholdResult
 
 HEADERS = {
     "action": "action",
