@@ -22,16 +22,14 @@ def run_events(run: Run) -> Any:
     return conform(requests[[c for c in EVENT_COLUMNS if c in requests.columns]], source="run")
 
 
-def fidelity(run: Run, events_path: str | Path) -> dict[str, Any]:
-    """``model.compare(source events, run events)`` as a JSON-ready dict."""
+def fidelity(run: Run, events_path: str | Path) -> Any:
+    """``model.compare(source events, run events)``: a ``FidelityReport`` (``.to_dict()``, ``.render()``).
+
+    The verdict is informational: a short run cannot reproduce, say, the source's sessions per user,
+    so it never changes the report's exit status.
+    """
     try:
         from tracereplay.model import compare
     except ImportError:
-        raise ConfigError(
-            "--against needs tracereplay.model.compare, which this installation lacks"
-        ) from None
-    reference = read_events(events_path)
-    report = compare(reference, run_events(run))
-    if hasattr(report, "to_dict"):
-        return dict(report.to_dict())
-    return {"report": str(report)}
+        raise ConfigError("--against needs tracereplay.model.compare, which this install lacks") from None
+    return compare(read_events(events_path), run_events(run))

@@ -115,7 +115,7 @@ def render_html(
             "</details>",
         ]
     if fidelity is not None:
-        parts += ["<h2>Fidelity against the source events</h2>", _mapping(fidelity)]
+        parts += ["<h2>Fidelity of the run against the source events</h2>", _fidelity(fidelity)]
     body = "\n".join(parts)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -144,7 +144,7 @@ def _cell(column: str, value: Any) -> str:
 
 def _table(columns: Any, rows: list[dict[str, Any]], *, total_last: bool = False) -> str:
     columns = list(columns)
-    text = {"action", "error_kind", "threshold", "flag"}
+    text = {"action", "error_kind", "threshold", "flag", "metric"}
     head = "".join(
         f'<th class="{"text" if c in text else "num"}">{escape(HEADERS.get(c, c))}</th>' for c in columns
     )
@@ -194,6 +194,28 @@ def _comparison(comparison: Comparison) -> str:
         for c in comparison.changes
     )
     return table + f"<ul>{items}</ul>"
+
+
+def _fidelity(fidelity: dict[str, Any]) -> str:
+    verdict = escape(str(fidelity.get("verdict", "-")))
+    rows = [
+        {
+            "metric": m.get("description") or m.get("name"),
+            "value": _number(m.get("value")),
+            "threshold": _number(m.get("threshold")),
+            "result": {True: "pass", False: "FAIL", None: "-"}[m.get("passed")],
+            "_class": {True: "pass", False: "fail", None: ""}[m.get("passed")],
+        }
+        for m in fidelity.get("metrics", [])
+    ]
+    facts = _mapping({"reference": fidelity.get("reference"), "candidate": fidelity.get("candidate")})
+    return (
+        f"<p>verdict: <b>{verdict}</b></p>" + facts + _table(("metric", "value", "threshold", "result"), rows)
+    )
+
+
+def _number(value: Any) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 def _sessions(sessions: dict[str, Any]) -> str:

@@ -39,7 +39,7 @@ HEADERS = {
     "active_users": "users",
 }
 SUMMARY_COLUMNS = ("action", *COUNT_KEYS, *LATENCY_KEYS)
-_TEXT_COLUMNS = ("action", "error_kind", "threshold", "flag")
+_TEXT_COLUMNS = ("action", "error_kind", "threshold", "flag", "metric")
 
 
 def format_value(key: str, value: Any) -> str:
@@ -268,3 +268,19 @@ def thresholds_markdown(results: list[ThresholdResult]) -> str:
         for r in results
     ]
     return "### Thresholds\n\n" + markdown_table(("threshold", "actual", "result"), rows)
+
+
+def fidelity_markdown(fidelity: dict[str, Any]) -> str:
+    """``model.compare``'s report (its ``to_dict()``) as a Markdown table."""
+    rows = [
+        {
+            "metric": m.get("description") or m.get("name"),
+            "value": "-" if m.get("value") is None else f"{m['value']:.4f}",
+            "threshold": "-" if m.get("threshold") is None else f"≤ {m['threshold']:g}",
+            "result": {True: "pass", False: "FAIL", None: "-"}[m.get("passed")],
+        }
+        for m in fidelity.get("metrics", [])
+    ]
+    title = "### Fidelity of the run against the source events"
+    table = markdown_table(("metric", "value", "threshold", "result"), rows)
+    return f"{title}\n\nverdict: **{fidelity.get('verdict')}**\n\n{table}"

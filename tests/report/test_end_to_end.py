@@ -109,3 +109,42 @@ async def test_report_of_a_real_run(target: str, tmp_path) -> None:
     )
     assert done.returncode == 3, done.stderr
     assert json.loads(done.stdout)["total"]["count"] == len(frame)
+
+
+async def test_fidelity_against_source_events(target: str, tmp_path) -> None:
+    from tracereplay.ingest.events import write_events
+    from tracereplay.replay import run_async
+    from tracereplay.report.fidelity import run_events
+
+    out = tmp_path / "run"
+    await run_async(ThreeActions(), target=target, users=2, duration=1.0, out=str(out), seed=2)
+    events = run_events(load_run(out))
+    write_events(events, tmp_path / "same.parquet")
+    # a source without the broken action: the run's mix differs from it by the broken share
+    write_events(events[events["action"] != "GET /broken"], tmp_path / "other.parquet")
+
+    def fidelity(source: str) -> dict:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tracereplay",
+                "report",
+                str(out),
+                "--json",
+                "--against",
+                str(tmp_path / source),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return {m["name"]: m["value"] for m in json.loads(done.stdout)["fidelity"]["metrics"]}
+
+    same, other = await asyncio.gather(
+        asyncio.to_thread(fidelity, "same.parquet"), asyncio.to_thread(fidelity, "other.parquet")
+    )
+    assert same["action_mix_tvd"] == 0.0
+    broken_share = (events["action"] == "GET /broken").mean()
+    assert other["action_mix_tvd"] == pytest.approx(broken_share, abs=1e-9)

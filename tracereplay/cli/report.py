@@ -160,11 +160,12 @@ def report(
         settings = CompareSettings(min_change=min_change, min_change_ms=min_change_ms)
         comparison = compare_runs(summary, summarize(baseline_run, latency=latency), settings)
     results = check_thresholds(summary, thresholds) if thresholds else []
-    fidelity = None
+    fidelity_report, fidelity = None, None
     if against is not None:
         from tracereplay.report.fidelity import fidelity as run_fidelity
 
-        fidelity = run_fidelity(run, against)
+        fidelity_report = run_fidelity(run, against)
+        fidelity = fidelity_report.to_dict()
     if html_path is not None:
         from tracereplay.report.html import write_html
 
@@ -205,7 +206,7 @@ def report(
         if thresholds:
             parts.append(render.thresholds_markdown(results))
         if fidelity is not None:
-            parts.append("### Fidelity\n\n```json\n" + json.dumps(fidelity, indent=2, default=str) + "\n```")
+            parts.append(render.fidelity_markdown(fidelity))
         _emit("\n\n".join(parts) + "\n", output)
     else:
         _print_tables(
@@ -215,7 +216,7 @@ def report(
             comparison=comparison,
             baseline=str(baseline),
             results=results,
-            fidelity=fidelity,
+            fidelity=fidelity_report,
         )
     if any(not r.passed for r in results):
         sys.exit(EXIT_THRESHOLD)
@@ -259,7 +260,7 @@ def _render_all(
     comparison: Any,
     baseline: str,
     results: list[Any],
-    fidelity: dict[str, Any] | None,
+    fidelity: Any,
 ) -> None:
     from tracereplay.report import render
 
@@ -269,8 +270,8 @@ def _render_all(
     if results:
         render.render_thresholds(results, console)
     if fidelity is not None:
-        console.print("[bold]fidelity against the source events[/bold]")
-        console.print_json(json.dumps(fidelity, default=str))
+        console.print("[bold]Fidelity of the run against the source events[/bold]")
+        fidelity.render(console)
 
 
 def _emit(text: str, output: Path | None) -> None:
