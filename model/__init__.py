@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from tracereplay.model.behaviour import ActionStats, ArrivalProfile, BehaviourModel, UserClass
 from tracereplay.model.distributions import Duration, Family
+from tracereplay.model.edit import drop_actions, edit, rename_actions, scale_arrivals, set_class_shares
 from tracereplay.model.fidelity import FidelityReport, compare
 from tracereplay.model.fit import FitSettings, fit
 from tracereplay.model.io import FORMAT_VERSION, load_model
@@ -28,7 +29,12 @@ __all__ = [
     "FitSettings",
     "UserClass",
     "compare",
+    "drop_actions",
+    "edit",
     "fit",
     "load_model",
+    "rename_actions",
+    "scale_arrivals",
+    "set_class_shares",
     "simulate",
 ]

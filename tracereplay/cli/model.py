@@ -87,6 +87,49 @@ def show_command(model_path: str, top: int, as_json: bool) -> None:
     _show(load_model(model_path), as_json=as_json, title=model_path, top=top)
 
 
+@model_group.command("edit")
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="New model file to write, exactly this path (may be MODEL itself).")
+@click.option("--scale-arrivals", type=float, default=None, metavar="FACTOR",
+              help="Multiply the session arrival rate (2 = twice the traffic).")
+@click.option("--class-share", "class_shares", type=(str, float), multiple=True, metavar="CLASS SHARE",
+              help="Set a class's share of users (name or index); the others fill the rest in proportion.")
+@click.option("--drop-action", "drop", multiple=True, metavar="ACTION",
+              help="Remove an action; paths through it are joined around it (repeatable).")
+@click.option("--rename-action", "rename", type=(str, str), multiple=True, metavar="OLD NEW",
+              help="Rename an action; onto an existing name merges the two (repeatable).")
+@click.option("--rename-class", "rename_classes", type=(str, str), multiple=True, metavar="CLASS NAME",
+              help="Rename a class (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the new model's summary as JSON.")
+def edit_command(model_path: str, output: str, scale_arrivals: float | None,
+                 class_shares: tuple[tuple[str, float], ...], drop: tuple[str, ...],
+                 rename: tuple[tuple[str, str], ...], rename_classes: tuple[tuple[str, str], ...],
+                 as_json: bool) -> None:
+    """Write an edited copy of MODEL: more traffic, another class mix, fewer or renamed actions.
+
+    Edits apply in this order: drop, rename actions, class shares, rename classes, arrivals;
+    class names refer to MODEL's classes.
+
+    \b
+    Examples:
+      tracereplay model edit model.json --scale-arrivals 2 -o double.json
+      tracereplay model edit model.json --class-share class-2 0.5 -o more-posters.json
+      tracereplay model edit model.json --drop-action "GET /api/admin/stats" -o no-admin.json
+      tracereplay model edit model.json --rename-action "POST /api/v3/posts" "POST /api/v4/posts" -o v4.json
+    """
+    from tracereplay.model import edit, load_model
+
+    edited = edit(load_model(model_path), arrival_scale=scale_arrivals, class_shares=dict(class_shares),
+                  drop=drop, rename=dict(rename), rename_classes=dict(rename_classes))
+    edited.save(output)
+    if as_json:
+        _show(edited, as_json=True, title=output)
+    else:
+        edits = edited.source.get("edits", [])
+        click.echo(f"wrote {output}: " + ("; ".join(edits[-5:]) if edits else "no edit"))
+
+
 def _show(model, *, as_json: bool, title: str, top: int = 8) -> None:
     from tracereplay.model.show import render, summary
 
