@@ -68,6 +68,8 @@ def demo(out: Path, duration: str, users: int, seed: int, latency_scale: float, 
     from rich.console import Console
 
     console = Console(highlight=False)
+    if not console.is_terminal:  # piped or logged: keep the report's table readable
+        console = Console(highlight=False, width=150)
     with _LiveRun(console, seconds) as live:
         result = run_demo(settings, notify=live.notify, progress=live.progress)
     from tracereplay.report import render_summary
@@ -149,6 +151,8 @@ class _LiveRun:
             parts.append(f"{s['errors']:,} errors")
         if "rps" in s:
             parts.append(f"{s['rps']:.0f} req/s")
+        if s.get("p99_ms") is not None:
+            parts.append(f"p99 {s['p99_ms']:.1f} ms")
         if "active_users" in s:
             parts.append(f"{s['active_users']} users")
         return Text("  ".join(parts))

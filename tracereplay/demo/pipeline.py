@@ -126,6 +126,8 @@ def _replay(model: Any, url: str, run_dir: Path, settings: DemoSettings, progres
     options: dict[str, Any] = {
         "out": str(run_dir), "users": settings.users, "duration": settings.duration,
         "actions": ACTION_PACK, "seed": settings.seed,
+        # users start over the first seconds, as people do, rather than all in the same millisecond
+        "ramp_up": min(3.0, settings.duration / 5),
         # the target already has one of the cores; one load worker leaves the other for the run
         "workers": 1,
     }

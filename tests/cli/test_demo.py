@@ -1,0 +1,94 @@
+"""``tracereplay demo`` as a real process: the whole pipeline against the demo target on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from tracereplay.model import load_model
+
+
+def tracereplay(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tracereplay", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def requests_of(run_dir: Path) -> pd.DataFrame:
+    parts = sorted(run_dir.glob("requests*.parquet"))
+    assert parts, f"no requests*.parquet in {run_dir}"
+    return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+
+
+@pytest.mark.slow
+def test_demo_runs_the_pipeline_end_to_end(tmp_path):
+    out = tmp_path / "demo"
+    done = tracereplay("demo", "--duration", "8s", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+
+    events = pd.read_parquet(out / "events.parquet")
+    assert events["user"].nunique() == 130 and events["session"].nunique() == 407
+    model = load_model(out / "model.json")
+    assert "POST /api/v4/posts" in model.actions
+
+    run_dirs = list(out.glob("run-*"))
+    assert len(run_dirs) == 1
+    meta = json.loads((run_dirs[0] / "run.json").read_text())
+    assert meta["exit_reason"] == "duration"
+    requests = requests_of(run_dirs[0])
+    assert len(requests) >= 200
+    assert requests["action"].nunique() >= 4
+    assert requests["error"].mean() < 0.05
+    assert (requests["latency_ms"] > 0).all() and (requests["latency_ms"] < 5000).all()
+    assert {"POST /api/v4/users", "POST /api/v4/users/login"} <= set(requests["action"])
+
+    # what a newcomer sees: the stages, the per-action report, where the files are
+    for text in ("ingest", "fit", "TOTAL", "GET /api/v4/users/me", str(out / "model.json"), run_dirs[0].name):
+        assert text in done.stdout, text
+
+
+def test_demo_json_names_every_file(tmp_path):
+    out = tmp_path / "demo"
+    done = tracereplay("demo", "--duration", "2s", "--users", "5", "--out", str(out), "--json")
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    for key in ("events", "model", "run_dir"):
+        assert Path(document[key]).exists(), key
+    assert document["ingest"]["users"] == 130
+    assert document["report"]
+    assert len(requests_of(Path(document["run_dir"]))) >= 5 * 2  # every user at least signs up and logs in
+
+
+def test_demo_rejects_a_bad_duration_in_one_line(tmp_path):
+    done = tracereplay("demo", "--duration", "soon", "--out", str(tmp_path / "x"))
+    assert done.returncode == 1
+    assert done.stderr.strip().count("\n") == 0 and "soon" in done.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_demo_serve_serves_the_target_until_interrupted():
+    import re
+    import signal
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:  # a port that is free now
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "tracereplay", "demo", "--serve", "--port", str(port),
+                             "--latency-scale", "0"], stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline().strip()
+        assert re.fullmatch(rf"listening http://127\.0\.0\.1:{port}", line), line
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v4/system/ping", timeout=5) as resp:
+            assert resp.status == 200
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
