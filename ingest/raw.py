@@ -43,7 +43,7 @@ OBJECT_COLUMNS = ("name", "service", "method", "route", "path", "url", "user", "
 HTTP_KEYS: dict[str, tuple[str, ...]] = {
     "method": ("http.request.method", "http.method"),
     "route": ("http.route",),
-    "path": ("url.path", "http.target"),
+    "path": ("url.path", "http.target", "http.path"),  # http.path: Zipkin/Brave
     "url": ("url.full", "http.url"),
     "status": ("http.response.status_code", "http.status_code"),
     "client": ("client.address", "http.client_ip", "net.sock.peer.addr", "net.peer.ip", "source.address"),

@@ -1,0 +1,52 @@
+"""Mixpanel raw export: JSON lines of ``{"event": name, "properties": {"time", "distinct_id", …}}``.
+
+``properties.time`` is epoch seconds (older exports) or milliseconds (told by magnitude). The user is
+``$user_id`` when identified, else ``distinct_id``; the session ``$session_id`` (or ``session_id``) when the
+project records one, else the inactivity gap splits sessions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from tracereplay.ingest.options import IngestOptions
+from tracereplay.ingest.raw import RawBatch
+from tracereplay.ingest.readers.analytics import EventRows
+from tracereplay.ingest.readers.jsontext import json_values, records
+
+from tracereplay.errors import InputError
+
+NAME = "mixpanel"
+USER_KEYS = ("$user_id", "distinct_id")
+SESSION_KEYS = ("$session_id", "session_id", "session.id")
+
+
+def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBatch]:
+    rows = EventRows(NAME)
+    for values in json_values(path, stream):
+        for where, value in values:
+            try:
+                for event in records(value):
+                    _add(rows, event, options)
+            except (TypeError, AttributeError, ValueError, KeyError) as exc:
+                problem = f"not a Mixpanel event ({type(exc).__name__}: {exc})"
+                raise InputError(path, problem, where=where) from None
+            if len(rows) >= options.batch_spans:
+                yield rows.finish()
+                rows = EventRows(NAME)
+    yield rows.finish()
+
+
+def _add(rows: EventRows, event: dict, options: IngestOptions) -> None:
+    rows.read += 1
+    properties = event["properties"]
+    user = key = None
+    for name in USER_KEYS:
+        if properties.get(name):
+            user, key = properties[name], name
+            break
+    session = next((properties[k] for k in (*SESSION_KEYS, *options.session_keys) if properties.get(k)), None)
+    path = properties.get("$pathname") or properties.get("path")
+    rows.add(properties.get("time"), user, key, session, event.get("event"), path)
