@@ -198,7 +198,7 @@ def _em_normal_mixture(x: np.ndarray, k: int, iterations: int = 100) -> tuple[np
         w = nk / len(x)
         mu = (resp * x[:, None]).sum(axis=0) / nk
         sd = np.sqrt(np.maximum((resp * (x[:, None] - mu) ** 2).sum(axis=0) / nk, floor**2))
-        if loglik - previous < 1e-6 * abs(loglik):
+        if loglik - previous < 1e-5 * abs(loglik):
             break
         previous = loglik
     order = np.argsort(mu)

@@ -223,8 +223,10 @@ def _think_levels(arrays: SessionArrays, previous: np.ndarray, in_class: np.ndar
 
 
 def _action_stats(events: pd.DataFrame, arrays: SessionArrays, config: FitSettings) -> list[ActionStats]:
-    index = {name: i for i, name in enumerate(arrays.actions)}
-    code = events["action"].map(index).to_numpy(dtype=np.int64)
+    # factorize numbers actions in order of first appearance, exactly as session_arrays did.
+    code, names = pd.factorize(events["action"], use_na_sentinel=False)
+    assert [str(n) for n in names] == arrays.actions
+    code = code.astype(np.int64)
     a = len(arrays.actions)
     counts = np.bincount(code, minlength=a)
     error = (events["error"].fillna(False).to_numpy(dtype=bool) if "error" in events
@@ -232,10 +234,11 @@ def _action_stats(events: pd.DataFrame, arrays: SessionArrays, config: FitSettin
     errors = np.bincount(code, weights=error, minlength=a)
     duration = pd.to_numeric(events.get("duration_ms"), errors="coerce")
     seconds = duration.to_numpy(dtype=np.float64, na_value=np.nan) / 1000.0 if duration is not None else None
-    modes = {col: _mode_by_action(events, code, col) for col in ("method", "route")}
-    ok_status = _mode_by_action(events[~error], code[~error], "status")
-    err_status = _mode_by_action(events[error], code[error], "status")
-    paths = _top_paths(events, code, config.path_examples)
+    everything = np.ones(len(code), dtype=bool)
+    modes = {col: _mode_by_action(events, code, col, everything, a) for col in ("method", "route")}
+    ok_status = _mode_by_action(events, code, "status", ~error, a)
+    err_status = _mode_by_action(events, code, "status", error, a)
+    paths = _top_paths(events, code, config.path_examples, a)
     stats = []
     order = np.argsort(code, kind="stable")
     bounds = np.r_[0, np.cumsum(counts)]
@@ -255,27 +258,40 @@ def _action_stats(events: pd.DataFrame, arrays: SessionArrays, config: FitSettin
     return stats
 
 
-def _mode_by_action(events: pd.DataFrame, code: np.ndarray, column: str) -> dict[int, Any]:
-    if column not in events or len(events) == 0:
+def _mode_by_action(events: pd.DataFrame, code: np.ndarray, column: str, rows: np.ndarray,
+                    n_actions: int) -> dict[int, Any]:
+    """Most common value of ``column`` per action code, over ``rows`` (NA ignored)."""
+    if column not in events or not rows.any():
         return {}
-    frame = pd.DataFrame({"code": code, "value": events[column].to_numpy(dtype=object)}).dropna()
-    if frame.empty:
+    values, uniques = pd.factorize(events[column])
+    keep = rows & (values >= 0)
+    if not keep.any():
         return {}
-    top = frame.groupby(["code", "value"]).size().reset_index(name="n")
-    top = top.sort_values(["code", "n"], ascending=[True, False]).drop_duplicates("code")
-    return dict(zip(top["code"].tolist(), top["value"].tolist(), strict=True))
+    counts = np.bincount(code[keep] * len(uniques) + values[keep], minlength=n_actions * len(uniques))
+    counts = counts.reshape(n_actions, len(uniques))
+    best = counts.argmax(axis=1)
+    return {i: uniques[best[i]] for i in np.flatnonzero(counts.max(axis=1) > 0).tolist()}
 
 
-def _top_paths(events: pd.DataFrame, code: np.ndarray, limit: int) -> dict[int, list[str]]:
+def _top_paths(events: pd.DataFrame, code: np.ndarray, limit: int, n_actions: int) -> dict[int, list[str]]:
+    """The ``limit`` most frequent concrete paths of each action (ties by name), vectorised."""
     if limit == 0 or "path" not in events:
         return {}
-    frame = pd.DataFrame({"code": code, "path": events["path"].to_numpy(dtype=object)}).dropna()
-    if frame.empty:
+    values, uniques = pd.factorize(events["path"])
+    keep = values >= 0
+    if not keep.any():
         return {}
-    counted = frame.groupby(["code", "path"]).size().reset_index(name="n")
-    counted = counted.sort_values(["code", "n", "path"], ascending=[True, False, True])
-    counted = counted.groupby("code").head(limit)
-    return {int(c): [str(p) for p in g["path"]] for c, g in counted.groupby("code")}
+    pairs, counts = np.unique(code[keep].astype(np.int64) * len(uniques) + values[keep], return_counts=True)
+    action, path = np.divmod(pairs, len(uniques))
+    names = np.asarray(uniques, dtype=object)[path]
+    order = np.lexsort((names.astype(str), -counts, action))
+    action, names = action[order], names[order]
+    rank = np.arange(len(action)) - np.searchsorted(action, action, side="left")
+    chosen = rank < limit
+    out: dict[int, list[str]] = {}
+    for a, p in zip(action[chosen].tolist(), names[chosen].tolist(), strict=True):
+        out.setdefault(a, []).append(str(p))
+    return out
 
 
 def _int_or_none(value: Any) -> int | None:
