@@ -10,7 +10,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +45,8 @@ def collect(paths: Sequence[str | Path], options: IngestOptions) -> tuple[EventS
             file_summary = FileSummary(path=str(path), format=fmt)
             summary.files.append(file_summary)
             read = reader_for(fmt)
-            with open_dump(path) as stream:
-                for batch in read(path, stream, options):
+            with open_dump(path) as stream, closing(read(path, stream, options)) as batches:
+                for batch in batches:
                     file_summary.spans += batch.read
                     dropped.update(batch.dropped)
                     store.add(normalize(batch, dropped))

@@ -10,6 +10,7 @@ numbers in s/ms/µs/ns (told by magnitude). Needs ``ts``, ``user`` and either ``
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import BinaryIO
 
@@ -39,10 +40,11 @@ def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBa
     source = "parquet" if options.format == "parquet" or _is_parquet(stream) else "csv"
     frames = _parquet_frames(path, options) if source == "parquet" else _csv_frames(path, stream, options)
     mapping: dict[str, str] | None = None
-    for frame in frames:
-        if mapping is None:
-            mapping = resolve_mapping(path, list(frame.columns), options.columns)
-        yield _batch(frame, mapping, source)
+    with closing(frames):  # close the CSV reader while its stream is still open
+        for frame in frames:
+            if mapping is None:
+                mapping = resolve_mapping(path, list(frame.columns), options.columns)
+            yield _batch(frame, mapping, source)
 
 
 def _is_parquet(stream: BinaryIO) -> bool:
