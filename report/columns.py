@@ -1,4 +1,4 @@
-"""Turn one Arrow record batch of a requests file into the numpy arrays the aggregators need.
+"""Turn a chunk of a requests file (an Arrow table) into the numpy arrays the aggregators need.
 
 Action and error-kind names are mapped to stable integer codes shared across files and batches
 (:class:`Codes`), so aggregators can use ``numpy.bincount`` instead of grouping strings.
@@ -46,7 +46,17 @@ class Codes:
     def encode(self, column: pa.Array | pa.ChunkedArray, *, null: str | None = None) -> np.ndarray:
         """Codes of every value of a string column (dictionary-encoded or not); nulls become ``null``."""
         if isinstance(column, pa.ChunkedArray):
-            column = column.combine_chunks()
+            if not column.num_chunks:
+                return np.zeros(0, dtype=np.int64)
+            if pa.types.is_dictionary(column.type):
+                # each row group carries its own dictionary: share one, then map it once
+                unified = column.unify_dictionaries()
+                column = pa.DictionaryArray.from_arrays(
+                    pa.chunked_array([c.indices for c in unified.chunks]).combine_chunks(),
+                    unified.chunk(0).dictionary,
+                )
+            else:
+                column = column.combine_chunks()
         if not pa.types.is_dictionary(column.type):
             column = pc.dictionary_encode(column)
         mapping = np.array([self.code(str(v)) for v in column.dictionary.to_pylist()] or [0], dtype=np.int64)
@@ -71,15 +81,15 @@ class BatchArrays:
     measured_ms: np.ndarray  # float64, NaN where unknown
     error: np.ndarray  # bool
     kind: np.ndarray  # int64 error-kind codes, -1 where the row has none
-    session: pa.Array | None  # the raw session column (dictionary) when present
+    session: pa.Array | pa.ChunkedArray | None  # the raw session column (strings) when present
     bytes: np.ndarray | None  # float64 bytes received, NaN where unknown
 
     def __len__(self) -> int:
         return len(self.action)
 
 
-def decode(batch: pa.RecordBatch, actions: Codes, kinds: Codes) -> BatchArrays:
-    """Decode one batch; missing optional columns get their documented fallbacks."""
+def decode(batch: pa.Table | pa.RecordBatch, actions: Codes, kinds: Codes) -> BatchArrays:
+    """Decode one chunk; missing optional columns get their documented fallbacks."""
     names = batch.schema.names
     ts = batch.column("ts")
     if pa.types.is_timestamp(ts.type):
@@ -107,6 +117,32 @@ def decode(batch: pa.RecordBatch, actions: Codes, kinds: Codes) -> BatchArrays:
     )
 
 
-def _floats(batch: pa.RecordBatch, name: str) -> np.ndarray:
+def _floats(batch: pa.Table | pa.RecordBatch, name: str) -> np.ndarray:
     column = batch.column(name).cast(pa.float64())
     return column.to_numpy(zero_copy_only=False).astype(np.float64)
+
+
+def concat(parts: list[BatchArrays]) -> BatchArrays:
+    """Several decoded batches as one (workers write small row groups; folding each alone costs more)."""
+    if len(parts) == 1:
+        return parts[0]
+
+    def joined(name: str) -> np.ndarray:
+        return np.concatenate([getattr(p, name) for p in parts])
+
+    sessions = [p.session for p in parts]
+    session = None
+    if all(s is not None for s in sessions):
+        chunks = [c for s in sessions for c in (s.chunks if isinstance(s, pa.ChunkedArray) else [s])]
+        session = pa.chunked_array(chunks, type=chunks[0].type) if chunks else None
+    sizes = [p.bytes for p in parts]
+    return BatchArrays(
+        action=joined("action"),
+        ts_ns=joined("ts_ns"),
+        corrected_ms=joined("corrected_ms"),
+        measured_ms=joined("measured_ms"),
+        error=joined("error"),
+        kind=joined("kind"),
+        session=session,
+        bytes=None if any(b is None for b in sizes) else np.concatenate(sizes),
+    )

@@ -88,6 +88,18 @@ def midpoint_ms(index: np.ndarray) -> np.ndarray:
     return (lowest_equivalent_us(index) + highest_equivalent_us(index)) / 2000.0
 
 
+def _index_for_ms(latency_ms: np.ndarray) -> np.ndarray:
+    """:func:`index_for` of :func:`to_microseconds` for non-NaN milliseconds, in fewer passes (hot path)."""
+    us = np.multiply(latency_ms, 1000.0)
+    np.rint(us, out=us)
+    np.clip(us, 0, HIGHEST_TRACKABLE_US, out=us)
+    # the highest set bit of (value | (SUB_BUCKET_COUNT - 1)) is that of max(value, SUB_BUCKET_COUNT - 1)
+    _, exponent = np.frexp(np.maximum(us, SUB_BUCKET_COUNT - 1))
+    bucket = exponent.astype(np.int64) - (_SUB_BUCKET_HALF_MAGNITUDE + 1)
+    values = us.astype(np.int64)
+    return ((bucket + 1) << _SUB_BUCKET_HALF_MAGNITUDE) + (values >> bucket) - SUB_BUCKET_HALF_COUNT
+
+
 def dense_counts(groups: np.ndarray, latency_ms: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
     """Counts and per-bucket largest sample (ms), each of shape ``(n_groups, COUNTS_LEN)``.
 
@@ -97,7 +109,7 @@ def dense_counts(groups: np.ndarray, latency_ms: np.ndarray, n_groups: int) -> t
     latency_ms = np.asarray(latency_ms, dtype=np.float64)
     keep = ~np.isnan(latency_ms)
     latency_ms = latency_ms[keep]
-    keys = np.asarray(groups, dtype=np.int64)[keep] * COUNTS_LEN + index_for(to_microseconds(latency_ms))
+    keys = np.asarray(groups, dtype=np.int64)[keep] * COUNTS_LEN + _index_for_ms(latency_ms)
     counts = np.bincount(keys, minlength=n_groups * COUNTS_LEN).reshape(n_groups, COUNTS_LEN)
     largest = np.full(n_groups * COUNTS_LEN, -np.inf)
     np.maximum.at(largest, keys, latency_ms)

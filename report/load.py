@@ -27,7 +27,7 @@ REQUEST_FILES = "requests-*.parquet"
 USER_FILES = "users-*.parquet"
 # Columns the report needs from requests files; only these are read when summarising.
 LATENCY_COLUMNS = ("latency_corrected_ms", "latency_ms", "duration_ms")
-BATCH_ROWS = 1 << 20
+CHUNK_ROWS = 1 << 18
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,16 +89,21 @@ class Run:
     def ended(self) -> datetime | None:
         return _iso(self.meta.get("ended"))
 
-    def batches(self, columns: list[str]) -> Iterator[tuple[Path, pa.RecordBatch]]:
-        """Stream ``columns`` (those present) of every requests file, a row group at a time at most."""
+    def batches(self, columns: list[str]) -> Iterator[tuple[Path, pa.Table]]:
+        """Stream ``columns`` (those present) of every requests file in chunks of whole row groups.
+
+        The runtime writes one small row group a second per worker; reading several at once lets Arrow
+        decode them in parallel, while a chunk stays near :data:`CHUNK_ROWS` rows so memory is bounded.
+        """
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         for path in self.request_files:
             try:
-                parquet = pq.ParquetFile(path, read_dictionary=["action", "error_kind", "session"])
+                parquet = pq.ParquetFile(path, read_dictionary=["action", "error_kind"])
                 present = [c for c in columns if c in parquet.schema_arrow.names]
-                yield from ((path, b) for b in parquet.iter_batches(batch_size=BATCH_ROWS, columns=present))
+                for group in _row_group_chunks(parquet.metadata, CHUNK_ROWS):
+                    yield path, parquet.read_row_groups(group, columns=present)
             except (pa.ArrowInvalid, OSError) as exc:
                 raise InputError(path, f"not a readable Parquet requests file ({_first_line(exc)})") from None
 
@@ -164,6 +169,20 @@ def _request_files(run_dir: Path) -> tuple[Path, ...]:
         if f"requests-{worker}.parquet" not in merged:
             chosen.extend(files)
     return tuple(sorted(chosen))
+
+
+def _row_group_chunks(metadata: Any, rows: int) -> Iterator[list[int]]:
+    """Consecutive row-group indices, grouped so each group holds about ``rows`` rows (at least one group)."""
+    group: list[int] = []
+    count = 0
+    for index in range(metadata.num_row_groups):
+        group.append(index)
+        count += metadata.row_group(index).num_rows
+        if count >= rows:
+            yield group
+            group, count = [], 0
+    if group:
+        yield group
 
 
 def _read_meta(path: Path) -> dict[str, Any]:

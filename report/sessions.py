@@ -1,7 +1,7 @@
 """The session view of a run: how many sessions, how many actions each, how long each lasted.
 
-Folded batch by batch: each batch contributes per-session partials (first start, last end, actions),
-merged at the end, so a session that spans row groups or files is still counted once.
+Folded chunk by chunk with Arrow's hash aggregation: each chunk contributes per-session partials (first
+start, last end, actions), merged at the end, so a session spanning row groups or files counts once.
 """
 
 from __future__ import annotations
@@ -9,66 +9,59 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from tracereplay.report.columns import BatchArrays
 
 _COMPACT_ROWS = 1 << 20
+_MERGE = [("first", "min"), ("last", "max"), ("actions", "sum")]
 
 
 class SessionAccumulator:
     """Collects per-session first start, last end and action count."""
 
     def __init__(self) -> None:
-        self._parts: list[pd.DataFrame] = []
+        self._parts: list[pa.Table] = []
         self._rows = 0
 
     def add(self, arrays: BatchArrays, ends_ns: np.ndarray) -> None:
-        column = arrays.session
-        if column is None:
+        if arrays.session is None:
             return
-        if isinstance(column, pa.ChunkedArray):
-            column = column.combine_chunks()
-        if not pa.types.is_dictionary(column.type):
-            column = pc.dictionary_encode(column)
-        valid = column.indices.is_valid().to_numpy(zero_copy_only=False)
-        if not valid.any():
-            return
-        indices = column.indices.fill_null(0).to_numpy().astype(np.int64)[valid]
-        unique, inverse = np.unique(indices, return_inverse=True)
-        first = np.full(len(unique), np.iinfo(np.int64).max)
-        last = np.full(len(unique), np.iinfo(np.int64).min)
-        np.minimum.at(first, inverse, arrays.ts_ns[valid])
-        np.maximum.at(last, inverse, ends_ns[valid])
-        names = column.dictionary.take(pa.array(unique)).to_numpy(zero_copy_only=False)
-        self._parts.append(
-            pd.DataFrame(
-                {
-                    "session": names,
-                    "first": first,
-                    "last": last,
-                    "actions": np.bincount(inverse),
-                }
-            )
+        table = pa.table(
+            {
+                "session": arrays.session,
+                "first": pa.array(arrays.ts_ns),
+                "last": pa.array(ends_ns),
+                "actions": pa.array(np.ones(len(arrays), dtype=np.int64)),
+            }
         )
-        self._rows += len(unique)
+        table = table.filter(pc.is_valid(table["session"]))
+        if not len(table):
+            return
+        part = _named(table.group_by("session", use_threads=True).aggregate(_MERGE))
+        self._parts.append(part)
+        self._rows += len(part)
         if self._rows > _COMPACT_ROWS and len(self._parts) > 1:
             self._parts = [self._merged()]
             self._rows = len(self._parts[0])
 
-    def _merged(self) -> pd.DataFrame:
-        frame = pd.concat(self._parts, ignore_index=True)
-        return (
-            frame.groupby("session", sort=False)
-            .agg(first=("first", "min"), last=("last", "max"), actions=("actions", "sum"))
-            .reset_index()
-        )
+    def _merged(self) -> pa.Table:
+        if len(self._parts) == 1:
+            return self._parts[0]
+        combined = pa.concat_tables(self._parts, promote_options="permissive")
+        return _named(combined.group_by("session", use_threads=True).aggregate(_MERGE))
 
-    def table(self) -> pd.DataFrame:
+    def table(self) -> pa.Table:
         """One row per session: ``session, first, last, actions`` (times in ns since the epoch)."""
         if not self._parts:
-            return pd.DataFrame({"session": [], "first": [], "last": [], "actions": []})
+            return pa.table(
+                {
+                    "session": pa.array([], pa.string()),
+                    "first": pa.array([], pa.int64()),
+                    "last": pa.array([], pa.int64()),
+                    "actions": pa.array([], pa.int64()),
+                }
+            )
         return self._merged()
 
     def result(self) -> dict[str, Any]:
@@ -83,9 +76,16 @@ class SessionAccumulator:
         duration_s = (table["last"].to_numpy() - table["first"].to_numpy()) / 1e9
         return {
             "sessions": len(table),
-            "actions_per_session": _stats(table["actions"].to_numpy(dtype=np.float64)),
+            "actions_per_session": _stats(table["actions"].to_numpy().astype(np.float64)),
             "session_duration_s": _stats(duration_s),
         }
+
+
+def _named(aggregated: pa.Table) -> pa.Table:
+    """Arrow names aggregates ``first_min`` …; give them back their own names."""
+    return aggregated.select(["session", "first_min", "last_max", "actions_sum"]).rename_columns(
+        ["session", "first", "last", "actions"]
+    )
 
 
 def _stats(values: np.ndarray) -> dict[str, float | None]:

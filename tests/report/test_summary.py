@@ -161,3 +161,18 @@ def test_json_has_the_issue_shape(make_run) -> None:
     for entry in document["actions"]:
         for key, kind in keys.items():
             assert isinstance(entry[key], kind), (key, entry[key])
+
+
+def test_folding_in_small_pieces_gives_the_same_summary(make_run, monkeypatch) -> None:
+    from tracereplay.report import summary as summary_module
+
+    run = load_run(make_run(random_workers(np.random.default_rng(4), n=3000, workers=2)))
+    whole = summarize(run, bucket="1s")
+    monkeypatch.setattr(summary_module, "FOLD_ROWS", 700)
+    pieces = summarize(run, bucket="1s")
+    # identical but for the order of float additions in the means
+    pd.testing.assert_frame_equal(pieces.actions, whole.actions, rtol=1e-12)
+    pd.testing.assert_frame_equal(pieces.over_time, whole.over_time)
+    pd.testing.assert_frame_equal(pieces.errors, whole.errors)
+    assert pieces.sessions == whole.sessions
+    assert pieces.total == pytest.approx(whole.total, rel=1e-12)
