@@ -8,6 +8,7 @@ nothing but that spec crosses a process boundary.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,7 +52,7 @@ def from_spec(spec: object, config: RunConfig, *, worker: int = 0) -> Behaviour:
     """The Behaviour for a model/script spec (path or object) under ``config``."""
     if is_script(spec):
         script = spec if isinstance(spec, Script) else load_script(spec)  # type: ignore[arg-type]
-        return from_script(script, source=None if isinstance(spec, Script) else str(spec))
+        return from_script(script, config, source=None if isinstance(spec, Script) else str(spec))
     model, path = (load_model_file(spec), str(spec)) if isinstance(spec, str | Path) else (spec, None)
     return from_model(model, config, path=path)
 
@@ -102,7 +103,10 @@ def from_model(model: Any, config: RunConfig, *, path: str | None = None) -> Beh
     )
 
 
-def from_script(script: Script, *, source: str | None = None) -> Behaviour:
+def from_script(script: Script, config: RunConfig, *, source: str | None = None) -> Behaviour:
+    if config.workload is Workload.OPEN:  # an arrival is one pass of the script by a new user
+        script = dataclasses.replace(script, loops=1)
+
     def controllers(key: str, rng: np.random.Generator) -> SimpleController:
         return SimpleController(script, user_key=key)
 

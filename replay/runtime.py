@@ -99,7 +99,8 @@ class UserRunner:
                     if self.stopping:
                         return
                 self.state = UserState.ACTING
-                await user.perform(step.action, intended, step.path)
+                if not await user.perform(step.action, intended, step.path):
+                    await asyncio.sleep(0)  # nothing was sent, so nothing awaited: let the others run
                 last_end = _now()
         except asyncio.CancelledError:
             if self.state is UserState.ACTING:

@@ -10,7 +10,7 @@ writer) and the action packs running inside it use. ``MemStore`` keeps everythin
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -42,6 +42,10 @@ class UserStore(Protocol):
         """A value for ``name`` chosen uniformly with ``rng``, or None when none is kept."""
         ...
 
+    def related(self, name: str, value: str) -> Mapping[str, str]:
+        """The values ``value`` was remembered with (empty when none)."""
+        ...
+
 
 @runtime_checkable
 class MutableUserStore(UserStore, Protocol):
@@ -49,8 +53,12 @@ class MutableUserStore(UserStore, Protocol):
 
     def set_token(self, token: str | None) -> None: ...
 
-    def remember(self, name: str, value: str) -> None:
-        """Keep a value for a parameter name (newest last; the oldest are dropped past a few)."""
+    def remember(self, name: str, value: str, related: Mapping[str, str] | None = None) -> None:
+        """Keep a value for a parameter name (newest last; the oldest are dropped past a few).
+
+        ``related`` names the values it belongs with (an item's ``cart_id``), so a route with several
+        parameters is filled with values that belong together.
+        """
         ...
 
     def forget(self, name: str) -> None: ...
@@ -63,12 +71,13 @@ class MutableUserStore(UserStore, Protocol):
 class MemStore:
     """In-memory ``MutableUserStore``; small (a few hundred bytes for a fresh user)."""
 
-    __slots__ = ("_facts", "_token", "_values", "cookies")
+    __slots__ = ("_facts", "_links", "_token", "_values", "cookies")
 
     def __init__(self) -> None:
         self._token: str | None = None
         self._values: dict[str, list[str]] = {}
         self._facts: dict[str, Any] = {}
+        self._links: dict[tuple[str, str], dict[str, str]] = {}
         self.cookies: dict[str, str] = {}
 
     # read side (UserStore)
@@ -93,6 +102,9 @@ class MemStore:
             return None
         return kept[int(rng.integers(len(kept)))] if len(kept) > 1 else kept[0]
 
+    def related(self, name: str, value: str) -> Mapping[str, str]:
+        return self._links.get((name, value), {})
+
     def names(self) -> list[str]:
         return list(self._values)
 
@@ -100,16 +112,19 @@ class MemStore:
     def set_token(self, token: str | None) -> None:
         self._token = token
 
-    def remember(self, name: str, value: str) -> None:
+    def remember(self, name: str, value: str, related: Mapping[str, str] | None = None) -> None:
         kept = self._values.setdefault(name, [])
         if value in kept:
             kept.remove(value)  # move to newest
         kept.append(value)
+        if related:
+            self._links[(name, value)] = dict(related)
         if len(kept) > VALUES_PER_NAME:
-            del kept[0]
+            self._links.pop((name, kept.pop(0)), None)
 
     def forget(self, name: str) -> None:
-        self._values.pop(name, None)
+        for value in self._values.pop(name, ()):
+            self._links.pop((name, value), None)
 
     def set_fact(self, name: str, value: Any) -> None:
         self._facts[name] = value

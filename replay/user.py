@@ -94,28 +94,37 @@ class User:
         """Run the pack's ``on_start`` hook, if any (e.g. nothing, or signing up)."""
         hook = self._table.pack.on_start
         if hook is not None:
-            await self._run_function("on_start", hook, _now())
+            context = _Context(self, "on_start", _now())
+            try:
+                await hook(context)
+            except RequestFailed:
+                pass
+            except Exception as exc:
+                self._table.warn_once("on_start", exc)
 
-    async def perform(self, action: str, intended: float, path_hint: str | None = None) -> None:
-        """Perform ``action`` now; ``intended`` is when the schedule wanted it to start (monotonic s)."""
+    async def perform(self, action: str, intended: float, path_hint: str | None = None) -> bool:
+        """Perform ``action`` now; ``intended`` is when the schedule wanted it to start (monotonic s).
+
+        Returns False when nothing could be sent (recorded as a ``protocol`` error).
+        """
         function = self._table.function(action)
         if function is not None:
-            await self._run_function(action, function, intended)
-            return
+            return await self._run_function(action, function, intended)
         route = self._table.route(action)
         if route is None:
             self._record_unsent(action, None, intended, "not an HTTP action and no pack function")
-            return
+            return False
         path = route.fill(self.store, self.rng, [path_hint] if path_hint else self._table.examples(action))
         if path is None:
             self._record_unsent(action, route, intended, "no value for a path parameter")
-            return
+            return False
         try:
             response = await self.send(action, route.method, path, route.route, intended)
         except RequestFailed:
-            return
+            return True
         if response.status < 400 and response.body and response.is_json:
             harvest(response.json(), route.resource, self.store)
+        return True
 
     async def send(
         self,
@@ -197,7 +206,7 @@ class User:
                 name, _, rest = line.partition("=")
                 self.store.set_cookie(name.strip(), rest.split(";", 1)[0].strip())
 
-    async def _run_function(self, action: str, function: ActionFn, intended: float) -> None:
+    async def _run_function(self, action: str, function: ActionFn, intended: float) -> bool:
         context = _Context(self, action, intended)
         try:
             await function(context)
@@ -207,6 +216,7 @@ class User:
             self._table.warn_once(action, exc)
             if not context.sent:
                 self._record_unsent(action, None, intended, str(exc))
+        return context.sent > 0
 
     def _record_unsent(self, action: str, route: HttpRoute | None, intended: float, why: str) -> None:
         now = _now()

@@ -36,12 +36,15 @@ class HttpRoute:
         """A concrete path for this route, or None when a parameter has no known value."""
         if not self.params:
             return self.route
-        values = {}
-        for name in self.params:
-            value = store.pick(name, rng)
+        values: dict[str, str] = {}
+        # the most specific parameter (the last) first, then the values it was seen with
+        for name in reversed(self.params):
+            value = values.get(name) or store.pick(name, rng)
             if value is None:
                 break
             values[name] = value
+            for other, linked in store.related(name, value).items():
+                values.setdefault(other, linked)
         else:
             return _PARAM.sub(lambda m: values[m.group(1)], self.route)
         if examples:
@@ -78,13 +81,14 @@ def harvest(body: Any, resource: str | None, store: MemStore) -> None:
         item = stack.pop()
         if isinstance(item, dict):
             seen += 1
+            foreign = {k: v for k, v in item.items() if k.endswith("_id") and isinstance(v, str) and v}
+            for key, value in foreign.items():
+                store.remember(key, value)
             for key, value in item.items():
                 if isinstance(value, str):
-                    if key == "id" and resource:
-                        store.remember(resource, value)
-                    elif key.endswith("_id") and value:
-                        store.remember(key, value)
-                    elif key == "token":
+                    if key == "id" and resource and value:
+                        store.remember(resource, value, foreign)
+                    elif key == "token" and value:
                         store.set_token(value)
                 elif isinstance(value, dict | list):
                     stack.append(value)
