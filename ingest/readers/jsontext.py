@@ -18,6 +18,7 @@ import orjson
 from tracereplay.errors import InputError
 
 LINES_PER_BATCH = 2048
+BYTES_PER_BATCH = 8 * 1024 * 1024  # a line may hold a whole export request of thousands of spans
 
 
 @contextmanager
@@ -64,6 +65,7 @@ def _whole(path: Path, data: bytes) -> object:
 def _lines(path: Path, stream: BinaryIO, first: object) -> Iterator[list[tuple[str, object]]]:
     batch: list[tuple[str, object]] = [("line 1", first)]
     number = 1
+    size = 0
     with gc_paused():
         for line in stream:
             number += 1
@@ -73,9 +75,11 @@ def _lines(path: Path, stream: BinaryIO, first: object) -> Iterator[list[tuple[s
                 batch.append((f"line {number}", orjson.loads(line)))
             except orjson.JSONDecodeError as exc:
                 raise InputError(path, f"invalid JSON ({exc.msg})", where=f"line {number}") from None
-            if len(batch) >= LINES_PER_BATCH:
+            size += len(line)
+            if len(batch) >= LINES_PER_BATCH or size >= BYTES_PER_BATCH:
                 yield batch
                 batch = []
+                size = 0
     if batch:
         yield batch
 

@@ -86,27 +86,42 @@ class _Builder:
                 spans = ss.get("spans") or ()
                 self.read += len(spans)
                 for span in spans:
-                    kind = _kind(span.get("kind", 0))
-                    if kinds is not None and kind not in kinds:
-                        self.dropped["span kind"] += 1
-                        continue
-                    row = len(self.ts)
-                    self.ts.append(int(_field(span, "startTimeUnixNano", "start_time_unix_nano") or 0))
-                    self.end.append(int(_field(span, "endTimeUnixNano", "end_time_unix_nano") or 0))
-                    self.names.append(span.get("name") or "")
-                    self.kind.append(kind)
-                    self.root.append(not _field(span, "parentSpanId", "parent_span_id"))
-                    self.service.append(service)
-                    status = span.get("status") or {}
-                    code = status.get("code", 0)
-                    self.error.append(code == 2 or code == "STATUS_CODE_ERROR")
-                    for kv in span.get("attributes") or ():
-                        slot = slot_of(kv.get("key"))
-                        if slot is not None:
-                            value = _scalar(kv.get("value"))
-                            if value is not None:
-                                idx[slot].append(row)
-                                vals[slot].append(value)
+                    self._add_span(span, service, kinds, slot_of, idx, vals)
+
+    def _add_span(self, span: dict, service: str, kinds, slot_of, idx, vals) -> None:
+        # the hot loop: one dict lookup a field in the usual (lowerCamelCase) spelling, fallbacks if absent
+        kind = span.get("kind", 0)
+        if kind.__class__ is not int:
+            kind = _kind(kind)
+        if kinds is not None and kind not in kinds:
+            self.dropped["span kind"] += 1
+            return
+        row = len(self.ts)
+        start = span.get("startTimeUnixNano")
+        if start is None:
+            start = span.get("start_time_unix_nano", 0)
+        end = span.get("endTimeUnixNano")
+        if end is None:
+            end = span.get("end_time_unix_nano", 0)
+        self.ts.append(int(start))
+        self.end.append(int(end))
+        self.names.append(span.get("name") or "")
+        self.kind.append(kind)
+        self.root.append(not (span.get("parentSpanId") or span.get("parent_span_id")))
+        self.service.append(service)
+        status = span.get("status")
+        code = status.get("code", 0) if status else 0
+        self.error.append(code == 2 or code == "STATUS_CODE_ERROR")
+        for kv in span.get("attributes") or ():
+            slot = slot_of(kv.get("key"))
+            if slot is not None:
+                any_value = kv.get("value")
+                value = any_value.get("stringValue") if any_value.__class__ is dict else None
+                if value is None:
+                    value = _scalar(any_value)
+                if value is not None:
+                    idx[slot].append(row)
+                    vals[slot].append(value)
 
     def finish(self) -> RawBatch:
         n = len(self.ts)
@@ -139,12 +154,12 @@ def _scalar(value: object) -> object:
     """The scalar inside an AnyValue object (``{"stringValue": "x"}``, ``{"intValue": "200"}`` …)."""
     if not isinstance(value, dict):
         return None
-    for key in _VALUE_KEYS:
-        inner = value.get(key)
-        if inner is not None:
-            if key.startswith("int"):
-                return int(inner)
-            if key.startswith("bool"):
-                return "true" if inner else "false"
-            return inner
+    for key, inner in value.items():
+        if inner is None or key not in _VALUE_KEYS:
+            continue
+        if key in ("intValue", "int_value"):
+            return int(inner)
+        if key in ("boolValue", "bool_value"):
+            return "true" if inner else "false"
+        return inner
     return None
