@@ -86,7 +86,7 @@ class MemStore:
         return self._token
 
     def values(self, name: str) -> Sequence[str]:
-        return self._values.get(name, ())
+        return tuple(self._values.get(name, ()))
 
     def latest(self, name: str) -> str | None:
         kept = self._values.get(name)

@@ -44,7 +44,7 @@ def test_harvest_keeps_ids_by_resource_and_foreign_keys():
     }
     harvest(body, "post_id", store)
     assert set(store.values("post_id")) == {"p1", "p2"}
-    assert store.values("channel_id") == ["c"] and set(store.values("user_id")) == {"u8", "u9"}
+    assert store.values("channel_id") == ("c",) and set(store.values("user_id")) == {"u8", "u9"}
     harvest({"id": "me", "token": "t0k"}, "user_id", store)
     assert store.token == "t0k" and store.latest("user_id") == "me"
 

@@ -1,0 +1,138 @@
+"""Controllers are pure decisions: tested without a network or a clock."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from tracereplay.replay import (
+    MemStore,
+    SimpleController,
+    StochasticController,
+    TraceController,
+    UserStore,
+    load_script,
+    plan_users,
+)
+from tracereplay.replay.controllers.stochastic import SessionSource
+from tracereplay.replay.controllers.trace import user_fraction
+
+from tracereplay.errors import ConfigError, InputError
+
+
+def steps_of(controller, limit: int = 1000) -> list:
+    store, out = MemStore(), []
+    while (step := controller.next_step(store)) is not None and len(out) < limit:
+        out.append(step)
+    return out
+
+
+def test_simple_controller_plays_a_toml_script(tmp_path):
+    path = tmp_path / "login.toml"
+    path.write_text(
+        'think = "1s"\nsession_gap = "5s"\nloops = 2\n'
+        'actions = ["POST /login", { action = "GET /me", think = "300ms" }, "GET /posts"]\n'
+    )
+    steps = steps_of(SimpleController(load_script(path), user_key="u1"))
+    assert [s.action for s in steps] == ["POST /login", "GET /me", "GET /posts"] * 2
+    assert [s.wait_s for s in steps] == [0.0, 0.3, 1.0, 5.0, 0.3, 1.0]
+    assert [s.session for s in steps] == ["u1-s0", None, None, "u1-s1", None, None]
+
+
+def test_simple_controller_loops_forever_when_loops_is_zero(tmp_path):
+    path = tmp_path / "s.json"
+    path.write_text('{"actions": ["GET /a"]}')
+    assert len(steps_of(SimpleController(load_script(path)), limit=50)) == 50
+
+
+def test_script_problems_are_reported_together(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('think = "soon"\nloops = -1\nactions = [3]\n')
+    with pytest.raises(ConfigError) as caught:
+        load_script(path)
+    assert len(caught.value.problems) == 3 and all(str(path) in p for p in caught.value.problems)
+    with pytest.raises(InputError):
+        load_script(tmp_path / "missing.toml")
+    (tmp_path / "broken.toml").write_text("actions = [")
+    with pytest.raises(InputError, match=r"broken\.toml"):
+        load_script(tmp_path / "broken.toml")
+
+
+def test_stochastic_controller_samples_sessions_and_waits(hand_model):
+    assert isinstance(hand_model, SessionSource)
+    controller = StochasticController(hand_model, np.random.default_rng(3), user_key="u7")
+    steps = steps_of(controller)
+    sessions = [s.session for s in steps if s.session]
+    assert sessions == ["u7-s0", "u7-s1"]  # the model's sessions per user, then done
+    assert steps[0].wait_s == 0 and steps[0].action == "POST /api/v4/users/login"
+    assert all(s.wait_s == pytest.approx(0.01) for s in steps[1:])
+
+
+def test_stochastic_controller_with_a_real_fitted_model(demo_model):
+    from tracereplay.model import load_model
+
+    model = load_model(demo_model)
+    a = steps_of(StochasticController(model, np.random.default_rng(11), sessions=3))
+    b = steps_of(StochasticController(model, np.random.default_rng(11), sessions=3))
+    assert [s.action for s in a] == [s.action for s in b]  # a seed reproduces a user
+    assert sum(1 for s in a if s.session) == 3
+    assert set(s.action for s in a) <= set(model.actions)
+    assert all(s.wait_s >= 0 for s in a)
+
+
+def trace_events() -> pd.DataFrame:
+    t0 = pd.Timestamp("2026-01-01T00:00:00Z")
+    rows = []
+    for i in range(40):
+        user = f"user{i}"
+        start = t0 + pd.Timedelta(seconds=10 * i)
+        for j, gap in enumerate([0, 2, 600, 1]):  # a long idle gap inside the user's trace
+            start = start + pd.Timedelta(seconds=gap)
+            rows.append(
+                {
+                    "ts": start,
+                    "user": user,
+                    "session": f"{user}-{0 if j < 2 else 1}",
+                    "action": f"GET /a{j}",
+                    "path": f"/a{j}",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_plan_users_applies_speed_and_max_gap():
+    plans, span = plan_users(trace_events(), speed=2.0, max_gap_s=30)
+    assert len(plans) == 40 and [p.start_s for p in plans[:3]] == [0.0, 5.0, 10.0]
+    assert plans[0].offsets_s.tolist() == [0.0, 1.0, 16.0, 16.5]  # (2, 30 capped, 1) seconds ÷ 2
+    assert span == pytest.approx((390 + 603) / 2)
+
+
+def test_sampling_keeps_whole_users_consistently_and_shards_partition():
+    events = trace_events()
+    a, _ = plan_users(events, sample=0.5)
+    b, _ = plan_users(events, sample=0.5)
+    assert [p.user for p in a] == [p.user for p in b] and 8 <= len(a) <= 32
+    assert all(len(p.actions) == 4 for p in a)  # whole users
+    shards = [{p.user for p in plan_users(events, shard=(i, 3))[0]} for i in range(3)]
+    assert set().union(*shards) == set(events["user"]) and sum(map(len, shards)) == 40
+    assert np.all(
+        (user_fraction(events["user"].unique()) >= 0) & (user_fraction(events["user"].unique()) < 1)
+    )
+
+
+def test_trace_controller_replays_timing_sessions_and_loops():
+    plan = plan_users(trace_events(), max_gap_s=30)[0][0]
+    steps = steps_of(TraceController(plan))
+    assert [s.at_s for s in steps] == [0.0, 2.0, 32.0, 33.0]
+    assert [s.session for s in steps] == ["user0-0", None, "user0-1", None]
+    assert [s.path for s in steps] == ["/a0", "/a1", "/a2", "/a3"]
+    looped = steps_of(TraceController(plan, loop_s=100.0), limit=10)
+    assert [s.at_s for s in looped[4:8]] == [100.0, 102.0, 132.0, 133.0]
+    assert looped[4].session == "user0-0~1"
+
+
+def test_controllers_only_get_a_read_only_view():
+    store = MemStore()
+    assert isinstance(store, UserStore)
+    store.remember("x", "1")
+    assert StochasticController.next_step.__annotations__["store"] in ("UserStore", UserStore)
