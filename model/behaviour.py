@@ -120,6 +120,9 @@ class BehaviourModel:
     source: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     sticky_share: float = 1.0               # share of sessions whose own best class is their user's class
+    # K × K: row = user class, shares of the session classes its users' sessions fall in. None: users keep
+    # their class for every session (see tracereplay.model.population).
+    class_mix: np.ndarray | None = None
 
     # ---- the runtime contract (docs/architecture.md) ----------------------------------------------
     @cached_property

@@ -16,13 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from tracereplay.model.behaviour import ActionStats, ArrivalProfile, BehaviourModel, UserClass
-from tracereplay.model.classes import choose_classes, posteriors, unit_data
 from tracereplay.model.distributions import Duration, fit_duration
+from tracereplay.model.population import classify
 from tracereplay.model.prepare import NS_PER_S, SessionArrays, session_arrays
 
 from tracereplay.errors import ConfigError
-
-_CONFIDENT = 0.9        # a session's own class posterior counts for stickiness above this
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,6 +33,7 @@ class FitSettings:
     max_classes: int = 8                # upper bound for the BIC choice of the number of classes
     classes: int | None = None          # a fixed number of classes instead of the BIC choice
     min_class_share: float = 0.01       # classes with fewer users than this share are merged away
+    sticky_threshold: float = 0.9       # users keep one class when this share of sessions agrees (population)
     selection_units: int = 4000         # users used to choose the number of classes (all refine it)
     restarts: int = 4                   # EM starts per candidate number of classes
     path_examples: int = 8              # concrete paths kept per action
@@ -54,6 +53,8 @@ class FitSettings:
             problems.append("max_classes must be at least 1")
         if self.classes is not None and self.classes < 1:
             problems.append("classes must be at least 1")
+        if not 0 <= self.sticky_threshold <= 1:
+            problems.append("sticky_threshold must be in [0, 1]")
         if not 0 <= self.min_class_share < 0.5:
             problems.append("min_class_share must be in [0, 0.5)")
         if self.selection_units < 10:
@@ -82,9 +83,9 @@ def fit(events: pd.DataFrame, **settings: Any) -> BehaviourModel:
     arrays = session_arrays(events, session_gap_s=config.session_gap_s)
     rng = np.random.default_rng(config.seed)
 
-    user_class, soft_counts, sticky = _classify_users(arrays, config, rng)
-    n_classes = soft_counts.shape[0]
-    event_class = user_class[arrays.session_user[arrays.session]]
+    classes_of = classify(arrays, config, rng)
+    user_class, soft_counts = classes_of.user_class, classes_of.soft_counts
+    event_class = classes_of.session_class[arrays.session]
     previous = arrays.previous_action
     think_global = fit_duration(arrays.think_s, ks_tolerance=config.ks_tolerance)
     gaps = arrays.session_gaps_s()
@@ -93,19 +94,21 @@ def fit(events: pd.DataFrame, **settings: Any) -> BehaviourModel:
 
     a = len(arrays.actions)
     classes = []
-    for c in range(n_classes):
+    spu_all = np.bincount(arrays.session_user, minlength=arrays.n_users)
+    for c in range(classes_of.k):
         users_c = np.flatnonzero(user_class == c)
-        sessions_c = np.isin(arrays.session_user, users_c)
         rows = soft_counts[c].reshape(a + 1, a + 1)
-        spu = np.bincount(arrays.session_user[sessions_c], minlength=arrays.n_users)[users_c]
+        spu = spu_all[users_c]
         values, counts = np.unique(spu[spu > 0], return_counts=True)
+        if len(values) == 0:             # a kind of session that is no user's main kind
+            values, counts = np.array([1]), np.array([0])
         think_levels = _think_levels(arrays, previous, event_class == c, config)
         gap_c = gaps[gap_class == c]
         classes.append(UserClass(
             name=f"class-{c + 1}",
             share=len(users_c) / max(len(user_class), 1),
             users=len(users_c),
-            sessions=int(sessions_c.sum()),
+            sessions=int((classes_of.session_class == c).sum()),
             start_counts=rows[a, :a].copy(),
             transition_counts=rows[:a, :].copy(),
             sessions_per_user=(values.astype(np.int64), counts.astype(np.int64)),
@@ -125,7 +128,8 @@ def fit(events: pd.DataFrame, **settings: Any) -> BehaviourModel:
         max_session_actions=int(max(100, 4 * arrays.session_length.max())),
         source=_source(arrays),
         settings=asdict(config),
-        sticky_share=sticky,
+        sticky_share=classes_of.sticky_share,
+        class_mix=classes_of.class_mix,
     )
 
 
@@ -139,56 +143,6 @@ def _keep_frequent_actions(events: pd.DataFrame, min_count: int) -> pd.DataFrame
     if len(keep) == 0:
         raise ConfigError(f"no action is seen at least {min_count} times (min_action_count)")
     return events[events["action"].isin(keep)]
-
-
-def _classify_users(arrays: SessionArrays, config: FitSettings,
-                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
-    """Class of each user, soft transition counts per class (K × (A+1)²) and the stickiness share."""
-    a = len(arrays.actions)
-    previous = arrays.previous_action
-    row = np.where(previous < 0, a, previous)
-    last = arrays.last
-    # One transition per event (START or previous → action) plus one EXIT per session.
-    cell = np.r_[row * (a + 1) + arrays.action, arrays.action[last] * (a + 1) + a].astype(np.int64)
-    session_of_cell = np.r_[arrays.session, arrays.session[last]]
-    positive = arrays.think_s > 0
-    log_think = np.log(arrays.think_s[positive])
-    session_of_think = arrays.session[positive]
-    action_of_think = previous[positive]
-
-    users = unit_data(arrays.session_user[session_of_cell], cell, arrays.n_users, a,
-                      arrays.session_user[session_of_think], action_of_think, log_think)
-    mixture, resp = choose_classes(users, max_classes=config.max_classes, fixed=config.classes,
-                                   selection_units=config.selection_units, restarts=config.restarts, rng=rng)
-    hard = resp.argmax(axis=1)
-    shares = np.bincount(hard, minlength=mixture.k) / len(hard)
-    keep = np.flatnonzero(shares >= config.min_class_share) if mixture.k > 1 else np.array([0])
-    if len(keep) < mixture.k:
-        # Merge tiny classes away: re-assign their users among the kept classes.
-        resp = resp[:, keep]
-        resp = resp / np.maximum(resp.sum(axis=1, keepdims=True), 1e-300)
-        hard = resp.argmax(axis=1)
-        mixture = mixture.take(keep)
-    # Largest class first, so names are stable across refits of similar data.
-    order = np.argsort(-np.bincount(hard, minlength=len(keep)), kind="stable")
-    resp = resp[:, order]
-    hard = np.argsort(order)[hard]
-    soft_counts = np.asarray((users.counts.T @ resp).T)
-
-    sessions = unit_data(session_of_cell, cell, arrays.n_sessions, a, session_of_think, action_of_think,
-                         log_think)
-    session_post = posteriors(sessions, mixture.take(order))
-    return hard, soft_counts, _stickiness(arrays, hard, session_post)
-
-
-def _stickiness(arrays: SessionArrays, user_class: np.ndarray, session_post: np.ndarray) -> float:
-    """Share of confidently classified sessions (of users with ≥ 2 sessions) in their user's class."""
-    spu = np.bincount(arrays.session_user, minlength=arrays.n_users)
-    counted = (spu[arrays.session_user] >= 2) & (session_post.max(axis=1) >= _CONFIDENT)
-    if not counted.any():
-        return 1.0
-    agree = session_post.argmax(axis=1) == user_class[arrays.session_user]
-    return float(agree[counted].mean())
 
 
 def _gap_class(arrays: SessionArrays, user_class: np.ndarray) -> np.ndarray:

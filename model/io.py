@@ -3,7 +3,8 @@
     {"format": "tracereplay-model", "version": 1, "tracereplay": "0.1.0", "saved": ISO,
      "source": {...}, "settings": {...}, "actions": [...], "action_stats": [...],
      "think": DIST, "session_gap": DIST, "arrivals": {...}, "max_session_actions": n,
-     "sticky_share": x, "classes": [{..., "starts": [[a, count]...], "transitions": [[i, j, count]...]}]}
+     "sticky_share": x, "class_mix": null | K×K,
+     "classes": [{..., "starts": [[a, count]...], "transitions": [[i, j, count]...]}]}
 
 Transitions are stored sparse as ``[from, to, count]`` with ``to == len(actions)`` meaning EXIT. The full
 schema is in docs/model.md. A reader opens every version up to :data:`FORMAT_VERSION`; a newer file, a
@@ -79,6 +80,8 @@ def model_to_dict(model: BehaviourModel) -> dict[str, Any]:
         },
         "max_session_actions": model.max_session_actions,
         "sticky_share": _round(model.sticky_share),
+        "class_mix": None if model.class_mix is None else [[_round(v) for v in row]
+                                                           for row in np.asarray(model.class_mix).tolist()],
         "classes": [_class_to_dict(c) for c in model.classes],
     }
 
@@ -121,6 +124,12 @@ def model_from_dict(data: Any, *, source: str | Path = "<model>") -> BehaviourMo
         think = _dist_from(data.get("think"))
         place = "session_gap"
         gap = _dist_from(data.get("session_gap"))
+        place = "class_mix"
+        mix = data.get("class_mix")
+        if mix is not None:
+            mix = np.asarray(mix, dtype=np.float64)
+            if mix.shape != (len(classes), len(classes)) or np.any(mix < 0) or not np.all(np.isfinite(mix)):
+                raise ValueError("class_mix must be a non-negative square matrix, one row per class")
         place = "top level"
         return BehaviourModel(
             actions=actions,
@@ -133,6 +142,7 @@ def model_from_dict(data: Any, *, source: str | Path = "<model>") -> BehaviourMo
             source=dict(data.get("source", {})),
             settings=dict(data.get("settings", {})),
             sticky_share=float(data.get("sticky_share", 1.0)),
+            class_mix=mix,
         )
     except KeyError as exc:
         raise ModelFileError(source, f"damaged: missing field {exc.args[0]!r}", where=place) from None

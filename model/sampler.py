@@ -37,6 +37,10 @@ class CompiledModel:
         self.max_session_actions = model.max_session_actions
         self.class_cum = _cumulative(np.array([c.share for c in model.classes], dtype=np.float64))
         self.class_cum_list = self.class_cum.tolist()
+        # Users that switch kinds: per user class, cumulative shares of the session classes.
+        self.mix_cum = (None if model.class_mix is None
+                        else np.vstack([_cumulative(row) for row in np.asarray(model.class_mix)]))
+        self.mix_cum_list = None if self.mix_cum is None else self.mix_cum.tolist()
 
         # Rows per class: 0..A-1 = after action i, A = START. Columns: 0..A-1 actions, A = EXIT.
         self.row_cols: list[list[list[int]]] = []
@@ -108,6 +112,12 @@ class CompiledModel:
 
     def sample_session(self, class_index: int, rng: np.random.Generator) -> tuple[list[str], np.ndarray]:
         # Plain Python over lists on purpose: for one short session this beats any numpy call sequence.
+        uniforms = rng.random(64).tolist()            # two per step: next action, think
+        k = 0
+        if self.mix_cum_list is not None:             # users that switch: this session's kind
+            row = self.mix_cum_list[class_index]
+            class_index = min(bisect_right(row, uniforms[0]), len(row) - 1)
+            k = 1
         a = self.n_actions
         cols, cums = self.row_cols[class_index], self.row_cums[class_index]
         cell_rows, action_rows = self.cell_row_dict, self.think_action_list[class_index]
@@ -117,8 +127,6 @@ class CompiledModel:
         codes: list[int] = []
         think: list[float] = []
         current = a                                   # START
-        uniforms = rng.random(64).tolist()            # two per step: next action, think
-        k = 0
         while len(codes) < self.max_session_actions:
             if k + 2 > len(uniforms):
                 uniforms, k = rng.random(64).tolist(), 0
@@ -144,6 +152,18 @@ class CompiledModel:
         return float(sample_tables(self.tables, row, rng.random(1))[0])
 
     # ---- in bulk -----------------------------------------------------------------------------------
+    def session_classes(self, user_class: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The class whose chain each session follows: its user's, or drawn from the user's class mix."""
+        if self.mix_cum is None:
+            return user_class
+        out = np.empty(len(user_class), dtype=np.int64)
+        u = rng.random(len(user_class))
+        for k in range(self.n_classes):
+            mine = np.flatnonzero(user_class == k)
+            drawn = np.searchsorted(self.mix_cum[k], u[mine], side="right")
+            out[mine] = np.minimum(drawn, self.n_classes - 1)
+        return out
+
     def step(self, class_index: np.ndarray, current: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Next state (action code, or A for EXIT) of many chains at once; ``current`` = A means START."""
         rows = class_index.astype(np.float64) * (self.n_actions + 1) + current

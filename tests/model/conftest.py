@@ -37,3 +37,14 @@ def two_class_model(two_classes):
 @pytest.fixture(scope="session")
 def single_class_model(single_class):
     return fit(single_class[0])
+
+
+@pytest.fixture(scope="session")
+def switching():
+    """Users who mostly read (75 %) or mostly post (75 %) but switch kinds between sessions."""
+    return generate([READER, POSTER], users=2000, seed=14, switching=[[0.75, 0.25], [0.25, 0.75]])
+
+
+@pytest.fixture(scope="session")
+def rare_model(rare_actions):
+    return fit(rare_actions[0])

@@ -94,8 +94,12 @@ _HOURLY = np.array([0.3] * 7 + [1.0] * 3 + [1.6] * 8 + [1.0] * 3 + [0.5] * 3)   
 
 
 def generate(specs: list[ClassSpec], *, users: int, seed: int, days: float = 3.0,
-             start: str = "2026-01-05T00:00:00Z") -> tuple[pd.DataFrame, np.ndarray]:
+             start: str = "2026-01-05T00:00:00Z", switching: list[list[float]] | None = None,
+             ) -> tuple[pd.DataFrame, np.ndarray]:
     """An event table of ``users`` users and the true class of each user (index into ``specs``).
+
+    With ``switching``, users switch kinds: each session of a user of class ``u`` follows the chain of
+    ``specs[k]`` with probability ``switching[u][k]`` (sessions per user still come from ``specs[u]``).
 
     A per-event loop is fine for test-sized populations; it uses a seeded :class:`random.Random`
     because its scalar draws are ~20× cheaper than numpy's.
@@ -110,6 +114,7 @@ def generate(specs: list[ClassSpec], *, users: int, seed: int, days: float = 3.0
     hour_weights = np.tile(_HOURLY, int(np.ceil(hours / 24)))[:hours]
     cum_hours = (np.cumsum(hour_weights) / hour_weights.sum()).tolist()
     compiled = [_Compiled(spec) for spec in specs]
+    mixes = None if switching is None else [(np.cumsum(row) / np.sum(row)).tolist() for row in switching]
     rows: dict[str, list] = {k: [] for k in ("ts", "user", "session", "action", "duration_ms", "error")}
     for u in range(users):
         spec = compiled[user_class[u]]
@@ -117,7 +122,11 @@ def generate(specs: list[ClassSpec], *, users: int, seed: int, days: float = 3.0
         t = origin + int((hour + rng.random()) * 3600e9)
         sessions = 1 + _poisson(rng, spec.spec.sessions_mean - 1)
         for s in range(sessions):
-            t = _session(spec, rng, t, f"user-{u}", f"user-{u}-s{s}", rows)
+            kind = spec
+            if mixes is not None:
+                drawn = bisect.bisect_right(mixes[user_class[u]], rng.random())
+                kind = compiled[min(drawn, len(specs) - 1)]
+            t = _session(kind, rng, t, f"user-{u}", f"user-{u}-s{s}", rows)
             t += int(rng.lognormvariate(np.log(spec.spec.gap_median_s), spec.spec.gap_sigma) * 1e9)
     events = pd.DataFrame(rows)
     events["ts"] = pd.to_datetime(events["ts"], utc=True)

@@ -80,7 +80,7 @@ def test_edit_cli_writes_a_new_model(tmp_path, two_class_model):
         [sys.executable, "-m", "tracereplay", "model", "edit", str(source), "-o", str(target),
          "--scale-arrivals", "3", "--class-share", "class-2", "0.5", "--drop-action", "GET /api/search",
          "--rename-class", "class-2", "posters", "--json"],
-        capture_output=True, text=True, timeout=120)
+        capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     edited = load_model(target)
     assert edited.class_names == ["class-1", "posters"]
@@ -90,7 +90,7 @@ def test_edit_cli_writes_a_new_model(tmp_path, two_class_model):
     assert json.loads(done.stdout)["classes"][1]["name"] == "posters"
     bad = subprocess.run([sys.executable, "-m", "tracereplay", "model", "edit", str(source), "-o",
                           str(tmp_path / "x.json"), "--class-share", "nobody", "0.5"],
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and "no class 'nobody'" in bad.stderr
     assert not (tmp_path / "x.json").exists()
 

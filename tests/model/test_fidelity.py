@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import stats
-from tracereplay.model import compare, fit, simulate
+from tracereplay.model import compare, fit, load_model, simulate
 from tracereplay.model.fidelity import ks
 
 from tracereplay.errors import ConfigError
@@ -39,14 +39,24 @@ def test_single_class_population_meets_the_targets(single_class, single_class_mo
         assert report[name] <= target, (name, report[name])
 
 
-def test_sparse_rare_actions_population_meets_the_targets(rare_actions):
-    events = rare_actions[0]
-    model = fit(events)
+def test_sparse_rare_actions_population_meets_the_targets(rare_actions, rare_model):
+    events, model = rare_actions[0], rare_model
     report = _round_trip(events, model, 4)
     for name, target in TARGETS.items():
         assert report[name] <= target, (name, report[name])
     synthetic_actions = set(simulate(model, 2000, seed=5)["action"])
     assert set(events["action"]) == synthetic_actions          # rare actions still happen
+
+
+def test_users_who_switch_kinds_between_sessions(switching):
+    events, _ = switching
+    model = fit(events)
+    assert model.class_mix is not None and model.sticky_share < 0.9
+    mix = np.asarray(model.class_mix)
+    assert np.diag(mix) == pytest.approx([0.75, 0.75], abs=0.06)     # mostly their own kind, not always
+    report = _round_trip(events, model, 6)
+    for name, target in TARGETS.items():
+        assert report[name] <= target, (name, report[name])
 
 
 def test_a_different_population_fails_with_named_metrics(two_classes, single_class):
@@ -63,6 +73,16 @@ def test_thresholds_are_configurable(two_classes, single_class):
     assert compare(two_classes[0], single_class[0], **loose).passed
     with pytest.raises(ConfigError, match="unknown fidelity threshold"):
         compare(two_classes[0], single_class[0], thinktime=0.1)
+
+
+def test_switching_survives_the_file(tmp_path, switching):
+    model = fit(switching[0])
+    loaded = load_model(model.save(tmp_path / "m.json"))
+    np.testing.assert_allclose(loaded.class_mix, model.class_mix, rtol=1e-8)
+    rng = np.random.default_rng(1)
+    kinds = [loaded.sample_session(0, rng)[0] for _ in range(2000)]
+    posting = np.mean(["POST /api/posts" in actions for actions in kinds])
+    assert 0.1 < posting < 0.4                 # class-1 users post in some sessions, not in most
 
 
 def test_ks_matches_scipy():

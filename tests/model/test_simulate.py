@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from tracereplay.ingest.events import EVENT_COLUMNS, read_events, write_events
+from tracereplay.ingest.events import EVENT_COLUMNS, conform, read_events, write_events
 from tracereplay.model import simulate
 
 from tracereplay.errors import ConfigError
@@ -22,6 +22,7 @@ def test_same_seed_same_table_other_seed_other_table(two_class_model):
 def test_table_follows_the_event_contract(tmp_path, two_class_model):
     table = simulate(two_class_model, 500, seed=1)
     assert list(table.columns) == list(EVENT_COLUMNS)
+    pd.testing.assert_frame_equal(conform(table), table)            # already exactly the contract
     assert table["user"].nunique() == 500
     assert table["ts"].is_monotonic_increasing
     assert set(table["action"]) <= set(two_class_model.actions)

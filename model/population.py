@@ -1,0 +1,125 @@
+"""Who is in which class: users that keep one kind of behaviour, or users that switch between kinds.
+
+Two fits of the class mixture (:mod:`.classes`) decide it:
+
+1. Sessions are clustered on their own. If users' confidently classified sessions mostly fall in one
+   class per user (``sticky_threshold``, 90 % by default) — or there is only one kind of session — users
+   keep their class, and
+2. users are clustered on all their sessions together (more evidence per unit, so cleaner classes).
+   Each class is then a kind of user and of session at once.
+
+Otherwise users switch: the session classes are kept, each user belongs to the class most of their
+sessions fall in, and ``class_mix[u, s]`` is the share of sessions of class ``s`` among users of class
+``u``. The runtime draws a session's class from that row, so a reader who sometimes posts stays so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from tracereplay.model.classes import Mixture, UnitData, choose_classes, posteriors, unit_data
+from tracereplay.model.prepare import SessionArrays
+
+if TYPE_CHECKING:
+    from tracereplay.model.fit import FitSettings
+
+_CONFIDENT = 0.9        # a session's class posterior counts for stickiness above this
+
+
+@dataclass(frozen=True, kw_only=True)
+class Classification:
+    user_class: np.ndarray              # class index per user
+    session_class: np.ndarray           # class index per session
+    soft_counts: np.ndarray             # K × (A + 1)²: posterior-weighted transition counts per class
+    sticky_share: float                 # share of confident sessions in their user's class
+    class_mix: np.ndarray | None        # K × K, user class → session class shares; None: users keep theirs
+
+    @property
+    def k(self) -> int:
+        return self.soft_counts.shape[0]
+
+
+def classify(arrays: SessionArrays, config: FitSettings, rng: np.random.Generator) -> Classification:
+    """Classes of users and sessions (see the module docstring)."""
+    sessions, users = _unit_data(arrays)
+    select = {"max_classes": config.max_classes, "fixed": config.classes,
+              "selection_units": config.selection_units, "restarts": config.restarts, "rng": rng}
+    session_mixture, session_resp = choose_classes(sessions, **select)
+    session_mixture, session_resp = _tidy(session_mixture, session_resp, config.min_class_share)
+    session_hard = session_resp.argmax(axis=1)
+    purity = _agreement(arrays, session_hard, _majority(arrays, session_hard, session_mixture.k),
+                        session_resp)
+    if session_mixture.k > 1 and purity < config.sticky_threshold:
+        user_class = _majority(arrays, session_hard, session_mixture.k)
+        mix = np.zeros((session_mixture.k, session_mixture.k))
+        np.add.at(mix, (user_class[arrays.session_user], session_hard), 1.0)
+        mix /= np.maximum(mix.sum(axis=1, keepdims=True), 1.0)
+        for k in np.flatnonzero(mix.sum(axis=1) == 0):      # a class no user is mostly in
+            mix[k, k] = 1.0
+        return Classification(user_class=user_class, session_class=session_hard,
+                              soft_counts=np.asarray(sessions.counts.T @ session_resp).T,
+                              sticky_share=purity, class_mix=mix)
+
+    user_mixture, user_resp = choose_classes(users, **select)
+    user_mixture, user_resp = _tidy(user_mixture, user_resp, config.min_class_share)
+    user_class = user_resp.argmax(axis=1)
+    session_post = posteriors(sessions, user_mixture)
+    sticky = _agreement(arrays, session_post.argmax(axis=1), user_class, session_post)
+    return Classification(user_class=user_class, session_class=user_class[arrays.session_user],
+                          soft_counts=np.asarray(users.counts.T @ user_resp).T, sticky_share=sticky,
+                          class_mix=None)
+
+
+def _unit_data(arrays: SessionArrays) -> tuple[UnitData, UnitData]:
+    """Sufficient statistics per session and per user."""
+    a = len(arrays.actions)
+    previous = arrays.previous_action
+    row = np.where(previous < 0, a, previous)
+    last = arrays.last
+    # One transition per event (START or previous → action) plus one EXIT per session.
+    cell = np.r_[row * (a + 1) + arrays.action, arrays.action[last] * (a + 1) + a].astype(np.int64)
+    session_of_cell = np.r_[arrays.session, arrays.session[last]]
+    positive = arrays.think_s > 0
+    log_think = np.log(arrays.think_s[positive])
+    session_of_think = arrays.session[positive]
+    action_of_think = previous[positive]
+    sessions = unit_data(session_of_cell, cell, arrays.n_sessions, a, session_of_think, action_of_think,
+                         log_think)
+    users = unit_data(arrays.session_user[session_of_cell], cell, arrays.n_users, a,
+                      arrays.session_user[session_of_think], action_of_think, log_think)
+    return sessions, users
+
+
+def _tidy(mixture: Mixture, resp: np.ndarray, min_share: float) -> tuple[Mixture, np.ndarray]:
+    """Merge classes under ``min_share`` away and number the rest by size, largest first."""
+    hard = resp.argmax(axis=1)
+    shares = np.bincount(hard, minlength=mixture.k) / len(hard)
+    keep = np.flatnonzero(shares >= min_share) if mixture.k > 1 else np.array([0])
+    if len(keep) == 0:
+        keep = np.array([int(shares.argmax())])
+    if len(keep) < mixture.k:
+        resp = resp[:, keep]
+        resp = resp / np.maximum(resp.sum(axis=1, keepdims=True), 1e-300)
+        mixture = mixture.take(keep)
+    # Largest first, so names are stable across refits of similar data.
+    order = np.argsort(-np.bincount(resp.argmax(axis=1), minlength=mixture.k), kind="stable")
+    return mixture.take(order), resp[:, order]
+
+
+def _majority(arrays: SessionArrays, session_class: np.ndarray, k: int) -> np.ndarray:
+    """The class most of each user's sessions fall in."""
+    counts = np.zeros((arrays.n_users, k))
+    np.add.at(counts, (arrays.session_user, session_class), 1.0)
+    return counts.argmax(axis=1)
+
+
+def _agreement(arrays: SessionArrays, session_class: np.ndarray, user_class: np.ndarray,
+               session_post: np.ndarray) -> float:
+    """Share of confidently classified sessions (of users with ≥ 2 sessions) in their user's class."""
+    spu = np.bincount(arrays.session_user, minlength=arrays.n_users)
+    counted = (spu[arrays.session_user] >= 2) & (session_post.max(axis=1) >= _CONFIDENT)
+    if not counted.any():
+        return 1.0
+    return float((session_class == user_class[arrays.session_user])[counted].mean())
