@@ -183,11 +183,18 @@ def _framed_chunks(path: Path, source: _ByteStream, *, big_endian: bool) -> Iter
     start = source.offset
     while not source.at_eof():
         at = source.offset
-        length = int.from_bytes(source.take(4), "big") if big_endian else source.varint()
-        payload = source.take(length)
+        try:
+            length = int.from_bytes(source.take(4), "big") if big_endian else source.varint()
+            payload = source.take(length)
+        except InputError as exc:
+            if at == 0:  # not even one frame: most likely not OTLP at all
+                raise InputError(path, f"no known dump format (as OTLP protobuf: {exc.message})",
+                                 where=exc.where) from None
+            raise
         if payload[:1] not in (b"\x0a", b""):
             layout = "4-byte length" if big_endian else "varint length"
-            raise InputError(path, f"not OTLP protobuf ({layout} framing expected a message starting with "
+            what = "no known dump format (as OTLP protobuf" if at == 0 else "not OTLP protobuf ("
+            raise InputError(path, f"{what}, {layout} framing expected a message starting with "
                                    f"resource_spans)", where=f"message at byte {at}")
         parts.append(payload)
         size += length
