@@ -30,19 +30,18 @@ class Interner:
         self.values: list[str] = []
 
     def codes(self, values: np.ndarray) -> np.ndarray:
-        local, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
-        lookup = np.fromiter((self._code(u) for u in uniques), dtype=np.int32, count=len(uniques))
-        out = np.full(len(local), -1, dtype=np.int32)
-        present = local >= 0
-        out[present] = lookup[local[present]]
-        return out
-
-    def _code(self, value: str) -> int:
-        code = self.index.get(value)
-        if code is None:
-            code = self.index[value] = len(self.values)
-            self.values.append(value)
-        return code
+        """Codes of distinct, non-missing strings (new ones are added)."""
+        found = list(map(self.index.get, values))  # one C-level pass; new values are the rare case
+        if None in found:
+            for i, code in enumerate(found):
+                if code is None:
+                    value = values[i]
+                    code = self.index.get(value)  # the same string may repeat under two batch codes
+                    if code is None:
+                        code = self.index[value] = len(self.values)
+                        self.values.append(value)
+                    found[i] = code
+        return np.array(found, dtype=np.int32)
 
     def __len__(self) -> int:
         return len(self.values)
