@@ -32,7 +32,7 @@ from tracereplay.ingest.events import atomic_path
 from tracereplay.replay.actions.pack import load_pack
 from tracereplay.replay.behaviour import Behaviour, from_spec, from_trace
 from tracereplay.replay.config import RunConfig, Workload
-from tracereplay.replay.histogram import new_histogram
+from tracereplay.replay.histogram import mean_value, new_histogram, value_at_percentile
 from tracereplay.replay.live import LiveStats
 from tracereplay.replay.loadtester import ExitReason, LoadTester, WorkerOutcome
 from tracereplay.replay.recorder import Interval
@@ -364,7 +364,7 @@ def percentiles(histogram) -> dict[str, float]:
     if histogram.get_total_count() == 0:
         return {}
     return {
-        **{f"p{p:g}": histogram.get_value_at_percentile(p) / 1000 for p in (50, 90, 99, 99.9)},
+        **{f"p{p:g}": value_at_percentile(histogram, p) / 1000 for p in (50, 90, 99, 99.9)},
         "max": histogram.get_max_value() / 1000,
-        "mean": histogram.get_mean_value() / 1000,
+        "mean": mean_value(histogram) / 1000,
     }

@@ -58,6 +58,7 @@ class RunConfig:
     max_connections: int = 0  # 0: no limit (connections are pooled, only requests in flight hold one)
     grace: float = 10.0  # how long a stop waits for requests in flight
     uvloop: bool = True
+    http: str = "fast"  # "fast" (replay/fasthttp.py, lean keep-alive HTTP/1.1) or "aiohttp"
 
     @property
     def workload(self) -> Workload:
@@ -107,6 +108,8 @@ class RunConfig:
             p.append("sample must be a fraction in (0, 1]")
         if self.loop and self.duration is None:
             p.append("loop needs a duration")
+        if self.http not in ("fast", "aiohttp"):
+            p.append(f"http must be 'fast' or 'aiohttp', not {self.http!r}")
         if self.seed is not None and self.seed < 0:
             p.append("seed must be ≥ 0")
         return p

@@ -37,3 +37,39 @@ def record_many(histogram: HdrHistogram, values_us: np.ndarray) -> None:
     h.total_count += int(index.size)
     h.min_value = min(h.min_value, int(values.min()))
     h.max_value = max(h.max_value, int(values.max()))
+
+
+def value_at_percentile(histogram: HdrHistogram, percentile: float) -> int:
+    """``histogram.get_value_at_percentile`` computed with numpy (the Python loop costs ~5 ms a call)."""
+    h = histogram
+    total = h.total_count
+    if total == 0:
+        return 0
+    target = max(int(min(percentile, 100.0) * total / 100 + 0.5), 1)
+    counts = np.ctypeslib.as_array(h.counts)
+    index = int(np.searchsorted(np.cumsum(counts), target))
+    bucket = (index >> h.sub_bucket_half_count_magnitude) - 1
+    sub_bucket = (index & (h.sub_bucket_half_count - 1)) + h.sub_bucket_half_count
+    if bucket < 0:
+        sub_bucket -= h.sub_bucket_half_count
+        bucket = 0
+    value = sub_bucket << (bucket + h.unit_magnitude)
+    return h.get_highest_equivalent_value(value) if percentile else h.get_lowest_equivalent_value(value)
+
+
+def mean_value(histogram: HdrHistogram) -> float:
+    """The mean, from bucket midpoints as HdrHistogram does, vectorised."""
+    h = histogram
+    if h.total_count == 0:
+        return 0.0
+    counts = np.ctypeslib.as_array(h.counts)
+    index = np.flatnonzero(counts)
+    bucket = (index >> h.sub_bucket_half_count_magnitude) - 1
+    sub_bucket = (index & (h.sub_bucket_half_count - 1)) + h.sub_bucket_half_count
+    low = bucket < 0
+    sub_bucket = np.where(low, sub_bucket - h.sub_bucket_half_count, sub_bucket)
+    bucket = np.where(low, 0, bucket)
+    lowest = sub_bucket << (bucket + h.unit_magnitude)
+    size = 1 << (h.unit_magnitude + bucket + (sub_bucket >= h.sub_bucket_count))
+    middle = lowest + (size >> 1)
+    return float(np.sum(middle * counts[index]) / h.total_count)

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
-from tracereplay.replay.histogram import new_histogram
+from tracereplay.replay.histogram import new_histogram, value_at_percentile
 from tracereplay.replay.recorder import Interval, UserCounts
 
 
@@ -74,8 +74,8 @@ class LiveStats:
             "requests": self.requests,
             "errors": self.errors,
             "rps": rps,
-            "p50_ms": merged.get_value_at_percentile(50) / 1000 if has else None,
-            "p99_ms": merged.get_value_at_percentile(99) / 1000 if has else None,
+            "p50_ms": value_at_percentile(merged, 50) / 1000 if has else None,
+            "p99_ms": value_at_percentile(merged, 99) / 1000 if has else None,
             "active_users": counts.active_users,
             "sessions_started": counts.sessions_started,
             "sessions_dropped": counts.sessions_dropped,

@@ -22,6 +22,7 @@ import numpy as np
 from hdrh.histogram import HdrHistogram
 from tracereplay.replay.config import RunConfig, Workload
 from tracereplay.replay.controllers.trace import UserPlan
+from tracereplay.replay.fasthttp import FastTransport
 from tracereplay.replay.limiter import RateLimiter
 from tracereplay.replay.recorder import Interval, Recorder, UserCounts
 from tracereplay.replay.runtime import Crowd, Pacing
@@ -80,9 +81,7 @@ class LoadTester:
         self.recorder = Recorder(config.out, worker)
         self.on_interval = on_interval
         self._own_transport = transport is None
-        self.transport: Transport = transport or AiohttpTransport(
-            config.target, timeout_s=config.timeout, max_connections=config.max_connections
-        )
+        self.transport: Transport = transport or make_transport(config)
         limiter = RateLimiter(config.max_rps) if config.max_rps else None
         self.factory = UserFactory(
             controllers=controllers or _no_controller,
@@ -219,6 +218,12 @@ class LoadTester:
             interval = self.recorder.flush(self._counts())
             if self.on_interval is not None:
                 self.on_interval(interval)
+
+
+def make_transport(config: RunConfig) -> Transport:
+    """The HTTP client the config asks for (both pool connections across every user of the worker)."""
+    kind = FastTransport if config.http == "fast" else AiohttpTransport
+    return kind(config.target, timeout_s=config.timeout, max_connections=config.max_connections)
 
 
 def _no_controller(key, rng):

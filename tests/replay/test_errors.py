@@ -6,8 +6,10 @@ import asyncio
 import socket
 
 import pandas as pd
+import pytest
 from aiohttp import web
 from tracereplay.replay import ErrorKind, Request, RequestFailed, Script, run_async
+from tracereplay.replay.fasthttp import FastTransport
 from tracereplay.replay.transport import AiohttpTransport
 
 
@@ -58,10 +60,14 @@ async def garbage_server() -> tuple[asyncio.Server, str]:
     return server, f"http://127.0.0.1:{port}"
 
 
-async def test_transport_classifies_each_failure(serve):
+TRANSPORTS = [AiohttpTransport, FastTransport]
+
+
+@pytest.mark.parametrize("transport_type", TRANSPORTS, ids=["aiohttp", "fast"])
+async def test_transport_classifies_each_failure(serve, transport_type):
     url = await serve(misbehaving_app())
     server, garbage = await garbage_server()
-    async with AiohttpTransport(url, timeout_s=0.3) as transport:
+    async with transport_type(url, timeout_s=0.3) as transport:
         assert (await transport.send(Request("GET", "/ok"))).status == 200
         assert (await transport.send(Request("GET", "/fail"))).status == 503  # a status is an answer
         for path, kind in (("/slow", ErrorKind.TIMEOUT), ("/reset", ErrorKind.RESET)):
@@ -71,7 +77,7 @@ async def test_transport_classifies_each_failure(serve):
                 assert failure.kind is kind, (path, failure)
             else:
                 raise AssertionError(f"{path} did not fail")
-    async with AiohttpTransport(garbage, timeout_s=1) as transport:
+    async with transport_type(garbage, timeout_s=1) as transport:
         try:
             await transport.send(Request("GET", "/"))
         except RequestFailed as failure:
@@ -81,11 +87,12 @@ async def test_transport_classifies_each_failure(serve):
     server.close()
 
 
-async def test_a_run_against_a_misbehaving_target_records_every_kind_and_keeps_going(serve, tmp_path):
+@pytest.mark.parametrize("http", ["aiohttp", "fast"])
+async def test_a_run_against_a_misbehaving_target_records_every_kind_and_keeps_going(serve, tmp_path, http):
     url = await serve(misbehaving_app())
     script = Script.from_actions(["GET /ok", "GET /fail", "GET /missing", "GET /slow", "GET /reset", "cheer"])
     out = tmp_path / "run"
-    result = await run_async(script, target=url, users=3, duration=1.5, timeout=0.3, out=str(out))
+    result = await run_async(script, target=url, users=3, duration=1.5, timeout=0.3, out=str(out), http=http)
     assert result.exit_reason == "duration"
     frame = pd.read_parquet(out / "requests-0.parquet")
     kinds = frame.groupby("action")["error_kind"].agg(lambda s: set(s.dropna()) or {None})

@@ -1,0 +1,115 @@
+"""FastTransport speaks HTTP/1.1 correctly: bodies by length, chunked, until close; keep-alive; headers."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiohttp import web
+from tracereplay.replay import ErrorKind, Request, RequestFailed
+from tracereplay.replay.fasthttp import FastTransport
+
+
+def echo_app() -> web.Application:
+    async def echo(request: web.Request) -> web.Response:
+        body = await request.read()
+        return web.json_response(
+            {
+                "method": request.method,
+                "path": request.path_qs,
+                "body": body.decode(),
+                "auth": request.headers.get("Authorization"),
+                "type": request.headers.get("Content-Type"),
+            },
+            headers={"Token": "abc"},
+        )
+
+    async def chunked(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for part in (b"hello ", b"chunked ", b"world"):
+            await response.write(part)
+        await response.write_eof()
+        return response
+
+    async def cookies(request: web.Request) -> web.Response:
+        response = web.Response(text="ok")
+        response.set_cookie("a", "1")
+        response.set_cookie("b", "2")
+        return response
+
+    async def empty(request: web.Request) -> web.Response:
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_route("*", "/echo", echo)
+    app.router.add_get("/chunked", chunked)
+    app.router.add_get("/cookies", cookies)
+    app.router.add_get("/empty", empty)
+    return app
+
+
+async def close_delimited_server() -> tuple[asyncio.Server, str]:
+    """HTTP/1.0 style: no Content-Length, the body ends when the server closes."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+async def test_requests_and_responses_round_trip(serve):
+    url = await serve(echo_app())
+    async with FastTransport(url) as transport:
+        answer = await transport.send(
+            Request("POST", "/echo", {"Authorization": "Bearer t"}, {"a": [1, "é"]}, params={"q": "x y"})
+        )
+        assert answer.status == 200 and answer.headers["token"] == "abc" and answer.is_json
+        body = answer.json()
+        assert body["method"] == "POST" and body["path"] == "/echo?q=x+y"
+        assert body["body"] == '{"a":[1,"\\u00e9"]}' and body["auth"] == "Bearer t"
+        assert body["type"] == "application/json"
+        chunked = await transport.send(Request("GET", "/chunked"))
+        assert chunked.body == b"hello chunked world"
+        cookies = await transport.send(Request("GET", "/cookies"))
+        assert len(cookies.headers.getall("Set-Cookie")) == 2
+        assert (await transport.send(Request("GET", "/empty"))).status == 204
+        assert (await transport.send(Request("GET", "/nowhere"))).status == 404
+        assert transport.idle_connections == 1  # one keep-alive connection served them all, in turn
+
+
+async def test_concurrent_requests_pool_connections(serve):
+    url = await serve(echo_app())
+    async with FastTransport(url, max_connections=3) as transport:
+        answers = await asyncio.gather(*(transport.send(Request("GET", f"/echo?i={i}")) for i in range(30)))
+        assert [a.json()["path"] for a in answers] == [f"/echo?i={i}" for i in range(30)]
+        assert transport.idle_connections <= 3
+
+
+async def test_body_until_close_and_refused_connections():
+    server, url = await close_delimited_server()
+    async with FastTransport(url) as transport:
+        for _ in range(2):  # a new connection each time, since the server closes
+            answer = await transport.send(Request("GET", "/"))
+            assert answer.status == 200 and answer.body == b"all of it"
+    server.close()
+    await server.wait_closed()
+    async with FastTransport(url, timeout_s=1) as transport:
+        with pytest.raises(RequestFailed) as caught:
+            await transport.send(Request("GET", "/"))
+        assert caught.value.kind is ErrorKind.CONNECT
+
+
+async def test_a_server_closing_idle_connections_is_retried_once(serve):
+    url = await serve(echo_app())
+    async with FastTransport(url) as transport:
+        await transport.send(Request("GET", "/echo"))
+        idle = transport._idle[0]
+        idle.transport.close()  # as if the server had timed the idle connection out
+        await asyncio.sleep(0.05)
+        assert (await transport.send(Request("GET", "/echo"))).status == 200
