@@ -148,9 +148,8 @@ class _Connection(asyncio.Protocol):
             body = _dechunk(buffer, self._body_start)
             if body is not None:
                 self._finish(body)
-        elif self._length >= 0:
-            if len(buffer) - self._body_start >= self._length:
-                self._finish(bytes(buffer[self._body_start : self._body_start + self._length]))
+        elif self._length >= 0 and len(buffer) - self._body_start >= self._length:
+            self._finish(bytes(buffer[self._body_start : self._body_start + self._length]))
 
     def _read_head(self, head: bytes) -> None:
         lines = head.decode("latin-1").split("\r\n")
