@@ -40,6 +40,8 @@ def summary(model: BehaviourModel, *, top: int = 8) -> dict[str, Any]:
         "actions": len(model.actions),
         "classes": classes,
         "sticky_share": model.sticky_share,
+        # Users that switch kinds: row = user class, shares of the session classes they run.
+        "class_mix": None if model.class_mix is None else np.asarray(model.class_mix).tolist(),
         "think": _dist_summary(model.think),
         "session_gap": _dist_summary(model.session_gap),
         "arrivals": {"bins": "hour_of_week" if profile.by_week else "hour_of_day",
@@ -73,7 +75,15 @@ def render(model: BehaviourModel, console: Console, *, top: int = 8, title: str 
                   f"{len(model.classes)} class(es), "
                   f"fitted from {src.get('events', '?')} events, {src.get('sessions', '?')} sessions, "
                   f"{src.get('users', '?')} users ({src.get('start', '?')} → {src.get('end', '?')})")
-    console.print(f"users keep their class across sessions: {info['sticky_share']:.0%} of sessions agree")
+    if info["class_mix"] is None:
+        console.print(f"users keep their class across sessions: {info['sticky_share']:.0%} of sessions agree")
+    else:
+        console.print(f"users switch kinds between sessions (only {info['sticky_share']:.0%} of sessions are "
+                      "their user's main kind); sessions run by the users of each class:")
+        for name, row in zip(model.class_names, info["class_mix"], strict=True):
+            pairs = zip(model.class_names, row, strict=True)
+            mix = ", ".join(f"{other} {share:.0%}" for other, share in pairs if share > 0)
+            console.print(f"  {name} users: {mix}")
     table = Table(title="classes (the behaviour mix)")
     for col in ("class", "share", "users", "sessions/user", "actions/session", "think median", "think p90",
                 "gap median"):

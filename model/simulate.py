@@ -130,7 +130,7 @@ def _session_starts(model: BehaviourModel, c: CompiledModel, origin: int, sessio
                     session_class: np.ndarray, session_span: np.ndarray, users: int,
                     rng: np.random.Generator) -> np.ndarray:
     """Start (ns) of every session: first ones from the arrival profile, the others a gap after the last."""
-    span_s = float(model.source.get("first_sessions_span_s", model.source.get("span_s", 86400.0)) or 3600.0)
+    span_s = max(float(model.source.get("first_sessions_span_s", model.source.get("span_s", 86400.0))), 0.0)
     slots = max(int(np.ceil(span_s / 3600.0)), 1)
     slot_start = origin + np.arange(slots, dtype=np.int64) * HOUR_NS
     weights = np.array([model.arrivals.rate[model.arrivals.bin_of(pd.Timestamp(t + HOUR_NS // 2,

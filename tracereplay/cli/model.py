@@ -136,9 +136,7 @@ def _show(model, *, as_json: bool, title: str, top: int = 8) -> None:
     if as_json:
         click.echo(json.dumps(summary(model, top=top), indent=2))
         return
-    from rich.console import Console
-
-    render(model, Console(), top=top, title=title)
+    render(model, _console(), top=top, title=title)
 
 
 @click.command("simulate")
@@ -218,9 +216,7 @@ def compare_command(reference: str, candidate: str, thresholds: tuple[str, ...],
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
-        from rich.console import Console
-
-        report.render(Console())
+        report.render(_console())
     if not report.passed:
         raise SystemExit(EXIT_THRESHOLD)
 
@@ -245,3 +241,12 @@ def _parse_thresholds(items: tuple[str, ...]) -> dict[str, float | None]:
     if problems:
         raise ConfigError(problems)
     return limits
+
+
+def _console():
+    """A rich console; when piped, wide enough that action names are not cut (a terminal keeps its width)."""
+    import sys
+
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=160)
