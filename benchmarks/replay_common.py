@@ -62,7 +62,9 @@ http {{
     }}
 }}
 """)
-    process = subprocess.Popen(["taskset", "-c", str(cpu), binary, "-p", str(work), "-c", str(work / "nginx.conf")])
+    process = subprocess.Popen(
+        ["taskset", "-c", str(cpu), binary, "-p", str(work), "-c", str(work / "nginx.conf")]
+    )
     try:
         wait_for_port(port)
         yield f"http://127.0.0.1:{port}"
@@ -77,10 +79,11 @@ def demo_model(work: Path) -> Path:
     path = work / "model.json"
     if path.exists():
         return path
-    from tracereplay.demo import sample_dump_path
     from tracereplay.ingest import ingest
     from tracereplay.ingest.events import read_events
     from tracereplay.model import fit
+
+    from tracereplay.demo import sample_dump_path
 
     events = work / "events.parquet"
     ingest([sample_dump_path()], events)
@@ -93,7 +96,9 @@ def tracereplay(*args: str, cpu: int | None = None, env: dict | None = None) -> 
     command = [PYTHON, "-m", "tracereplay", *args, "--json", "--quiet"]
     if cpu is not None:
         command = ["taskset", "-c", str(cpu), *command]
-    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})}, cwd=ROOT)
+    done = subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, **(env or {})}, cwd=ROOT
+    )
     if done.returncode != 0:
         raise RuntimeError(f"tracereplay failed: {done.stderr.strip()}")
     return json.loads(done.stdout)

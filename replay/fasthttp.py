@@ -25,32 +25,56 @@ MAX_HEAD = 64 * 1024
 
 
 class Headers(Mapping[str, str]):
-    """Response headers: case-insensitive lookup, ``getall`` for repeated ones (``Set-Cookie``)."""
+    """Response headers: case-insensitive lookup, ``getall`` for repeated ones (``Set-Cookie``).
 
-    __slots__ = ("_items", "_map")
+    Kept as the raw head text; a lookup searches it (C speed) and the full mapping is only built when
+    iterated, since most answers are asked for two or three headers at most.
+    """
 
-    def __init__(self, items: list[tuple[str, str]]) -> None:
-        self._items = items
-        self._map = {k.lower(): v for k, v in items}
+    __slots__ = ("_items", "_lower", "_text")
 
-    def __getitem__(self, key: str) -> str:
-        return self._map[key.lower()]
+    def __init__(self, text: str) -> None:
+        self._text = text  # "\r\nName: value\r\nName: value" (status line removed)
+        self._lower = text.lower()
+        self._items: list[tuple[str, str]] | None = None
 
     def get(self, key: str, default=None):  # type: ignore[override]
-        return self._map.get(key.lower(), default)
+        lower = self._lower
+        start = lower.find(f"\r\n{key.lower()}:")
+        if start < 0:
+            return default
+        start += len(key) + 3
+        end = lower.find("\r\n", start)
+        return self._text[start : end if end >= 0 else len(lower)].strip()
+
+    def __getitem__(self, key: str) -> str:
+        value = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and key.lower() in self._map
+        return isinstance(key, str) and f"\r\n{key.lower()}:" in self._lower
+
+    def items_list(self) -> list[tuple[str, str]]:
+        if self._items is None:
+            self._items = []
+            for line in self._text.split("\r\n")[1:]:
+                name, sep, value = line.partition(":")
+                if not sep:
+                    raise ValueError(f"header line {line[:40]!r}")
+                self._items.append((name.strip(), value.strip()))
+        return self._items
 
     def __iter__(self) -> Iterator[str]:
-        return (k for k, _ in self._items)
+        return (k for k, _ in self.items_list())
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self.items_list())
 
     def getall(self, key: str) -> list[str]:
         wanted = key.lower()
-        return [v for k, v in self._items if k.lower() == wanted]
+        return [v for k, v in self.items_list() if k.lower() == wanted]
 
 
 class _Connection(asyncio.Protocol):
@@ -152,20 +176,15 @@ class _Connection(asyncio.Protocol):
             self._finish(bytes(buffer[self._body_start : self._body_start + self._length]))
 
     def _read_head(self, head: bytes) -> None:
-        lines = head.decode("latin-1").split("\r\n")
-        version, _, rest = lines[0].partition(" ")
-        if not version.startswith("HTTP/1."):
-            raise ValueError(f"status line {lines[0][:40]!r}")
+        text = head.decode("latin-1")
+        line_end = text.find("\r\n")
+        status_line = text if line_end < 0 else text[:line_end]
+        version, _, rest = status_line.partition(" ")
+        if not version.startswith("HTTP/1.") or not rest[:3].isdigit():
+            raise ValueError(f"status line {status_line[:40]!r}")
         self._status = int(rest[:3])
-        items = []
-        for line in lines[1:]:
-            name, sep, value = line.partition(":")
-            if not sep:
-                raise ValueError(f"header line {line[:40]!r}")
-            items.append((name.strip(), value.strip()))
-        headers = self._head = Headers(items)
-        encoding = headers.get("transfer-encoding", "")
-        self._chunked = "chunked" in encoding.lower()
+        headers = self._head = Headers("" if line_end < 0 else text[line_end:])
+        self._chunked = "chunked" in headers.get("transfer-encoding", "").lower()
         length = headers.get("content-length")
         self._length = int(length) if length is not None and not self._chunked else -2
         connection = headers.get("connection", "").lower()

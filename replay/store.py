@@ -114,6 +114,8 @@ class MemStore:
 
     def remember(self, name: str, value: str, related: Mapping[str, str] | None = None) -> None:
         kept = self._values.setdefault(name, [])
+        if kept and kept[-1] == value and not related:
+            return  # already the newest: the common case of an id seen again
         if value in kept:
             kept.remove(value)  # move to newest
         kept.append(value)

@@ -65,6 +65,13 @@ def _common(function):
             default=None,
             help="Users added/removed per + / - key or SIGUSR1 / SIGUSR2 (default 10%, at least 1).",
         ),
+        click.option(
+            "--http",
+            type=click.Choice(["fast", "aiohttp"]),
+            default="fast",
+            show_default=True,
+            help="HTTP client: our lean keep-alive HTTP/1.1 client, or aiohttp's.",
+        ),
         click.option("--quiet", "-q", is_flag=True, help="No live progress line."),
         click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
     ]
@@ -189,6 +196,7 @@ def _settings(options: dict[str, Any]) -> dict[str, Any]:
         "max_rps": options["max_rps"],
         "timeout": options["timeout"],
         "workers": options["workers"] or default_workers(),
+        "http": options["http"],
     }
 
 
