@@ -126,6 +126,9 @@ def _detect_json(path: str | Path, text: bytes) -> str:
             return "jaeger"
         if "traceId" in keys and ("localEndpoint" in keys or "remoteEndpoint" in keys or "id" in keys):
             return "zipkin"
+        batch = first.get("batch")
+        if isinstance(batch, list) and batch and isinstance(batch[0], dict):  # Segment's batch document
+            keys = set(batch[0])
         if "type" in keys and ("userId" in keys or "anonymousId" in keys):
             return "segment"
         if "event" in keys and isinstance(first.get("properties"), dict) and (

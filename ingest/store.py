@@ -11,7 +11,6 @@ from collections import Counter
 from collections.abc import Iterator
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 from tracereplay.ingest.events import EVENT_SCHEMA
 from tracereplay.ingest.identify import borrow_session_users

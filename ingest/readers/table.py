@@ -125,7 +125,8 @@ def _batch(frame: pd.DataFrame, mapping: dict[str, str], source: str) -> RawBatc
         columns["status"] = pd.to_numeric(frame[mapping["status"]], errors="coerce").to_numpy(dtype=float)
     if "duration_ms" in mapping:
         duration = pd.to_numeric(frame[mapping["duration_ms"]], errors="coerce").to_numpy(dtype=float)
-        columns["end"] = np.where(np.isnan(duration), 0, ts + np.nan_to_num(duration * 1e6)).astype(np.int64)
+        duration_ns = np.round(np.nan_to_num(duration) * 1e6).astype(np.int64)  # add ints, not floats
+        columns["end"] = np.where(np.isnan(duration), 0, ts + duration_ns)
     if "error" in mapping:
         flags = frame[mapping["error"]].astype(str).str.lower().isin(["true", "1", "yes"])
         columns["span_error"] = flags.to_numpy(dtype=bool)
