@@ -151,7 +151,9 @@ def _frame(model: BehaviourModel, rng: np.random.Generator, ts: np.ndarray, user
            session: np.ndarray, action: np.ndarray, duration_ms: np.ndarray, error: np.ndarray, users: int,
            n_sessions: np.ndarray, seed: int | None) -> pd.DataFrame:
     """The event table, sorted by time, string columns built in Arrow from small dictionaries."""
-    order = np.argsort(ts, kind="stable")
+    # Not a stable sort: equal nanosecond starts of different sessions are vanishingly rare, and the
+    # default (SIMD) sort is several times faster; the result is still the same for the same seed.
+    order = np.argsort(ts)
     ts, user, session, action = ts[order], user[order], session[order], action[order]
     duration_ms, error = duration_ms[order], error[order]
     stats = model.action_stats
@@ -181,14 +183,15 @@ def _frame(model: BehaviourModel, rng: np.random.Generator, ts: np.ndarray, user
                                          np.isnan(status)),
         "duration_ms": duration_ms,
         "error": error,
-        "source": _strings(["simulate"], np.zeros(len(ts), dtype=np.int64)),
+        "source": pd.arrays.ArrowStringArray(pa.repeat(pa.scalar("simulate", pa.string()), len(ts))),
     })
 
 
 def _strings(values: list[str | None] | pa.Array, codes: np.ndarray) -> pd.arrays.ArrowStringArray:
     """``values[codes]`` as a pandas string array (code -1 or a None value → NA), without Python objects."""
     dictionary = values if isinstance(values, pa.Array) else pa.array(values, type=pa.string())
-    indices = pa.array(codes, mask=codes < 0, type=pa.int64())
+    missing = codes < 0
+    indices = pa.array(codes.astype(np.int32), mask=missing if missing.any() else None)
     return pd.arrays.ArrowStringArray(pc.take(dictionary, indices))
 
 
