@@ -11,14 +11,15 @@ each in a fresh process so peak RSS is its own:
 - **naive pandas**: read every column of every file, concatenate, then ``groupby("action")`` for count,
   errors, mean, max and ``quantile([.5, .9, .95, .99, .999])`` of the corrected latency.
 
-Printed: wall time of the summary step (imports excluded) and peak RSS of the process, median of repeats.
+Printed: wall and CPU time of the summary step (imports excluded) and peak RSS of the process, medians
+of the repeats. On a shared machine wall time includes waiting for a core; CPU time does not.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import statistics
 import subprocess
 import sys
@@ -105,17 +106,18 @@ def make_run(directory: Path, rows: int, workers: int, seed: int = 1) -> None:
 OURS = """
 import time, json, resource, sys
 from tracereplay.report import load_run, summarize
-t = time.perf_counter()
+t, cpu = time.perf_counter(), time.process_time()
 s = summarize(load_run(sys.argv[1]))
-took = time.perf_counter() - t
-print(json.dumps({"seconds": took, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+took, cpu = time.perf_counter() - t, time.process_time() - cpu
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"seconds": took, "cpu": cpu, "rss_mb": rss,
                   "count": int(s.total["count"]), "p99": float(s.total["p99_ms"])}))
 """
 
 PEER = """
 import time, json, resource, sys, glob
 import pandas as pd
-t = time.perf_counter()
+t, cpu = time.perf_counter(), time.process_time()
 frame = pd.concat([pd.read_parquet(f) for f in sorted(glob.glob(sys.argv[1] + "/requests-*.parquet"))],
                   ignore_index=True)
 groups = frame.groupby("action", observed=True)
@@ -123,8 +125,9 @@ table = groups.agg(count=("action", "size"), errors=("error", "sum"), mean=("lat
                    max=("latency_corrected_ms", "max"))
 quantiles = groups["latency_corrected_ms"].quantile([0.5, 0.9, 0.95, 0.99, 0.999]).unstack()
 total = frame["latency_corrected_ms"].quantile(0.99)
-took = time.perf_counter() - t
-print(json.dumps({"seconds": took, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+took, cpu = time.perf_counter() - t, time.process_time() - cpu
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"seconds": took, "cpu": cpu, "rss_mb": rss,
                   "count": int(table["count"].sum()), "p99": float(total)}))
 """
 
@@ -156,17 +159,25 @@ def main() -> None:
     for _ in range(args.repeat):
         results["tracereplay summarize"].append(measure(OURS, run_dir))
         results["naive pandas"].append(measure(PEER, run_dir))
-    print(f"{'':24}{'median s':>10}{'runs s':>24}{'peak RSS MB':>14}{'p99 ms':>10}")
+    header = f"{'':24}{'wall s':>8}{'cpu s':>8}{'runs (wall s)':>22}{'peak RSS MB':>13}{'p99 ms':>9}"
+    print(header)
     medians = {}
     for name, rows in results.items():
-        seconds = [r["seconds"] for r in rows]
+        wall = statistics.median(r["seconds"] for r in rows)
+        cpu = statistics.median(r["cpu"] for r in rows)
         rss = statistics.median(r["rss_mb"] for r in rows)
-        medians[name] = (statistics.median(seconds), rss)
-        runs = " ".join(f"{s:.2f}" for s in seconds)
-        print(f"{name:24}{medians[name][0]:>10.2f}{runs:>24}{rss:>14.0f}{rows[0]['p99']:>10.2f}")
+        medians[name] = (wall, cpu, rss)
+        runs = " ".join(f"{r['seconds']:.2f}" for r in rows)
+        print(f"{name:24}{wall:>8.2f}{cpu:>8.2f}{runs:>22}{rss:>13.0f}{rows[0]['p99']:>9.2f}")
     ours, peer = medians["tracereplay summarize"], medians["naive pandas"]
-    print(f"ratio naive/tracereplay: time ×{peer[0] / ours[0]:.1f}, peak RSS ×{peer[1] / ours[1]:.1f}")
-    print(f"(this process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
+    print(
+        f"ratio naive/tracereplay: wall ×{peer[0] / ours[0]:.1f}, cpu ×{peer[1] / ours[1]:.1f}, "
+        f"peak RSS ×{peer[2] / ours[2]:.1f}"
+    )
+    print(
+        f"load average after the runs: {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
+        f" on {os.cpu_count()} cores (wall time above cpu time means the process waited for a core)"
+    )
 
 
 if __name__ == "__main__":

@@ -81,7 +81,7 @@ class BatchArrays:
     measured_ms: np.ndarray  # float64, NaN where unknown
     error: np.ndarray  # bool
     kind: np.ndarray  # int64 error-kind codes, -1 where the row has none
-    session: pa.Array | pa.ChunkedArray | None  # the raw session column (strings) when present
+    session: pa.Array | pa.ChunkedArray | None  # the raw session column (dictionary chunks) when present
     bytes: np.ndarray | None  # float64 bytes received, NaN where unknown
 
     def __len__(self) -> int:

@@ -86,9 +86,9 @@ def test_the_fused_hot_path_index_matches_the_reference() -> None:
         [
             np.random.default_rng(9).lognormal(3, 2, 50_000),
             np.arange(0, 5000) / 1000,
-            [0.0, 3.6e6, 1e9],
+            [0.0, 3.6e6, 1e9, np.nan],
         ]
     )
     np.testing.assert_array_equal(
-        histogram._index_for_ms(latency_ms), histogram.index_for(histogram.to_microseconds(latency_ms))
+        histogram.index_ms(latency_ms), histogram.index_for(histogram.to_microseconds(latency_ms))
     )

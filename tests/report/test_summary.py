@@ -174,5 +174,7 @@ def test_folding_in_small_pieces_gives_the_same_summary(make_run, monkeypatch) -
     pd.testing.assert_frame_equal(pieces.actions, whole.actions, rtol=1e-12)
     pd.testing.assert_frame_equal(pieces.over_time, whole.over_time)
     pd.testing.assert_frame_equal(pieces.errors, whole.errors)
-    assert pieces.sessions == whole.sessions
+    assert pieces.sessions["sessions"] == whole.sessions["sessions"]
+    for key in ("actions_per_session", "session_duration_s"):
+        assert pieces.sessions[key] == pytest.approx(whole.sessions[key], rel=1e-12)
     assert pieces.total == pytest.approx(whole.total, rel=1e-12)
