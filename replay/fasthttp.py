@@ -137,13 +137,21 @@ class _Connection(asyncio.Protocol):
             self._fail(RequestFailed(ErrorKind.PROTOCOL, f"not a valid HTTP response: {exc}"))
 
     # one exchange
+    def eof_received(self) -> bool | None:
+        self.closed = True  # the peer will send no more: not reusable (connection_lost follows)
+        return None
+
     def exchange(self, payload: bytes) -> asyncio.Future:
-        self._waiter = self._loop.create_future()
+        self._waiter = waiter = self._loop.create_future()
         self.got_bytes = False
         self._buffer.clear()
         self._reset()
-        self.transport.write(payload)  # type: ignore[union-attr]
-        return self._waiter
+        try:
+            self.transport.write(payload)  # type: ignore[union-attr]
+        except RuntimeError as exc:  # closed under our feet
+            self.closed = True
+            waiter.set_exception(RequestFailed(ErrorKind.RESET, str(exc)))
+        return waiter
 
     def abort(self) -> None:
         self.closed = True
@@ -303,7 +311,7 @@ class FastTransport:
         idle = self._idle
         while idle:
             connection = idle.pop()
-            if not connection.closed:
+            if not connection.closed and not connection.transport.is_closing():  # type: ignore[union-attr]
                 return connection, True
         return await self._connect(), False
 
@@ -311,10 +319,10 @@ class FastTransport:
         loop = self._loop
         assert loop is not None
         try:
-            _, connection = await asyncio.wait_for(
-                loop.create_connection(lambda: _Connection(loop), self.host, self.port, ssl=self.ssl),
-                self.timeout_s if self.timeout_s > 0 else None,
-            )
+            async with asyncio.timeout(self.timeout_s if self.timeout_s > 0 else None):
+                _, connection = await loop.create_connection(
+                    lambda: _Connection(loop), self.host, self.port, ssl=self.ssl
+                )
         except TimeoutError:
             raise RequestFailed(ErrorKind.TIMEOUT, f"connect to {self.host}:{self.port} timed out") from None
         except ssl.SSLError as exc:

@@ -145,7 +145,10 @@ class User:
         start = _now()
         try:
             response = await self._transport.send(Request(method, path, sent_headers, json, params))
-        except RequestFailed as failure:
+        except Exception as error:  # a failure, or any transport surprise: a recorded result, never fatal
+            failure = (
+                error if isinstance(error, RequestFailed) else RequestFailed(ErrorKind.PROTOCOL, repr(error))
+            )
             self._recorder.record(
                 self.key,
                 self.session,
@@ -160,7 +163,7 @@ class User:
                 failure.kind.value,
                 0,
             )
-            raise
+            raise failure from None
         end = _now()
         status = response.status
         kind = None if status < 400 else ("http_4xx" if status < 500 else "http_5xx")
