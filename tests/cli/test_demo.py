@@ -92,3 +92,38 @@ def test_demo_serve_serves_the_target_until_interrupted():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_load_reports_and_takes_the_target_down(tmp_path):
+    import re
+    import signal
+    import time
+    import urllib.error
+    import urllib.request
+
+    out = tmp_path / "demo"
+    argv = ["demo", "--duration", "60s", "--users", "10", "--out", str(out)]
+    proc = subprocess.Popen([sys.executable, "-m", "tracereplay", *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("target"):
+                break
+        url = re.search(r"http://127\.0\.0\.1:\d+", lines[-1]).group(0)
+        time.sleep(3)
+        proc.send_signal(signal.SIGINT)
+        rest, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert "TOTAL" in rest
+    run_dir = next(out.glob("run-*"))
+    assert json.loads((run_dir / "run.json").read_text())["exit_reason"] == "interrupted"
+    assert len(requests_of(run_dir)) > 0
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(url + "/api/v4/system/ping", timeout=2)

@@ -42,3 +42,34 @@ def test_a_taken_port_is_a_target_error_naming_the_reason():
         port = int(first.url.rsplit(":", 1)[1])
         with pytest.raises(TargetError, match=r"did not start: .*cannot listen"):
             TargetProcess(port=port, latency_scale=0).start()
+
+
+def test_the_target_goes_down_with_its_parent():
+    """Even a parent killed outright (no cleanup) does not leave the target running."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = (
+        "from tracereplay.demo.process import TargetProcess\n"
+        "t = TargetProcess(latency_scale=0)\n"
+        "print(t.start(), t._proc.pid, flush=True)\n"
+        "import time; time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    url, child_pid = parent.stdout.readline().split()
+    assert get(url + "/api/v4/system/ping")[0] == 200
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(int(child_pid), 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(int(child_pid), signal.SIGKILL)
+        raise AssertionError("the target outlived its parent")

@@ -49,7 +49,8 @@ def demo(out: Path, duration: str, users: int, seed: int, latency_scale: float, 
           --users 50 --actions tracereplay.demo.actions -o runs/1
 
     \b
-    Exit status: 0 ok, 1 error, 2 usage.
+    Exit status: 0 ok, 1 error, 2 usage, 130 interrupted (Ctrl-C stops the load gracefully; the report
+    of what ran is still printed).
     """
     if serve:
         _serve(host, port, latency_scale, seed)
@@ -63,6 +64,8 @@ def demo(out: Path, duration: str, users: int, seed: int, latency_scale: float, 
     if as_json:
         result = run_demo(settings)
         click.echo(_json({**result.to_dict(), "seconds": round(time.monotonic() - started, 2)}))
+        if result.run.meta.get("exit_reason") == "interrupted":
+            raise SystemExit(130)
         return
 
     from rich.console import Console
@@ -82,6 +85,8 @@ def demo(out: Path, duration: str, users: int, seed: int, latency_scale: float, 
     console.print(f"  model          {result.model_path}   (tracereplay model show {result.model_path})")
     console.print(f"  run            {result.run_dir}   (tracereplay report {result.run_dir})")
     console.print(f"done in {format_duration(time.monotonic() - started)}")
+    if result.run.meta.get("exit_reason") == "interrupted":  # reported in full, but say it was cut short
+        raise SystemExit(130)
 
 
 def _serve(host: str, port: int, latency_scale: float, seed: int) -> None:
@@ -129,6 +134,7 @@ class _LiveRun:
         elif stage == "run":
             self._stop_live()
             say(f"[bold]run[/bold]     → {facts['path']}")
+        self.console.file.flush()  # each stage line as it happens, even into a pipe
 
     def progress(self, stats: dict[str, Any]) -> None:
         """Called by the replay stage with its live counters."""

@@ -28,7 +28,7 @@ class TargetProcess:
     ) -> None:
         self.command = [
             sys.executable, "-m", "tracereplay.demo.target", "--host", host, "--port", str(port),
-            "--latency-scale", repr(float(latency_scale)),
+            "--latency-scale", repr(float(latency_scale)), "--watch-stdin",
         ]
         if seed is not None:
             self.command += ["--seed", str(seed)]
@@ -38,8 +38,11 @@ class TargetProcess:
 
     def start(self) -> str:
         """Start the child and return its URL once it is listening; TargetError if it does not come up."""
+        # Its own session: a Ctrl-C meant for the load generator must not stop the target mid-run (we stop
+        # it after the run). Its stdin is a pipe we never write: if we die, EOF takes the target down too.
         self._proc = subprocess.Popen(
-            self.command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+            self.command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.PIPE, text=True,
+            start_new_session=True,
         )
         line = self._first_line()
         match = _LISTENING.match(line)
@@ -84,7 +87,7 @@ class TargetProcess:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        for stream in (proc.stdout, proc.stderr):
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
         return proc.returncode

@@ -40,6 +40,7 @@ import asyncio
 import hashlib
 import json
 import math
+import os
 import signal
 import sys
 import time
@@ -411,8 +412,14 @@ def create_app(
 
 
 # ------------------------------------------------------------------------------------------------ standalone
-async def serve(host: str, port: int, *, latency_scale: float, seed: int | None) -> None:
-    """Serve until SIGTERM/SIGINT; print ``listening http://HOST:PORT`` once bound (flushed)."""
+async def serve(
+    host: str, port: int, *, latency_scale: float, seed: int | None, watch_stdin: bool = False
+) -> None:
+    """Serve until SIGTERM/SIGINT; print ``listening http://HOST:PORT`` once bound (flushed).
+
+    With ``watch_stdin`` it also stops when its stdin reaches end of file: a parent that holds the other
+    end of a pipe takes the target down with it, however the parent ends.
+    """
     runner = web.AppRunner(create_app(latency_scale=latency_scale, seed=seed), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -423,6 +430,15 @@ async def serve(host: str, port: int, *, latency_scale: float, seed: int | None)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    if watch_stdin:
+        fd = sys.stdin.fileno()
+
+        def on_stdin() -> None:
+            if not os.read(fd, 4096):
+                loop.remove_reader(fd)
+                stop.set()
+
+        loop.add_reader(fd, on_stdin)
     try:
         await stop.wait()
     finally:
@@ -437,11 +453,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8065, help="0 picks a free port (default 8065)")
     parser.add_argument("--latency-scale", type=float, default=1.0, help="0 = no added response time")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--watch-stdin", action="store_true", help="also stop when stdin is closed")
     args = parser.parse_args(argv)
     if not (args.latency_scale >= 0 and math.isfinite(args.latency_scale)):
         parser.error("--latency-scale must be a finite number >= 0")
     try:
-        asyncio.run(serve(args.host, args.port, latency_scale=args.latency_scale, seed=args.seed))
+        asyncio.run(serve(args.host, args.port, latency_scale=args.latency_scale, seed=args.seed,
+                          watch_stdin=args.watch_stdin))
     except OSError as exc:
         reason = exc.strerror or exc
         print(f"demo target: cannot listen on {args.host}:{args.port}: {reason}", file=sys.stderr)
