@@ -100,3 +100,14 @@ async def test_think_scale_zero_runs_flat_out(demo_url, hand_model, tmp_path, th
         think_scale=think_scale,
     )
     assert result.requests > 100
+
+
+async def test_max_rps_caps_the_request_rate(demo_url, hand_model, tmp_path):
+    result = await run_async(
+        hand_model, target=demo_url, users=5, duration=1.5, think_scale=0, max_rps=40, out=str(tmp_path / "r"),
+        actions=PACK,
+    )
+    assert 40 <= result.requests <= 40 * 1.5 + 8  # + the (at most 5) users let through as the run stops
+    frame = read_requests(tmp_path / "r")
+    # throttled requests keep their intended start: the wait shows in the corrected latency
+    assert frame["latency_corrected_ms"].median() > frame["latency_ms"].median() + 20
