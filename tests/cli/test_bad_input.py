@@ -63,24 +63,48 @@ CASES: list[tuple[str, list[str]]] = [
 MARKS = {"run garbage model": [LATE_MODEL_CHECK], "replay garbage": [LATE_MODEL_CHECK]}
 
 
+# One child process runs every case through the real entry point, ``tracereplay.cli.main(argv)``, one after
+# the other, and reports each case's exit status and stderr: the imports are paid once instead of twenty
+# times (two shared cores), and the cases still run outside pytest's process.
+DRIVER = """
+import contextlib, io, json, sys
+from tracereplay.cli import main
+results = {}
+for name, argv in json.loads(sys.argv[1]):
+    err, out = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        try:
+            main(argv)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        except BaseException as exc:  # an escaped exception is exactly what these tests look for
+            import traceback
+            err.write(traceback.format_exc())
+            code = -1
+    results[name] = {"code": code, "stderr": err.getvalue()}
+print(json.dumps(results))
+"""
+
+
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess[str], Path]]:
-    """Run every case as a real process, a few at a time (each one mostly waits on its imports)."""
-    from concurrent.futures import ThreadPoolExecutor
+    import json
 
     root = tmp_path_factory.mktemp("bad-input")
     inputs = make_inputs(root / "in")
-
-    def one(i: int, template: list[str]) -> tuple[subprocess.CompletedProcess[str], Path]:
+    cases = []
+    for i, (name, template) in enumerate(CASES):
         out = root / f"out-{i}"
-        args = [a.format(out=out, **inputs) for a in template]
-        done = subprocess.run([sys.executable, "-m", "tracereplay", *args], capture_output=True, text=True,
-                              timeout=120)
-        return done, out
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        futures = {name: pool.submit(one, i, template) for i, (name, template) in enumerate(CASES)}
-        return {name: future.result() for name, future in futures.items()}
+        cases.append((name, [a.format(out=out, **inputs) for a in template], out))
+    done = subprocess.run([sys.executable, "-c", DRIVER, json.dumps([(n, a) for n, a, _ in cases])],
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout.strip().splitlines()[-1])
+    return {
+        name: (subprocess.CompletedProcess(argv, results[name]["code"], "", results[name]["stderr"]), out)
+        for name, argv, out in cases
+    }
 
 
 @pytest.mark.parametrize("name", [pytest.param(name, marks=MARKS.get(name, [])) for name, _ in CASES])
