@@ -126,7 +126,10 @@ def summarize(
     bucket_s = _bucket_seconds(bucket)
     per_action = ActionAccumulator()
     sessions = SessionAccumulator()
-    over_time = TimeAccumulator(bucket_s, corrected=latency is Latency.CORRECTED) if bucket_s else None
+    over_time = None
+    if bucket_s:
+        origin = _start_ns(run, None)
+        over_time = TimeAccumulator(bucket_s, corrected=latency is Latency.CORRECTED, origin_ns=origin)
     for arrays in _coalesced(run, per_action):
         ends = _end_ns(arrays)
         per_action.add(arrays, ends)

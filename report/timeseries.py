@@ -1,8 +1,9 @@
 """The run over time: requests, rps, errors, error rate, active users and latency percentiles per bucket.
 
-Buckets are aligned to the epoch (``ts // bucket``), so two runs bucket the same way. Latency per bucket
-is kept as sparse ``(bucket, histogram index) → count`` pairs (compacted as they grow), so memory follows
-the number of distinct (bucket, latency bucket) pairs, not the number of requests.
+Buckets are aligned to the run's start (``run.json`` ``started``; to the epoch when unknown), so bucket
+``k`` covers ``[start + k·bucket, start + (k+1)·bucket)`` in every run and two runs line up. Latency per
+bucket is kept as sparse ``(bucket, histogram index) → count`` pairs (compacted as they grow), so memory
+follows the number of distinct (bucket, latency bucket) pairs, not the number of requests.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ _COMPACT = 1 << 21
 class TimeAccumulator:
     """Folds batches into per-bucket counts and latency histograms."""
 
-    def __init__(self, bucket_s: float, *, corrected: bool = True) -> None:
+    def __init__(self, bucket_s: float, *, corrected: bool = True, origin_ns: int | None = None) -> None:
         self.bucket_ns = round(bucket_s * 1e9)
+        self.origin_ns = origin_ns or 0
         self.corrected = corrected
         self._keys: list[np.ndarray] = []  # bucket * COUNTS_LEN + histogram index
         self._counts: list[np.ndarray] = []
@@ -46,7 +48,7 @@ class TimeAccumulator:
         self._size = 0
 
     def add(self, arrays: BatchArrays) -> None:
-        bucket = arrays.ts_ns // self.bucket_ns
+        bucket = (arrays.ts_ns - self.origin_ns) // self.bucket_ns
         unique, inverse = np.unique(bucket, return_inverse=True)
         self._buckets.append(unique)
         self._requests.append(np.bincount(inverse))
@@ -70,7 +72,7 @@ class TimeAccumulator:
         """The over-time table, one row per bucket from the first to the last (empty buckets included)."""
         buckets, requests = _sum_by_key(_cat(self._buckets), _cat(self._requests))
         _, errors = _sum_by_key(_cat(self._buckets), _cat(self._errors))
-        active = _active_users(users, self.bucket_ns)
+        active = _active_users(users, self.bucket_ns, self.origin_ns)
         edges = [b for b in (buckets, active.index.to_numpy()) if len(b)]
         if not edges:
             return pd.DataFrame({c: [] for c in OVER_TIME_COLUMNS})
@@ -104,9 +106,10 @@ class TimeAccumulator:
             )
             for column, p in enumerate(OVER_TIME_PERCENTILES):
                 frame.loc[groups, f"p{p:g}_ms".replace(".", "")] = values[:, column]
-        frame["start"] = pd.to_datetime(full * self.bucket_ns, unit="ns", utc=True)
-        origin = start_ns if start_ns is not None else int(full[0] * self.bucket_ns)
-        frame["t_s"] = (full * self.bucket_ns - origin) / 1e9
+        starts = self.origin_ns + full * self.bucket_ns
+        frame["start"] = pd.to_datetime(starts, unit="ns", utc=True)
+        origin = start_ns if start_ns is not None else int(starts[0])
+        frame["t_s"] = (starts - origin) / 1e9
         return frame.reset_index(drop=True)[list(OVER_TIME_COLUMNS)]
 
 
@@ -133,14 +136,14 @@ def _merge_sparse(
     return unique, summed, biggest
 
 
-def _active_users(users: pd.DataFrame, bucket_ns: int) -> pd.Series:
+def _active_users(users: pd.DataFrame, bucket_ns: int, origin_ns: int) -> pd.Series:
     """Mean active users per bucket, summed over workers (each worker samples once a second)."""
     if "active_users" not in users or not len(users):
         return pd.Series(dtype=np.float64)
     ts_ns = users["ts"].astype("datetime64[ns, UTC]").astype("int64").to_numpy()
     frame = pd.DataFrame(
         {
-            "bucket": ts_ns // bucket_ns,
+            "bucket": (ts_ns - origin_ns) // bucket_ns,
             "worker": users["worker"].astype(str).to_numpy() if "worker" in users else "0",
             "active": users["active_users"].to_numpy(dtype=np.float64),
         }
