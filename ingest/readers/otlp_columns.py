@@ -15,6 +15,10 @@ from tracereplay.errors import InputError
 NAME = "otlp"
 
 
+#: columns only read where another is missing: url stands in for path, client/agent for the user
+_FALLBACK_FOR = {"url": "path", "client": "user", "agent": "user"}
+
+
 class ScanTables:
     """The wanted keys of an :class:`AttributeTable` as arrays for the scanner, grouped by logical column."""
 
@@ -45,13 +49,14 @@ def scan_chunk(chunk: bytes, tables: ScanTables, path, start: int) -> RawBatch:
         "resource": np.empty(spans, np.int32),
     }
     service_off, service_len = np.empty(resources, np.int64), np.empty(resources, np.int64)
-    vtype = np.empty((n_slots, spans), np.int8)
-    voff, vlen, vint = (np.empty((n_slots, spans), np.int64) for _ in range(3))
-    vnum = np.empty((n_slots, spans), np.float64)
+    # span-major: the scanner writes one span's slots next to each other
+    vtype = np.empty((spans, n_slots), np.int8)
+    voff = np.empty((spans, n_slots), np.int64)
+    vlen = np.empty((spans, n_slots), np.int32)
     read, kept, error, at = scan.scan_spans(
         buf, tables.keys, tables.key_off, tables.key_len, tables.keep_kind,
         out["start"], out["end"], out["kind"], out["root"], out["error"], out["name_off"], out["name_len"],
-        out["resource"], service_off, service_len, vtype, voff, vlen, vint, vnum)
+        out["resource"], service_off, service_len, vtype, voff, vlen)
     if error != scan.OK:
         _fail(path, error, start + at)
     k = kept
@@ -68,13 +73,15 @@ def scan_chunk(chunk: bytes, tables: ScanTables, path, start: int) -> RawBatch:
             continue
         rows = np.arange(k)
         picked = np.where(chosen >= 0, chosen, 0)
-        types = np.where(chosen >= 0, vtype[picked, rows], scan.MISSING)
+        types = np.where(chosen >= 0, vtype[rows, picked], scan.MISSING)
+        fallback_for = _FALLBACK_FOR.get(logical)
+        if fallback_for is not None and fallback_for in columns:
+            # a fallback column is only needed where the column it stands in for is missing
+            types = np.where(columns[fallback_for].present, scan.MISSING, types)
         if logical in ("status",):
-            columns[logical] = _numbers(chunk, types, voff[picked, rows], vlen[picked, rows],
-                                        vint[picked, rows], vnum[picked, rows])
+            columns[logical] = _numbers(chunk, types, voff[rows, picked], vlen[rows, picked])
             continue
-        columns[logical] = _texts(chunk, buf, types, voff[picked, rows], vlen[picked, rows],
-                                  vint[picked, rows], vnum[picked, rows])
+        columns[logical] = _texts(chunk, buf, types, voff[rows, picked], vlen[rows, picked])
         if logical == "user":
             names = np.array(tables.table.keys, dtype=object)
             columns["user_key"] = Coded(np.where(types != scan.MISSING, chosen, -1).astype(np.int32), names)
@@ -90,7 +97,7 @@ def _fail(path, error: int, offset: int) -> None:
 def _first_present(vtype: np.ndarray, slots: list[int], n: int) -> np.ndarray:
     chosen = np.full(n, -1, dtype=np.int64)
     for slot in reversed(slots):
-        chosen = np.where(vtype[slot, :n] != scan.MISSING, slot, chosen)
+        chosen = np.where(vtype[:n, slot] != scan.MISSING, slot, chosen)
     return chosen
 
 
@@ -107,8 +114,9 @@ def _strings(chunk: bytes, buf: np.ndarray, off: np.ndarray, length: np.ndarray)
     return coded.drop_values(lambda v: v == "") if (length == 0).any() else coded
 
 
-def _texts(chunk: bytes, buf: np.ndarray, types: np.ndarray, off: np.ndarray, length: np.ndarray,
-           ints: np.ndarray, nums: np.ndarray) -> Coded:
+def _texts(chunk: bytes, buf: np.ndarray, types: np.ndarray, off: np.ndarray, length: np.ndarray) -> Coded:
+    """Strings of string values; ints, bools and doubles (``off`` holds their value) rendered as text."""
+    ints, nums = off, off.view(np.float64)
     out = Coded.missing(len(types))
     strings = np.flatnonzero(types == scan.STRING)
     if len(strings):
@@ -126,8 +134,9 @@ def _texts(chunk: bytes, buf: np.ndarray, types: np.ndarray, off: np.ndarray, le
     return out
 
 
-def _numbers(chunk: bytes, types: np.ndarray, off: np.ndarray, length: np.ndarray, ints: np.ndarray,
-             nums: np.ndarray) -> np.ndarray:
+def _numbers(chunk: bytes, types: np.ndarray, off: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """Numbers of int, bool and double values (``off`` holds them); strings parsed."""
+    ints, nums = off, off.view(np.float64)
     out = np.full(len(types), np.nan)
     integer = (types == scan.INT) | (types == scan.BOOL)
     out[integer] = ints[integer]

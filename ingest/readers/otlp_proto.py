@@ -27,7 +27,7 @@ from tracereplay.ingest.raw import AttributeTable, RawBatch
 from tracereplay.errors import InputError
 
 NAME = "otlp"
-CHUNK_BYTES = 16 * 1024 * 1024
+CHUNK_BYTES = 48 * 1024 * 1024
 _BLOCK = 1024 * 1024
 _ERROR = 2  # Status.STATUS_CODE_ERROR
 _MAX_MESSAGE = 2**31  # protobuf's own limit on one message
