@@ -1,0 +1,1 @@
+"""Controllers, one a file: ``simple`` (a script), ``stochastic`` (the model), ``trace`` (recorded users)."""
