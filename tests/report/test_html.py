@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from matplotlib import image
 
-from .conftest import random_workers
+from .conftest import random_workers, write_run
 
 # Appended to a copy of the page: reports what the browser made of every plot.
 PROBE = """<script>
@@ -38,10 +38,13 @@ def chromium() -> str:
     pytest.skip("chromium is not installed (apt-get install -y chromium)")
 
 
-@pytest.fixture
-def page(make_run, tmp_path: Path) -> Path:
-    base = make_run(random_workers(np.random.default_rng(1), n=1500), users=[[3, 4, 5, 5, 5, 4, 3, 3, 3, 2]])
-    slow = make_run(random_workers(np.random.default_rng(2), n=1500, scale=1.5))
+@pytest.fixture(scope="module")
+def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One page (written once for the module's tests): a run with users, a slower baseline, a threshold."""
+    tmp_path = tmp_path_factory.mktemp("html")
+    users = [[3, 4, 5, 5, 5, 4, 3, 3, 3, 2]]
+    base = write_run(tmp_path / "base", random_workers(np.random.default_rng(1), n=1500), users=users)
+    slow = write_run(tmp_path / "slow", random_workers(np.random.default_rng(2), n=1500, scale=1.5))
     out = tmp_path / "report.page"
     done = subprocess.run(
         [
