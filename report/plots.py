@@ -97,7 +97,10 @@ def latency_distribution(summary: Summary) -> Figure:
     axes.set_xlabel("percentile")
     axes.set_ylabel(f"latency ({summary.run['latency']}), ms")
     axes.set_title("Latency distribution per action")
-    axes.legend(fontsize="x-small", loc="upper left")
+    if axes.get_lines():
+        axes.legend(fontsize="x-small", loc="upper left")
+    else:
+        axes.text(0.5, 0.5, "no latency samples", transform=axes.transAxes, ha="center")
     return figure
 
 

@@ -178,3 +178,26 @@ def test_folding_in_small_pieces_gives_the_same_summary(make_run, monkeypatch) -
     for key in ("actions_per_session", "session_duration_s"):
         assert pieces.sessions[key] == pytest.approx(whole.sessions[key], rel=1e-12)
     assert pieces.total == pytest.approx(whole.total, rel=1e-12)
+
+
+def test_an_empty_run_reports_zeros_and_nulls(make_run) -> None:
+    empty = requests_frame(actions=[], latency_ms=np.array([]), offsets_s=np.array([]))
+    summary = summarize(load_run(make_run([empty])), bucket="1s")
+    document = summary.to_dict()
+    assert document["actions"] == []
+    assert document["total"]["count"] == 0 and document["total"]["p99_ms"] is None
+    assert document["total"]["error_rate"] is None and document["sessions"]["sessions"] == 0
+    assert len(summary.over_time) == 0
+
+
+def test_a_crashed_worker_is_read_from_its_part_files(make_run) -> None:
+    merged = requests_frame(actions=["GET /a"] * 4, latency_ms=np.full(4, 1.0), offsets_s=np.arange(4.0))
+    part = requests_frame(
+        actions=["GET /b"] * 3, latency_ms=np.full(3, 2.0), offsets_s=np.arange(3.0), worker=1
+    )
+    run_dir = make_run([merged, part])
+    # worker 1 crashed before merging: only its per-second parts exist; worker 0 left a stale part too
+    (run_dir / "requests-1.parquet").rename(run_dir / "requests-1.part000000.parquet")
+    (run_dir / "requests-0.part000003.parquet").write_bytes((run_dir / "requests-0.parquet").read_bytes())
+    counts = summarize(load_run(run_dir)).actions.set_index("action")["count"].to_dict()
+    assert counts == {"GET /a": 4, "GET /b": 3}
