@@ -31,15 +31,33 @@ _VAR_FLOOR = 1e-4       # variance floor of log think time (log seconds²)
 class UnitData:
     """Sufficient statistics per unit: transition counts and log-think moments per action before."""
 
-    counts: sparse.csr_matrix       # units × cells, cell = row * (A + 1) + col; row A = START, col A = EXIT
+    counts: sparse.csr_matrix       # units × observed cells (columns: ``cells``)
     think_n: sparse.csr_matrix      # units × A: positive think samples after each action
     think_sum: sparse.csr_matrix    # Σ log think
     think_sumsq: sparse.csr_matrix  # Σ (log think)²
     n_actions: int
+    # Only transitions seen somewhere are columns, so the work grows with what users do, not with A².
+    cells: np.ndarray               # cell id per column: row * (A + 1) + col; row A = START, col A = EXIT
 
     @property
     def n_units(self) -> int:
         return self.counts.shape[0]
+
+    @cached_property
+    def cell_row(self) -> np.ndarray:
+        return self.cells // (self.n_actions + 1)
+
+    @cached_property
+    def row_sums(self) -> sparse.csr_matrix:
+        """Columns × rows indicator: ``counts @ row_sums`` totals each state's outgoing counts."""
+        n = len(self.cells)
+        return sparse.csr_matrix((np.ones(n), (np.arange(n), self.cell_row)), shape=(n, self.n_actions + 1))
+
+    def expand(self, compact: np.ndarray) -> np.ndarray:
+        """K × columns → K × (A + 1)², zeros for the cells never seen."""
+        full = np.zeros((compact.shape[0], (self.n_actions + 1) ** 2))
+        full[:, self.cells] = compact
+        return full
 
     @cached_property
     def transposed(self) -> tuple[sparse.csr_matrix, ...]:
@@ -48,7 +66,7 @@ class UnitData:
 
     def subset(self, rows: np.ndarray) -> UnitData:
         return UnitData(counts=self.counts[rows], think_n=self.think_n[rows], think_sum=self.think_sum[rows],
-                        think_sumsq=self.think_sumsq[rows], n_actions=self.n_actions)
+                        think_sumsq=self.think_sumsq[rows], n_actions=self.n_actions, cells=self.cells)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,7 +74,7 @@ class Mixture:
     """A fitted mixture: class weights, per-class log transition probabilities and log-think normals."""
 
     weights: np.ndarray             # K
-    log_p: np.ndarray               # K × cells (0 where the cell is never seen: never used)
+    log_p: np.ndarray               # K × observed cells
     think_mu: np.ndarray            # K × A
     think_var: np.ndarray           # K × A
     loglik: float
@@ -79,9 +97,9 @@ class Mixture:
 def unit_data(unit_of_cell: np.ndarray, cell: np.ndarray, n_units: int, n_actions: int,
               unit_of_think: np.ndarray, action_of_think: np.ndarray, log_think: np.ndarray) -> UnitData:
     """Build :class:`UnitData` from one row per transition (``cell``) and one per positive think sample."""
-    size = (n_actions + 1) ** 2
+    cells, column = np.unique(cell, return_inverse=True)
     counts = sparse.csr_matrix(
-        (np.ones(len(cell)), (unit_of_cell, cell)), shape=(n_units, size), dtype=np.float64
+        (np.ones(len(cell)), (unit_of_cell, column)), shape=(n_units, len(cells)), dtype=np.float64
     )
     counts.sum_duplicates()
 
@@ -92,13 +110,12 @@ def unit_data(unit_of_cell: np.ndarray, cell: np.ndarray, n_units: int, n_action
 
     return UnitData(counts=counts, think_n=per_action(np.ones(len(log_think))),
                     think_sum=per_action(log_think), think_sumsq=per_action(log_think**2),
-                    n_actions=n_actions)
+                    n_actions=n_actions, cells=cells)
 
 
 def choose_classes(data: UnitData, *, max_classes: int, fixed: int | None, selection_units: int,
                    restarts: int, rng: np.random.Generator) -> tuple[Mixture, np.ndarray]:
     """Fit the mixture with the BIC-best number of classes (or ``fixed``); return it and unit posteriors."""
-    support = np.asarray(data.counts.sum(axis=0)).ravel() > 0
     if data.n_units > selection_units:
         sample = data.subset(np.sort(rng.choice(data.n_units, selection_units, replace=False)))
     else:
@@ -109,7 +126,7 @@ def choose_classes(data: UnitData, *, max_classes: int, fixed: int | None, selec
     for k in candidates:
         if k > sample.n_units:
             break
-        fitted = max((_em(sample, k, support, rng) for _ in range(restarts if k > 1 else 1)),
+        fitted = max((_em(sample, k, rng) for _ in range(restarts if k > 1 else 1)),
                      key=lambda m: m.loglik)
         if best is None or fitted.bic(sample.n_units) < best.bic(sample.n_units):
             best, worse_in_a_row = fitted, 0
@@ -119,7 +136,7 @@ def choose_classes(data: UnitData, *, max_classes: int, fixed: int | None, selec
                 break
     assert best is not None
     if sample is not data:
-        best = _em(data, best.k, support, rng, start=best)
+        best = _em(data, best.k, rng, start=best)
     return best, posteriors(data, best)
 
 
@@ -139,18 +156,18 @@ def _log_joint(data: UnitData, m: Mixture) -> np.ndarray:
     return chain + np.asarray(think) + np.log(np.maximum(m.weights, 1e-300))[None, :]
 
 
-def _em(data: UnitData, k: int, support: np.ndarray, rng: np.random.Generator, *,
+def _em(data: UnitData, k: int, rng: np.random.Generator, *,
         start: Mixture | None = None, iterations: int = 200, tol: float = 1e-6) -> Mixture:
     # From a given mixture, or a random hard split: EM from a few such starts finds separated classes.
     resp = posteriors(data, start) if start is not None else np.eye(k)[rng.integers(0, k, data.n_units)]
     previous = -np.inf
-    mixture = _m_step(data, resp, support)
+    mixture = _m_step(data, resp)
     for _ in range(iterations):
         log_joint = _log_joint(data, mixture)
         norm = _logsumexp_rows(log_joint)
         loglik = float(norm.sum())
         resp = np.exp(log_joint - norm)
-        mixture = _m_step(data, resp, support)
+        mixture = _m_step(data, resp)
         if loglik - previous <= tol * abs(loglik):
             break
         previous = loglik
@@ -158,16 +175,13 @@ def _em(data: UnitData, k: int, support: np.ndarray, rng: np.random.Generator, *
                    think_var=mixture.think_var, loglik=loglik, n_params=mixture.n_params)
 
 
-def _m_step(data: UnitData, resp: np.ndarray, support: np.ndarray) -> Mixture:
+def _m_step(data: UnitData, resp: np.ndarray) -> Mixture:
     k = resp.shape[1]
-    a1 = data.n_actions + 1
     weights = resp.sum(axis=0) / max(data.n_units, 1)
     counts_t, n_t, sum_t, sumsq_t = data.transposed
-    counts = np.asarray(counts_t @ resp).T + _SMOOTH * support[None, :]
-    rows = counts.reshape(k, a1, a1)
-    totals = rows.sum(axis=2, keepdims=True)
-    probs = np.divide(rows, totals, out=np.zeros_like(rows), where=totals > 0).reshape(k, -1)
-    log_p = np.where(support[None, :], np.log(np.maximum(probs, 1e-300)), 0.0)
+    counts = np.asarray(counts_t @ resp).T + _SMOOTH
+    totals = np.asarray((data.row_sums.T @ counts.T).T)           # K × (A + 1)
+    log_p = np.log(counts) - np.log(totals[:, data.cell_row])
     n = np.asarray(n_t @ resp).T
     s1 = np.asarray(sum_t @ resp).T
     s2 = np.asarray(sumsq_t @ resp).T
@@ -180,8 +194,7 @@ def _m_step(data: UnitData, resp: np.ndarray, support: np.ndarray) -> Mixture:
     safe_n = np.where(has, n, 1.0)
     mu = np.where(has, s1 / safe_n, pooled_mu)
     var = np.where(has, np.maximum(s2 / safe_n - mu**2, _VAR_FLOOR), pooled_var)
-    support_rows = support.reshape(a1, a1)
-    free = int(np.maximum(support_rows.sum(axis=1) - 1, 0).sum())
+    free = int(np.maximum(np.bincount(data.cell_row) - 1, 0).sum())
     think_params = 2 * int((n.sum(axis=0) > 0).sum())
     n_params = (k - 1) + k * (free + think_params)
     return Mixture(weights=weights, log_p=log_p, think_mu=mu, think_var=var, loglik=-np.inf,

@@ -29,7 +29,8 @@ GRID = 513                     # inverse-CDF table size: CDF error of interpolat
 _P = np.linspace(0.0, 1.0, GRID)
 _TAIL = 1e-4                   # parametric tables are cut at these tail probabilities
 EMPIRICAL_QUANTILES = 129
-_EM_SAMPLE = 4000             # values used to fit a mixture (the KS check uses all)
+_EM_SAMPLE = 2000             # values used to fit a mixture (the KS check uses all)
+_MIXTURE_MIN = 200            # fewer values: a mixture is not worth its parameters, go empirical
 KS_CRITICAL = 1.36             # 5 % two-sided KS critical value × √n
 
 
@@ -141,7 +142,7 @@ def fit_duration(values: np.ndarray, *, ks_tolerance: float = 0.01) -> Duration 
     if ks <= accept:
         return Duration(family=Family.LOGNORMAL, n=n, zero_share=zero_share, weights=(1.0,), mu=(mu,),
                         sigma=(sd,), ks=ks)
-    if len(logs) >= 50:
+    if len(logs) >= _MIXTURE_MIN:
         mixture = _best_mixture(logs)
         if mixture is not None:
             w, m, s = mixture
@@ -176,7 +177,7 @@ def _best_mixture(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | 
     return best
 
 
-def _em_normal_mixture(x: np.ndarray, k: int, iterations: int = 100) -> tuple[np.ndarray, ...]:
+def _em_normal_mixture(x: np.ndarray, k: int, iterations: int = 60) -> tuple[np.ndarray, ...]:
     # A bounded, evenly spread subsample is plenty for a 3-component fit and keeps fitting fast.
     if len(x) > _EM_SAMPLE:
         x = x[np.linspace(0, len(x) - 1, _EM_SAMPLE).astype(np.int64)]

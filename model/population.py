@@ -59,7 +59,7 @@ def classify(arrays: SessionArrays, config: FitSettings, rng: np.random.Generato
         for k in np.flatnonzero(mix.sum(axis=1) == 0):      # a class no user is mostly in
             mix[k, k] = 1.0
         return Classification(user_class=user_class, session_class=session_hard,
-                              soft_counts=np.asarray(sessions.counts.T @ session_resp).T,
+                              soft_counts=sessions.expand(np.asarray(sessions.counts.T @ session_resp).T),
                               sticky_share=purity, class_mix=mix)
 
     user_mixture, user_resp = choose_classes(users, **select)
@@ -68,7 +68,8 @@ def classify(arrays: SessionArrays, config: FitSettings, rng: np.random.Generato
     session_post = posteriors(sessions, user_mixture)
     sticky = _agreement(arrays, session_post.argmax(axis=1), user_class, session_post)
     return Classification(user_class=user_class, session_class=user_class[arrays.session_user],
-                          soft_counts=np.asarray(users.counts.T @ user_resp).T, sticky_share=sticky,
+                          soft_counts=users.expand(np.asarray(users.counts.T @ user_resp).T),
+                          sticky_share=sticky,
                           class_mix=None)
 
 
