@@ -211,7 +211,8 @@ def comparison_rows(comparison: Comparison) -> list[dict[str, str]]:
         metric = record["metric"]
         cell = f"{format_value(metric, record['baseline'])} → {format_value(metric, record['candidate'])}"
         if record["delta_pct"] is not None and not math.isnan(record["delta_pct"]):
-            cell += f" ({record['delta_pct']:+.1f}%)"
+            pct = record["delta_pct"]
+            cell += f" {pct:+.1f}%" if abs(pct) < 10 else f" {pct:+.0f}%"
         if record["flag"] == "regression":
             cell, row["flag"] = f"▲ {cell}", "regression"
         elif record["flag"] == "improvement":
