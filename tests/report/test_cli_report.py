@@ -39,6 +39,10 @@ def test_table_json_csv_markdown_and_output_file(make_run, tmp_path: Path) -> No
     by_action = {a["action"]: a for a in document["actions"]}
     assert float(rows[0]["p99_ms"]) == by_action[rows[0]["action"]]["p99_ms"]
 
+    over_time = list(csv.DictReader(io.StringIO(tracereplay(run_dir, "--csv", "--bucket", "2s").stdout)))
+    assert [row["t_s"] for row in over_time] == ["0.0", "2.0", "4.0", "6.0", "8.0"]
+    assert sum(int(row["requests"]) for row in over_time) == 1000
+
     markdown = tracereplay(run_dir, "--markdown", "--bucket", "2s").stdout
     assert "| action |" in markdown and "### Over time" in markdown
 
