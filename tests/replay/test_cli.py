@@ -257,3 +257,77 @@ def test_help_has_examples():
     for verb in ("run", "replay"):
         done = tracereplay(verb, "--help")
         assert done.returncode == 0 and "Examples:" in done.stdout and "--target" in done.stdout
+
+
+def test_keyboard_plus_adds_users(demo_process, demo_model, tmp_path):
+    import pty
+
+    out = tmp_path / "run"
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tracereplay",
+            "run",
+            demo_model,
+            "--target",
+            demo_process,
+            "--users",
+            "2",
+            "--step",
+            "3",
+            "--duration",
+            "4s",
+            "--actions",
+            PACK,
+            "--workers",
+            "1",
+            "-o",
+            str(out),
+        ],
+        stdin=slave,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    os.close(slave)
+    try:
+        _wait_for(out, "users-0.parquet")
+        os.write(master, b"+")
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        os.close(master)
+    assert process.returncode == 0, stderr
+    assert max(pd.read_parquet(out / "users-0.parquet")["active_users"]) == 5
+
+
+def test_run_open_workload_with_a_fitted_model(demo_process, demo_model, tmp_path):
+    out = tmp_path / "open"
+    done = tracereplay(
+        "run",
+        demo_model,
+        "--target",
+        demo_process,
+        "--arrival-rate",
+        "20",
+        "--max-users",
+        "500",
+        "--duration",
+        "2s",
+        "--think-scale",
+        "0.01",
+        "--actions",
+        PACK,
+        "--workers",
+        "1",
+        "-o",
+        str(out),
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert 36 <= result["sessions_started"] <= 41 and result["sessions_dropped"] == 0
+    frame = requests_of(out)
+    assert frame.groupby("user")["session"].nunique().max() == 1  # an arrival is one session of a new user
+    assert json.loads((out / "run.json").read_text())["workload"] == "open"
