@@ -331,3 +331,52 @@ def test_run_open_workload_with_a_fitted_model(demo_process, demo_model, tmp_pat
     frame = requests_of(out)
     assert frame.groupby("user")["session"].nunique().max() == 1  # an arrival is one session of a new user
     assert json.loads((out / "run.json").read_text())["workload"] == "open"
+
+
+def test_replay_shards_whole_users_across_workers(demo_process, demo_events, tmp_path):
+    out = tmp_path / "replay2"
+    done = tracereplay(
+        "replay",
+        demo_events,
+        "--target",
+        demo_process,
+        "--speed",
+        "50000",
+        "--max-gap",
+        "20ms",
+        "--sample",
+        "20%",
+        "--actions",
+        PACK,
+        "--workers",
+        "2",
+        "-o",
+        str(out),
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    frame = requests_of(out)
+    assert set(frame["worker"]) == {0, 1}
+    assert frame.groupby("user")["worker"].nunique().max() == 1
+    single = tracereplay(
+        "replay",
+        demo_events,
+        "--target",
+        demo_process,
+        "--speed",
+        "50000",
+        "--max-gap",
+        "20ms",
+        "--sample",
+        "20%",
+        "--actions",
+        PACK,
+        "--workers",
+        "1",
+        "-o",
+        str(tmp_path / "one"),
+        "--json",
+    )
+    assert single.returncode == 0, single.stderr
+    assert set(requests_of(tmp_path / "one")["user"]) == set(frame["user"])  # the same users either way
+    assert json.loads(done.stdout)["exit_reason"] == "completed"
