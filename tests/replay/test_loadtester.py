@@ -104,7 +104,13 @@ async def test_think_scale_zero_runs_flat_out(demo_url, hand_model, tmp_path, th
 
 async def test_max_rps_caps_the_request_rate(demo_url, hand_model, tmp_path):
     result = await run_async(
-        hand_model, target=demo_url, users=5, duration=1.5, think_scale=0, max_rps=40, out=str(tmp_path / "r"),
+        hand_model,
+        target=demo_url,
+        users=5,
+        duration=1.5,
+        think_scale=0,
+        max_rps=40,
+        out=str(tmp_path / "r"),
         actions=PACK,
     )
     assert 40 <= result.requests <= 40 * 1.5 + 8  # + the (at most 5) users let through as the run stops
