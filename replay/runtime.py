@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tracereplay.replay.controllers.base import UserController
-from tracereplay.replay.user import User
+from tracereplay.replay.user import Halted, User
 
 _now = time.monotonic
 
@@ -64,6 +64,7 @@ class UserRunner:
     def stop(self) -> None:
         """Ask the user to stop: at once when waiting, after the action in flight otherwise."""
         self.stopping = True
+        self.user.halted = True
         if self.task is not None and self.state in (UserState.THINKING, UserState.STARTING):
             self.task.cancel()
 
@@ -102,6 +103,8 @@ class UserRunner:
                 if not await user.perform(step.action, intended, step.path):
                     await asyncio.sleep(0)  # nothing was sent, so nothing awaited: let the others run
                 last_end = _now()
+        except Halted:
+            pass  # stopped while waiting for a --max-rps slot: nothing was sent
         except asyncio.CancelledError:
             if self.state is UserState.ACTING:
                 raise  # cancelled in flight: a hard stop, let it propagate

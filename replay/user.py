@@ -26,6 +26,10 @@ _now = time.monotonic
 _PROTOCOL = ErrorKind.PROTOCOL.value
 
 
+class Halted(Exception):
+    """The user was stopped while waiting to send (``--max-rps``): the request is not sent, not recorded."""
+
+
 class ActionTable:
     """Resolves action names to pack functions or parsed HTTP routes, once per worker (shared by users)."""
 
@@ -68,7 +72,7 @@ class ActionTable:
 class User:
     """One simulated user: identity, store, and the actions it can perform."""
 
-    __slots__ = ("_limiter", "_recorder", "_table", "_transport", "key", "rng", "session", "store")
+    __slots__ = ("_limiter", "_recorder", "_table", "_transport", "halted", "key", "rng", "session", "store")
 
     def __init__(
         self,
@@ -89,6 +93,7 @@ class User:
         self._recorder = recorder
         self._table = table
         self._limiter = limiter
+        self.halted = False  # set when the user is stopped: nothing more is sent
 
     async def start(self) -> None:
         """Run the pack's ``on_start`` hook, if any (e.g. nothing, or signing up)."""
@@ -99,6 +104,8 @@ class User:
                 await hook(context)
             except RequestFailed:
                 pass
+            except Halted:
+                raise
             except Exception as exc:
                 self._table.warn_once("on_start", exc)
 
@@ -142,6 +149,8 @@ class User:
         sent_headers = self._credentials(headers)
         if self._limiter is not None:
             await self._limiter.wait()
+            if self.halted:
+                raise Halted
         start = _now()
         try:
             response = await self._transport.send(Request(method, path, sent_headers, json, params))
@@ -215,6 +224,8 @@ class User:
             await function(context)
         except RequestFailed:
             pass  # already recorded by send()
+        except Halted:
+            raise
         except Exception as exc:  # a pack bug or an unexpected answer: a result, never fatal
             self._table.warn_once(action, exc)
             if not context.sent:

@@ -113,7 +113,7 @@ async def test_max_rps_caps_the_request_rate(demo_url, hand_model, tmp_path):
         out=str(tmp_path / "r"),
         actions=PACK,
     )
-    assert 40 <= result.requests <= 40 * 1.5 + 8  # + the (at most 5) users let through as the run stops
+    assert 40 <= result.requests <= 40 * 1.5 + 3  # users waiting for a slot when the run stops send nothing
     frame = read_requests(tmp_path / "r")
     # throttled requests keep their intended start: the wait shows in the corrected latency
     assert frame["latency_corrected_ms"].median() > frame["latency_ms"].median() + 20
