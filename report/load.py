@@ -92,8 +92,8 @@ class Run:
     def batches(self, columns: list[str]) -> Iterator[tuple[Path, pa.Table]]:
         """Stream ``columns`` (those present) of every requests file in chunks of whole row groups.
 
-        The runtime writes one small row group a second per worker; reading several at once lets Arrow
-        decode them in parallel, while a chunk stays near :data:`CHUNK_ROWS` rows so memory is bounded.
+        The runtime writes one small row group a second per worker; reading several at once amortises the
+        per-row-group cost, while a chunk stays near :data:`CHUNK_ROWS` rows so memory is bounded.
         """
         import pyarrow as pa
         import pyarrow.parquet as pq
