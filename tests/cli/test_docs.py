@@ -1,4 +1,7 @@
-"""docs/cli.md and the README stay in step with the verbs and options the stages register."""
+"""docs/cli.md and the README stay in step with the verbs and options the stages register.
+
+Rewrite docs/cli.md from the commands after changing a verb:  .venv/bin/python tests/cli/test_docs.py
+"""
 
 from __future__ import annotations
 
@@ -74,3 +77,101 @@ def test_readme_tour_uses_real_verbs_and_options():
         for word in words:
             if word.startswith("-"):
                 assert word in options, f"README: `tracereplay {path}` has no option {word}"
+
+
+# ------------------------------------------------------------------------ regenerating docs/cli.md
+ORDER = ["demo", "ingest", "fit", "model show", "model edit", "simulate", "compare", "run", "replay",
+         "report"]
+EXITS = {
+    "demo": "0 ok · 1 error (e.g. the target did not start) · 2 usage · "
+            "130 interrupted (the report of what ran is still printed)",
+    "ingest": "0 ok · 1 error (missing, empty, corrupt or unrecognised dump) · 2 usage",
+    "fit": "0 ok · 1 error (unreadable event table, nothing to fit) · 2 usage",
+    "model show": "0 ok · 1 error (missing or damaged model file) · 2 usage",
+    "model edit": "0 ok · 1 error (damaged model, invalid edit) · 2 usage",
+    "simulate": "0 ok · 1 error · 2 usage",
+    "compare": "0 every thresholded metric passes · 1 error · 2 usage · 3 a metric failed its threshold",
+    "run": "0 ok (the run ended: duration, done) · 1 error (bad model, config or target) · 2 usage · "
+           "130 interrupted (the run directory is still complete)",
+    "replay": "0 ok · 1 error · 2 usage · 130 interrupted",
+    "report": "0 ok · 1 error (unreadable run) · 2 usage (e.g. a malformed --threshold) · "
+              "3 a threshold failed · 4 a regression flagged with --fail-on-regression (3 wins if both)",
+}
+CONVENTIONS = """\
+# The `tracereplay` command
+
+One verb a stage; every verb answers `--help` with examples. Kept in step with the code by
+`tests/cli/test_docs.py` (every verb and option registered must appear here); after changing a verb,
+rewrite this page with `.venv/bin/python tests/cli/test_docs.py`.
+
+```
+dumps ──► ingest ──► events.parquet ──► fit ──► model.json ──► run / replay ──► RUN_DIR/ ──► report
+```
+
+## Conventions (every verb)
+
+- **Exit status**: 0 ok · 1 error: one line on stderr, `tracereplay: error: <file>: <place>: <what>`,
+  no traceback · 2 usage (unknown option, bad value; click's message) · 3 a threshold failed (`report`,
+  `compare`) · 4 a regression flagged (`report --fail-on-regression`) · 130 interrupted (Ctrl-C).
+- **Durations** read as `500ms`, `15s`, `2m`, `1h30m` (a bare number is seconds).
+- **`-o`** writes exactly the path given, whatever its extension, atomically: a failed command leaves
+  any previous file at that path untouched.
+- **`--json`** prints one machine-readable document on stdout instead of tables.
+- Load goes wherever `--target` points: point it at staging or at the demo target on 127.0.0.1.
+- `tracereplay --version`; `tracereplay VERB --help`.
+"""
+
+
+def _examples(text: str) -> list[str]:
+    """The command lines of a help text's examples paragraph (continuation lines indented)."""
+    if "xample" not in text:
+        return []
+    block: list[str] = []
+    for line in text[text.index("xample"):].split("\n")[1:]:
+        s = line.strip()
+        if s == "\b":
+            continue
+        if not s and block and not block[-1].endswith("\\"):
+            break
+        if s:
+            block.append(("    " + s) if block and block[-1].endswith("\\") else s)
+    return block
+
+
+def _options_table(command: click.Command, ctx: click.Context) -> list[str]:
+    rows = ["| option | meaning |", "|---|---|"]
+    for p in command.params:
+        if not isinstance(p, click.Option):
+            continue
+        opts = ", ".join(f"`{o}`" for o in p.opts + p.secondary_opts)
+        if not p.is_flag and not p.count:
+            opts += " " + p.make_metavar(ctx).replace("|", "\\|")
+        meaning = (p.help or "").replace("\n", " ").replace("|", "\\|")
+        if p.show_default and p.default is not None and not p.is_flag:
+            meaning += f" (default: {p.default})"
+        rows.append(f"| {opts} | {meaning} |")
+    return rows
+
+
+def render_cli_doc() -> str:
+    """docs/cli.md from the registered commands."""
+    known = commands()
+    out = [CONVENTIONS]
+    for path in ORDER + sorted(p for p in known if p not in ORDER):
+        command = known[path]
+        ctx = click.Context(command, info_name=f"tracereplay {path}")
+        text = command.help or ""
+        out.append(f"## `tracereplay {path}`\n")
+        out.append(text.split("\n\n")[0].replace("\n", " ").strip() + "\n")
+        out.append(f"```\ntracereplay {path} {' '.join(command.collect_usage_pieces(ctx))}\n```\n")
+        if examples := _examples(text):
+            out.append("```sh\n" + "\n".join(examples) + "\n```\n")
+        out.extend(_options_table(command, ctx))
+        out.append("")
+        out.append(f"Exit status: {EXITS.get(path, '0 ok · 1 error · 2 usage')}.\n")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    (REPO / "docs" / "cli.md").write_text(render_cli_doc())
+    print(f"wrote {REPO / 'docs' / 'cli.md'}")
