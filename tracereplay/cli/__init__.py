@@ -2,7 +2,8 @@
 
 Each stage's verbs live in their own module and are registered here explicitly (no import side effects).
 Every user-facing failure is a :class:`tracereplay.errors.TracereplayError`, printed here as one line on
-stderr with exit status 1; usage errors exit 2 (click's rule); a failed report threshold exits 3.
+stderr with exit status 1; usage errors exit 2 (click's rule); a failed report threshold exits 3; a
+regression flagged by ``report --baseline … --fail-on-regression`` exits 4.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import click
 from tracereplay.cli import demo, ingest, model, report, run
 from tracereplay.errors import TracereplayError
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_THRESHOLD = 0, 1, 2, 3
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_THRESHOLD, EXIT_REGRESSION = 0, 1, 2, 3, 4
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
