@@ -160,20 +160,25 @@ def _think_levels(arrays: SessionArrays, previous: np.ndarray, in_class: np.ndar
     act = arrays.action[mask].astype(np.int64)
     minimum, tol = config.min_cell_samples, config.ks_tolerance
     class_level = fit_duration(think, ks_tolerance=tol) if len(think) >= minimum else None
-    by_action: dict[int, Duration] = {}
-    by_transition: dict[tuple[int, int], Duration] = {}
     a = len(arrays.actions)
-    for level, key in ((by_action, prev), (by_transition, prev * a + act)):
-        order = np.argsort(key, kind="stable")
-        keys, starts, counts = np.unique(key[order], return_index=True, return_counts=True)
-        sorted_think = think[order]
-        for k, s, n in zip(keys.tolist(), starts.tolist(), counts.tolist(), strict=True):
-            if n < minimum:
-                continue
-            dist = fit_duration(sorted_think[s : s + n], ks_tolerance=tol)
-            if dist is not None:
-                level[k if level is by_action else divmod(k, a)] = dist  # type: ignore[index]
+    by_action = _fit_groups(prev, think, minimum, tol)
+    by_pair = _fit_groups(prev * a + act, think, minimum, tol)
+    by_transition = {divmod(key, a): dist for key, dist in by_pair.items()}
     return class_level, by_action, by_transition
+
+
+def _fit_groups(key: np.ndarray, values: np.ndarray, minimum: int, tol: float) -> dict[int, Duration]:
+    """One fitted distribution per key with at least ``minimum`` values (a loop over keys, not values)."""
+    order = np.argsort(key, kind="stable")
+    keys, starts, counts = np.unique(key[order], return_index=True, return_counts=True)
+    ordered = values[order]
+    fitted: dict[int, Duration] = {}
+    for k, s, n in zip(keys.tolist(), starts.tolist(), counts.tolist(), strict=True):
+        if n >= minimum:
+            dist = fit_duration(ordered[s : s + n], ks_tolerance=tol)
+            if dist is not None:
+                fitted[k] = dist
+    return fitted
 
 
 def _action_stats(events: pd.DataFrame, arrays: SessionArrays, config: FitSettings) -> list[ActionStats]:
