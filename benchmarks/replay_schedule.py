@@ -104,7 +104,7 @@ def main() -> None:
         f"{'tracereplay (achieved, intended)':34} {achieved:>9,.1f} {error:>7.2f}% "
         f"{lag_ms.quantile(0.5):>8.2f}  {lag_ms.quantile(0.99):>8.2f}  {lag_ms.max():>8.1f}   ms"
     )
-    started = result["sessions_started"] / result["duration_s"]
+    started = result["sessions_started"] / args.seconds
     error = 100 * (started / args.rate - 1)
     print(
         f"{'tracereplay (sessions started/s)':34} {started:>9,.1f} {error:>7.2f}%   "

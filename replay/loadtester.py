@@ -215,7 +215,13 @@ class LoadTester:
         while True:
             await asyncio.sleep(max(0.0, next_at - loop.time()))
             next_at += 1.0
-            interval = self.recorder.flush(self._counts())
+            rows = self.recorder.take()  # here, in the loop; the Parquet writing in a thread
+            job = asyncio.ensure_future(asyncio.to_thread(self.recorder.flush, self._counts(), rows))
+            try:
+                interval = await asyncio.shield(job)
+            except asyncio.CancelledError:
+                await job  # a stop never abandons rows half written: close() merges after this part
+                raise
             if self.on_interval is not None:
                 self.on_interval(interval)
 

@@ -13,6 +13,7 @@ timestamps via one offset taken at start.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +85,7 @@ class Recorder:
         self.worker = worker
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._rows: list[tuple] = []
+        self._lock = threading.Lock()
         self._parts: list[Path] = []
         self._users_rows: list[tuple] = []
         self._wall_offset_ns = time.time_ns() - int(time.monotonic() * 1e9)
@@ -122,9 +124,21 @@ class Recorder:
         """A ``time.monotonic()`` reading as UTC nanoseconds since the epoch."""
         return int(monotonic_s * 1e9) + self._wall_offset_ns
 
-    def flush(self, counts: UserCounts | None = None) -> Interval:
-        """Write the batch since the last flush; return what it saw."""
+    def take(self) -> list[tuple]:
+        """Hand over the rows recorded so far (call in the event loop's thread, then ``flush`` them)."""
         rows, self._rows = self._rows, []
+        return rows
+
+    def flush(self, counts: UserCounts | None = None, rows: list[tuple] | None = None) -> Interval:
+        """Write ``rows`` (default: everything since the last flush); return what the interval saw.
+
+        Safe to run in a worker thread with rows from :meth:`take`, so the event loop keeps its schedule
+        while Parquet is written; flushes never overlap.
+        """
+        with self._lock:
+            return self._flush(counts, self.take() if rows is None else rows)
+
+    def _flush(self, counts: UserCounts | None, rows: list[tuple]) -> Interval:
         now = time.monotonic()
         seconds, self._last_flush = now - self._last_flush, now
         interval = Interval(self.worker, seconds, len(rows), 0, new_histogram(), counts or UserCounts())
@@ -146,6 +160,10 @@ class Recorder:
     def close(self, counts: UserCounts | None = None) -> Path:
         """Flush the rest, merge the parts into ``requests-<worker>.parquet``; return its path."""
         self.flush(counts)
+        with self._lock:
+            return self._merge()
+
+    def _merge(self) -> Path:
         target = self.run_dir / f"requests-{self.worker}.parquet"
         with atomic_path(target) as tmp, pq.ParquetWriter(tmp, REQUEST_SCHEMA, compression="zstd") as writer:
             for part in self._parts:
