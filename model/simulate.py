@@ -133,11 +133,17 @@ def _session_starts(model: BehaviourModel, c: CompiledModel, origin: int, sessio
     span_s = max(float(model.source.get("first_sessions_span_s", model.source.get("span_s", 86400.0))), 0.0)
     slots = max(int(np.ceil(span_s / 3600.0)), 1)
     slot_start = origin + np.arange(slots, dtype=np.int64) * HOUR_NS
-    weights = np.array([model.arrivals.rate[model.arrivals.bin_of(pd.Timestamp(t + HOUR_NS // 2,
-                        tz="UTC").to_pydatetime())] for t in slot_start])
-    cum = np.cumsum(weights) if weights.sum() > 0 else np.arange(1, slots + 1, dtype=np.float64)
+    # The last hour slot may be partial (and a window under an hour is one partial slot): weight each
+    # slot by rate × its length and draw uniformly inside it.
+    slot_len = np.clip(span_s - np.arange(slots) * 3600.0, 0.0, 3600.0)
+    rates = np.array([model.arrivals.rate[model.arrivals.bin_of(pd.Timestamp(t + HOUR_NS // 2,
+                      tz="UTC").to_pydatetime())] for t in slot_start])
+    weights = rates * slot_len
+    if weights.sum() <= 0:
+        weights = np.maximum(slot_len, 1e-9)
+    cum = np.cumsum(weights)
     slot = _pick(cum / cum[-1], rng.random(users))
-    first_offset_s = np.minimum((slot + rng.random(users)) * 3600.0, span_s)
+    first_offset_s = slot * 3600.0 + rng.random(users) * slot_len[slot]
 
     first = np.r_[True, session_user[1:] != session_user[:-1]]
     gap = sample_tables(c.tables, c.gap_rows[session_class], rng.random(len(session_user)))

@@ -65,3 +65,16 @@ def test_invalid_arguments(two_class_model):
         simulate(two_class_model, 0)
     with pytest.raises(ConfigError, match="start time"):
         simulate(two_class_model, 5, start="not a time")
+
+
+def test_a_window_under_an_hour_spreads_first_sessions_across_it(two_class_model):
+    import dataclasses
+
+    window = two_class_model.source | {"first_sessions_span_s": 60.0}
+    short = dataclasses.replace(two_class_model, source=window)
+    table = simulate(short, 300, seed=5, start="2026-02-02T10:00:00Z")
+    first = table.groupby("user")["ts"].min()
+    offsets = (first - pd.Timestamp("2026-02-02T10:00:00Z")).dt.total_seconds()
+    assert offsets.between(0, 60).all()
+    assert offsets.nunique() == 300
+    assert offsets.std() == pytest.approx(60 / np.sqrt(12), rel=0.15)       # uniform over the minute
