@@ -28,6 +28,8 @@ from tracereplay.errors import InputError
 
 NAME = "otlp"
 CHUNK_BYTES = 48 * 1024 * 1024
+#: dumps smaller than this (~100 k spans) are decoded with protobuf: no compiler start-up to pay
+SCANNER_MIN_BYTES = 48 * 1024 * 1024
 _BLOCK = 1024 * 1024
 _ERROR = 2  # Status.STATUS_CODE_ERROR
 _MAX_MESSAGE = 2**31  # protobuf's own limit on one message
@@ -37,6 +39,9 @@ def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBa
     """Yield the spans of an OTLP protobuf dump in batches (compiled scanner; protobuf decoding without)."""
     table = AttributeTable(options)
     kinds = options.kind_codes
+    if not _worth_compiling(path):
+        yield from read_decoded(path, stream, options)
+        return
     try:
         from tracereplay.ingest.readers.otlp_columns import ScanTables, scan_chunk
     except ImportError:  # numba not available on this platform: the slower decode-and-copy path
@@ -45,6 +50,14 @@ def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBa
     tables = ScanTables(table, kinds)
     for start, _end, chunk in _chunks(path, _ByteStream(stream, path)):
         yield scan_chunk(chunk, tables, path, start)
+
+
+def _worth_compiling(path: Path) -> bool:
+    """Starting numba costs seconds per process; below this size protobuf decoding finishes sooner."""
+    with open(path, "rb") as raw:
+        magic = raw.read(4)
+    compressed = magic[:2] == b"\x1f\x8b" or magic == b"\x28\xb5\x2f\xfd"  # gzip, zstd: ~4× smaller
+    return path.stat().st_size * (4 if compressed else 1) >= SCANNER_MIN_BYTES
 
 
 def read_decoded(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBatch]:

@@ -34,16 +34,23 @@ def otlp_bytes(tmp_path_factory) -> bytes:
 
 
 def _seed(fmt: str, otlp_bytes: bytes) -> bytes:
-    return otlp_bytes if fmt == "otlp" else SEEDS[fmt].read_bytes()[:6000]
+    return otlp_bytes if fmt.startswith("otlp") and fmt != "otlp-json" else SEEDS[fmt].read_bytes()[:6000]
 
 
 def _ingest_or_input_error(tmp_path: Path, data: bytes, fmt: str) -> None:
+    from tracereplay.ingest.readers import otlp_proto
+
     path = tmp_path / "fuzzed.dump"
     path.write_bytes(data)
+    threshold = otlp_proto.SCANNER_MIN_BYTES
+    if fmt == "otlp-scanned":  # the compiled scanner, which small files otherwise skip
+        otlp_proto.SCANNER_MIN_BYTES, fmt = 0, "otlp"
     try:
         read_dumps(path, format=fmt, salt=b"k")
     except InputError as exc:
         assert str(exc).startswith(str(path)) and "\n" not in str(exc)
+    finally:
+        otlp_proto.SCANNER_MIN_BYTES = threshold
 
 
 mutation = st.lists(st.tuples(st.sampled_from(["flip", "cut", "insert", "delete"]), st.integers(0, 10**6),
@@ -65,14 +72,14 @@ def _mutate(data: bytes, steps: list[tuple[str, int, bytes]]) -> bytes:
     return bytes(out)
 
 
-@pytest.mark.parametrize("fmt", ["otlp", *SEEDS, "auto"])
+@pytest.mark.parametrize("fmt", ["otlp", "otlp-scanned", *SEEDS, "auto"])
 @FUZZ
 @given(data=st.binary(max_size=512))
 def test_random_bytes(tmp_path, fmt, data):
     _ingest_or_input_error(tmp_path, data, fmt)
 
 
-@pytest.mark.parametrize("fmt", ["otlp", *SEEDS])
+@pytest.mark.parametrize("fmt", ["otlp", "otlp-scanned", *SEEDS])
 @FUZZ
 @given(steps=mutation, compress=st.booleans())
 def test_mutated_files(tmp_path, otlp_bytes, fmt, steps, compress):

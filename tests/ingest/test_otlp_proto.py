@@ -42,8 +42,13 @@ def _framed_varint(messages: list[bytes]) -> bytes:
     return b"".join(_encode_varint(len(m)) + m for m in messages)
 
 
+@pytest.mark.parametrize("scanner", [False, True], ids=["decoded", "scanned"])
 @pytest.mark.parametrize("layout", ["concatenated", "4-byte", "varint", "gzip", "zstd", "zstd-4-byte"])
-def test_layouts_read_the_same_spans(tmp_path, messages, expected, layout):
+def test_layouts_read_the_same_spans(tmp_path, messages, expected, layout, scanner, monkeypatch):
+    from tracereplay.ingest.readers import otlp_proto
+
+    if scanner:
+        monkeypatch.setattr(otlp_proto, "SCANNER_MIN_BYTES", 0)
     data = {
         "concatenated": lambda: b"".join(messages),  # concatenated messages merge: still one TracesData
         "4-byte": lambda: _framed_4(messages),
@@ -61,14 +66,22 @@ def test_layouts_read_the_same_spans(tmp_path, messages, expected, layout):
     assert set(events["source"]) == {"otlp"}
 
 
-def test_truncated_file_names_the_offset(tmp_path, messages):
+@pytest.mark.parametrize("scanner", [False, True], ids=["decoded", "scanned"])
+def test_truncated_file_names_the_offset(tmp_path, messages, scanner, monkeypatch):
+    from tracereplay.ingest.readers import otlp_proto
+
+    monkeypatch.setattr(otlp_proto, "SCANNER_MIN_BYTES", 0 if scanner else 1 << 40)
     path = tmp_path / "cut.pb"
     path.write_bytes(_framed_4(messages)[:-10])
     with pytest.raises(InputError, match=r"cut\.pb: byte \d+: truncated"):
         read_dumps(path)
 
 
-def test_corrupt_message_is_reported(tmp_path, messages):
+@pytest.mark.parametrize("scanner", [False, True], ids=["decoded", "scanned"])
+def test_corrupt_message_is_reported(tmp_path, messages, scanner, monkeypatch):
+    from tracereplay.ingest.readers import otlp_proto
+
+    monkeypatch.setattr(otlp_proto, "SCANNER_MIN_BYTES", 0 if scanner else 1 << 40)
     data = bytearray(messages[0])
     data[40:60] = b"\xff" * 20
     path = tmp_path / "bad.pb"
@@ -92,9 +105,12 @@ def test_empty_file(tmp_path):
         read_dumps(path)
 
 
-def _batches_equal(path, options):
+def _batches_equal(path, options, monkeypatch):
+    from tracereplay.ingest.readers import otlp_proto
     from tracereplay.ingest.readers.otlp_proto import read, read_decoded
     from tracereplay.ingest.sniff import open_dump
+
+    monkeypatch.setattr(otlp_proto, "SCANNER_MIN_BYTES", 0)  # small files are decoded; scan this one
 
     with open_dump(path) as stream:
         fast = list(read(path, stream, options))
@@ -114,12 +130,13 @@ def _batches_equal(path, options):
 
 
 @pytest.mark.parametrize("semconv", [True, False])
-def test_compiled_scanner_matches_protobuf_decoding(tmp_path, semconv):
+def test_compiled_scanner_matches_protobuf_decoding(tmp_path, semconv, monkeypatch):
     from tracereplay.ingest.options import make_options
 
     population = make_population()
     path = tmp_path / "t.pb"
     path.write_bytes(encode_spans(sdk_spans(population, new_semconv=semconv, extra_downstream=True))
                      .SerializeToString())
-    _batches_equal(path, make_options())
-    _batches_equal(path, make_options(span_kinds=["any"], user_keys=["user_agent.original", "enduser.id"]))
+    _batches_equal(path, make_options(), monkeypatch)
+    _batches_equal(path, make_options(span_kinds=["any"], user_keys=["user_agent.original", "enduser.id"]),
+                   monkeypatch)
