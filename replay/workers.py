@@ -220,6 +220,7 @@ class PoolHandle:
             self.stop()
             await self._join()
             self._raise_first_failure()
+        self.stats.started = time.monotonic()  # the live clock starts with the load, not with the spawning
 
     async def wait(self):
         from tracereplay.replay.api import finish_run
