@@ -293,7 +293,7 @@ class PoolHandle:
     async def _each_second(self) -> None:
         while True:
             await asyncio.sleep(1.0)
-            if self._progress is not None:
+            if self._progress is not None and self._started_count == self.workers:
                 self._progress(self.stats.snapshot())
 
     def _raise_first_failure(self) -> None:
