@@ -57,7 +57,7 @@ class EventStore:
         if not len(rows):
             return
         columns = {
-            "ts": rows.ts, "end": rows.end, "duration_ms": rows.duration_ms,
+            "ts": rows.ts, "duration_ms": rows.duration_ms,  # end = ts + duration: not stored twice
             "status": np.where(np.isnan(rows.status), -1, rows.status).astype(np.int32),
             "error": rows.error.astype(bool), "root": rows.root.astype(bool),
         }
@@ -76,8 +76,13 @@ class EventStore:
 
     def consolidate(self) -> dict[str, np.ndarray]:
         """All batches as one array per column (frees the per-batch pieces)."""
-        columns = {name: np.concatenate(parts) for name, parts in self.parts.items()}
-        self.parts = {name: [values] for name, values in columns.items()}
+        # one column at a time, so only one column is ever held twice
+        for name in list(self.parts):
+            parts = self.parts[name]
+            if len(parts) > 1:
+                self.parts[name] = [np.concatenate(parts)]
+            del parts
+        columns = {name: parts[0] for name, parts in self.parts.items()}
         return columns
 
     def keep_services(self, services: tuple[str, ...], dropped: Counter[str]) -> None:
@@ -102,7 +107,7 @@ class EventStore:
         removed = int((~keep).sum())
         if removed:
             dropped[reason] += removed
-            self.parts = {name: [values[keep]] for name, values in columns.items()}
+            self._keep_rows(columns, keep)
 
     def drop_unidentified(self, dropped: Counter[str]) -> None:
         """Identify rows through their session, then drop the rows still without a user.
@@ -119,13 +124,19 @@ class EventStore:
         removed = int((~keep).sum())
         if removed:
             dropped["no user identity"] += removed
-            self.parts = {name: [values[keep]] for name, values in columns.items()}
+            self._keep_rows(columns, keep)
+
+    def _keep_rows(self, columns: dict[str, np.ndarray], keep: np.ndarray) -> None:
+        """Filter every column, one at a time (bounded extra memory)."""
+        for name in list(columns):
+            self.parts[name] = [columns.pop(name)[keep]]
 
     def finish(self, gap_s: float) -> tuple[dict[str, np.ndarray], np.ndarray, Sessions]:
         """Consolidated columns, the time order of rows, and their sessions."""
         columns = self.consolidate()
-        sessions = assign_sessions(columns["user"], columns["ts"], columns["end"], columns["session"],
-                                   int(gap_s * 1e9))
+        end = columns["ts"] + np.round(np.nan_to_num(columns["duration_ms"] * 1e6)).astype(np.int64)
+        sessions = assign_sessions(columns["user"], columns["ts"], end, columns["session"], int(gap_s * 1e9))
+        del end
         order = np.argsort(columns["ts"], kind="stable")
         return columns, order, sessions
 
