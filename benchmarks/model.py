@@ -39,6 +39,7 @@ import pandas as pd  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "model"))
 from populations import POSTER, READER, generate  # noqa: E402
+
 from tracereplay.model import fit, simulate  # noqa: E402
 
 

@@ -79,11 +79,10 @@ def demo_model(work: Path) -> Path:
     path = work / "model.json"
     if path.exists():
         return path
+    from tracereplay.demo import sample_dump_path
     from tracereplay.ingest import ingest
     from tracereplay.ingest.events import read_events
     from tracereplay.model import fit
-
-    from tracereplay.demo import sample_dump_path
 
     events = work / "events.parquet"
     ingest([sample_dump_path()], events)

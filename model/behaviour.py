@@ -22,10 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
 from tracereplay.model.distributions import Duration
 
 if TYPE_CHECKING:
     import pandas as pd
+
     from tracereplay.model.sampler import CompiledModel
 
 EXIT = "(exit)"

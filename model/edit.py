@@ -20,10 +20,10 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 
 import numpy as np
-from tracereplay.model.behaviour import ActionStats, ArrivalProfile, BehaviourModel, UserClass
-from tracereplay.model.distributions import Duration
 
 from tracereplay.errors import ConfigError
+from tracereplay.model.behaviour import ActionStats, ArrivalProfile, BehaviourModel, UserClass
+from tracereplay.model.distributions import Duration
 
 
 def edit(model: BehaviourModel, *, arrival_scale: float | None = None,

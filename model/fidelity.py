@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from tracereplay.model.prepare import NS_PER_S, SessionArrays, session_arrays
 
 from tracereplay.errors import ConfigError
+from tracereplay.model.prepare import NS_PER_S, SessionArrays, session_arrays
 
 if TYPE_CHECKING:
     import pandas as pd

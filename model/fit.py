@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from tracereplay.errors import ConfigError
 from tracereplay.model.behaviour import ActionStats, ArrivalProfile, BehaviourModel, UserClass
 from tracereplay.model.distributions import Duration, fit_duration
 from tracereplay.model.population import classify
 from tracereplay.model.prepare import NS_PER_S, SessionArrays, session_arrays
-
-from tracereplay.errors import ConfigError
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
 from tracereplay.model.behaviour import EXIT, START
 
 if TYPE_CHECKING:

@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from tracereplay.errors import ModelFileError
 from tracereplay.ingest.events import atomic_path
 from tracereplay.model.behaviour import ActionStats, ArrivalProfile, BehaviourModel, UserClass
 from tracereplay.model.distributions import Duration
-
-from tracereplay.errors import ModelFileError
 
 FORMAT = "tracereplay-model"
 FORMAT_VERSION = 1

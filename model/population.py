@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+
 from tracereplay.model.classes import Mixture, UnitData, choose_classes, posteriors, unit_data
 from tracereplay.model.prepare import SessionArrays
 

@@ -17,6 +17,7 @@ from bisect import bisect_right
 from typing import TYPE_CHECKING
 
 import numpy as np
+
 from tracereplay.model.distributions import GRID, Duration, sample_tables
 
 if TYPE_CHECKING:

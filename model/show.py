@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from tracereplay.model.frames import actions_frame, classes_frame, expected_visits, transitions_frame
 
 from tracereplay.durations import format_duration
+from tracereplay.model.frames import actions_frame, classes_frame, expected_visits, transitions_frame
 
 if TYPE_CHECKING:
     from rich.console import Console
+
     from tracereplay.model.behaviour import BehaviourModel
     from tracereplay.model.distributions import Duration
 

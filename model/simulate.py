@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from tracereplay.model.distributions import sample_tables
-from tracereplay.model.prepare import NS_PER_S
 
 from tracereplay.errors import ConfigError
+from tracereplay.model.distributions import sample_tables
+from tracereplay.model.prepare import NS_PER_S
 
 if TYPE_CHECKING:
     from tracereplay.model.behaviour import BehaviourModel

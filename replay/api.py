@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
+
 from tracereplay.ingest.events import atomic_path
 from tracereplay.replay.actions.pack import load_pack
 from tracereplay.replay.behaviour import Behaviour, from_spec, from_trace

@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from tracereplay.errors import ConfigError, InputError
 from tracereplay.replay.config import RunConfig, Workload
 from tracereplay.replay.controllers.simple import Script, SimpleController, load_script
 from tracereplay.replay.controllers.stochastic import SessionSource, StochasticController
 from tracereplay.replay.controllers.trace import UserPlan, plan_users
 from tracereplay.replay.users import ControllerFactory
-
-from tracereplay.errors import ConfigError, InputError
 
 SCRIPT_SUFFIXES = (".toml",)
 

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
+
 from tracereplay.replay.histogram import new_histogram, value_at_percentile
 from tracereplay.replay.recorder import Interval, UserCounts
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from hdrh.histogram import HdrHistogram
+
 from tracereplay.replay.config import RunConfig, Workload
 from tracereplay.replay.controllers.trace import UserPlan
 from tracereplay.replay.fasthttp import FastTransport

@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from hdrh.histogram import HdrHistogram
+
 from tracereplay.ingest.events import EVENT_SCHEMA, atomic_path
 from tracereplay.replay.histogram import new_histogram, record_many
 

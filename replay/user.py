@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
+
 from tracereplay.replay.actions.generic import HttpRoute, harvest, parse_action
 from tracereplay.replay.actions.pack import EMPTY_PACK, ActionFn, ActionPack
 from tracereplay.replay.limiter import RateLimiter

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+
 from tracereplay.replay.controllers.base import UserController
 from tracereplay.replay.limiter import RateLimiter
 from tracereplay.replay.recorder import Recorder

@@ -22,14 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
+
+from tracereplay import errors
 from tracereplay.replay.actions.pack import load_pack
 from tracereplay.replay.config import RunConfig
 from tracereplay.replay.histogram import new_histogram
 from tracereplay.replay.live import LiveStats, interval_from_wire, interval_to_wire
 from tracereplay.replay.loadtester import ExitReason, WorkerOutcome
 from tracereplay.replay.recorder import UserCounts
-
-from tracereplay import errors
 
 STOP, ADD, REMOVE, RATE = "stop", "add", "remove", "rate"
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
 from tracereplay.report import histogram
 from tracereplay.report.columns import BatchArrays, Codes
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tracereplay.errors import ConfigError
 from tracereplay.ingest.events import EVENT_COLUMNS, conform, read_events
 from tracereplay.report.load import Run
-
-from tracereplay.errors import ConfigError
 
 
 def run_events(run: Run) -> Any:

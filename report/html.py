@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
 from tracereplay.ingest.events import atomic_path
 from tracereplay.report.render import (
     COMPARED,

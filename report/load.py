@@ -20,6 +20,7 @@ from tracereplay.errors import InputError
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
+
     from tracereplay.report.summary import Summary
 
 RUN_FORMAT = "tracereplay-run"

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter
+
 from tracereplay.report.summary import TOTAL, Summary
 
 MAX_SERIES = 10  # more lines than this are unreadable; the busiest actions are drawn

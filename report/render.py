@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
+
 from tracereplay.report.summary import COUNT_KEYS, LATENCY_KEYS, TOTAL, Summary
 
 if TYPE_CHECKING:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
 from tracereplay.report.columns import BatchArrays
 
 _COMPACT_ROWS = 1 << 22

@@ -24,6 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+from tracereplay.durations import parse_duration
+from tracereplay.errors import ConfigError
 from tracereplay.report.actions import (
     COUNT_KEYS,
     LATENCY_KEYS,
@@ -37,9 +40,6 @@ from tracereplay.report.actions import (
 from tracereplay.report.columns import SUMMARY_COLUMNS, BatchArrays, concat, decode
 from tracereplay.report.sessions import SessionAccumulator
 from tracereplay.report.timeseries import TimeAccumulator
-
-from tracereplay.durations import parse_duration
-from tracereplay.errors import ConfigError
 
 if TYPE_CHECKING:
     from tracereplay.report.load import Run

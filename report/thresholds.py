@@ -17,9 +17,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from tracereplay.report.summary import COUNT_KEYS, LATENCY_KEYS, Summary
-
 from tracereplay.errors import ConfigError
+from tracereplay.report.summary import COUNT_KEYS, LATENCY_KEYS, Summary
 
 METRICS: tuple[str, ...] = (*COUNT_KEYS, *LATENCY_KEYS)
 OPERATORS: dict[str, Callable[[float, float], bool]] = {

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from tracereplay.replay.store import MemStore
 
 _PARAM = re.compile(r"\{([^{}/]+)\}")

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from tracereplay.replay.store import MutableUserStore
-from tracereplay.replay.transport import Response
 
 from tracereplay.errors import ConfigError
+from tracereplay.replay.store import MutableUserStore
+from tracereplay.replay.transport import Response
 
 
 class ActionContext(Protocol):

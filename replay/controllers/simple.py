@@ -21,11 +21,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tracereplay.replay.controllers.base import Step
-from tracereplay.replay.store import UserStore
-
 from tracereplay.durations import parse_duration
 from tracereplay.errors import ConfigError, InputError
+from tracereplay.replay.controllers.base import Step
+from tracereplay.replay.store import UserStore
 
 
 @dataclass(frozen=True, kw_only=True)

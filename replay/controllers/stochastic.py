@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+
 from tracereplay.replay.controllers.base import Step
 from tracereplay.replay.store import UserStore
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
 from tracereplay.replay.controllers.base import Step
 from tracereplay.replay.store import UserStore
 

@@ -10,6 +10,7 @@ import asyncio
 import time
 
 import numpy as np
+
 from tracereplay.replay.runtime import Crowd, UserRunner
 from tracereplay.replay.users import UserFactory
 

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable
 
 import numpy as np
+
 from tracereplay.replay.config import Arrivals
 from tracereplay.replay.recorder import UserCounts
 from tracereplay.replay.runtime import Crowd, UserRunner

@@ -31,9 +31,6 @@ def make_inputs(root: Path) -> dict[str, Path]:
 
 
 # verb arguments, with {name} filled from make_inputs() and {out} a fresh output path
-# The replay verbs open the model inside their workers, after the live line has started: a damaged model
-# is found late (seconds later, under the progress line). Known; strict, so the fix is noticed.
-LATE_MODEL_CHECK = pytest.mark.xfail(strict=True, reason="replay: input checked after the live line starts")
 
 CASES: list[tuple[str, list[str]]] = [
     ("ingest missing", ["ingest", "{missing}", "-o", "{out}"]),
@@ -60,7 +57,6 @@ CASES: list[tuple[str, list[str]]] = [
     ("report empty dir", ["report", "{empty_run}"]),
     ("demo zero duration", ["demo", "--duration", "0s", "--out", "{out}"]),
 ]
-MARKS = {"run garbage model": [LATE_MODEL_CHECK], "replay garbage": [LATE_MODEL_CHECK]}
 
 
 # One child process runs every case through the real entry point, ``tracereplay.cli.main(argv)``, one after
@@ -107,7 +103,7 @@ def outcomes(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess[st
     }
 
 
-@pytest.mark.parametrize("name", [pytest.param(name, marks=MARKS.get(name, [])) for name, _ in CASES])
+@pytest.mark.parametrize("name", [name for name, _ in CASES])
 def test_bad_input_is_one_line_and_exit_1(outcomes, name):
     done, out = outcomes[name]
     lines = [line for line in done.stderr.splitlines() if line.strip()]
@@ -138,10 +134,9 @@ def test_an_unreachable_target_is_recorded_and_the_run_ends_cleanly(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again when the block ends
+    from tracereplay.demo import sample_dump_path
     from tracereplay.ingest import read_dumps
     from tracereplay.model import fit
-
-    from tracereplay.demo import sample_dump_path
 
     model = tmp_path / "model.json"
     fit(read_dumps([sample_dump_path()])).save(model)

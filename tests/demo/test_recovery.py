@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from tracereplay.ingest import read_dumps
-from tracereplay.model import fit
 
 from tracereplay.demo import sample_dump_path
+from tracereplay.ingest import read_dumps
+from tracereplay.model import fit
 
 GENERATE = Path(__file__).resolve().parents[2] / "sample_traces" / "generate.py"
 

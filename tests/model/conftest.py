@@ -10,6 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from populations import POSTER, READER, SINGLE, generate, rare_spec
+
 from tracereplay.model import fit
 
 

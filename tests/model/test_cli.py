@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+
 from tracereplay.ingest.events import read_events, write_events
 
 

@@ -9,6 +9,8 @@ import sys
 import numpy as np
 import pytest
 from populations import CHANNELS, CREATE, LOGIN, POSTS
+
+from tracereplay.errors import ConfigError
 from tracereplay.model import (
     drop_actions,
     edit,
@@ -18,8 +20,6 @@ from tracereplay.model import (
     set_class_shares,
     simulate,
 )
-
-from tracereplay.errors import ConfigError
 
 
 def test_scale_arrivals(two_class_model):

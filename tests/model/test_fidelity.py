@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import stats
-from tracereplay.model import compare, fit, load_model, simulate
-from tracereplay.model.fidelity import ks
 
 from tracereplay.errors import ConfigError
+from tracereplay.model import compare, fit, load_model, simulate
+from tracereplay.model.fidelity import ks
 
 TARGETS = {
     "action_mix_tvd": 0.02,

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 from populations import CHANNELS, CREATE, LOGIN, POSTER, POSTS, RARE_ACTIONS, READER, SINGLE
-from tracereplay.model import fit
 
 from tracereplay.errors import ConfigError
+from tracereplay.model import fit
 
 
 def test_readers_and_posters_come_out_as_two_classes_with_their_shares(two_classes, two_class_model):

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from tracereplay.model.show import summary
 
 import tracereplay
+from tracereplay.model.show import summary
 
 
 def test_load_model_gives_pandas_tables(tmp_path, two_class_model):

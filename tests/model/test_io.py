@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pytest
-from tracereplay.model import FORMAT_VERSION, load_model
 
 from tracereplay.errors import ModelFileError
+from tracereplay.model import FORMAT_VERSION, load_model
 
 
 def test_saves_to_exactly_the_path_given_and_round_trips(tmp_path, two_class_model):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from tracereplay.ingest.events import EVENT_COLUMNS, conform, read_events, write_events
-from tracereplay.model import simulate
 
 from tracereplay.errors import ConfigError
+from tracereplay.ingest.events import EVENT_COLUMNS, conform, read_events, write_events
+from tracereplay.model import simulate
 
 
 def test_same_seed_same_table_other_seed_other_table(two_class_model):

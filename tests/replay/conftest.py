@@ -89,9 +89,8 @@ async def serve():
 @pytest.fixture(scope="session")
 def demo_events(tmp_path_factory) -> str:
     """The bundled sample dump ingested into a real event table (Parquet)."""
-    from tracereplay.ingest import ingest
-
     from tracereplay.demo import sample_dump_path
+    from tracereplay.ingest import ingest
 
     path = tmp_path_factory.mktemp("events") / "events.parquet"
     ingest([sample_dump_path()], path)

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from aiohttp import web
+
+from tracereplay.errors import ConfigError
 from tracereplay.replay import MemStore, Script, run_async
 from tracereplay.replay.actions.generic import harvest, parse_action
 from tracereplay.replay.actions.pack import load_pack
-
-from tracereplay.errors import ConfigError
 
 
 def test_parse_action_reads_method_route_params_and_resource():

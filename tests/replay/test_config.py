@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from tracereplay.replay import RunConfig, Workload
 
 from tracereplay.errors import ConfigError
+from tracereplay.replay import RunConfig, Workload
 
 
 def test_every_problem_is_reported_at_once():

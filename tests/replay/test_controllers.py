@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
+from tracereplay.errors import ConfigError, InputError
 from tracereplay.replay import (
     MemStore,
     SimpleController,
@@ -16,8 +18,6 @@ from tracereplay.replay import (
 )
 from tracereplay.replay.controllers.stochastic import SessionSource
 from tracereplay.replay.controllers.trace import user_fraction
-
-from tracereplay.errors import ConfigError, InputError
 
 
 def steps_of(controller, limit: int = 1000) -> list:

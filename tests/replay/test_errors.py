@@ -8,6 +8,7 @@ import socket
 import pandas as pd
 import pytest
 from aiohttp import web
+
 from tracereplay.replay import ErrorKind, Request, RequestFailed, Script, run_async
 from tracereplay.replay.fasthttp import FastTransport
 from tracereplay.replay.transport import AiohttpTransport

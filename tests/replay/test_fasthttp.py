@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 from aiohttp import web
+
 from tracereplay.replay import ErrorKind, Request, RequestFailed
 from tracereplay.replay.fasthttp import FastTransport
 

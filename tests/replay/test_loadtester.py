@@ -8,6 +8,7 @@ import socket
 
 import pandas as pd
 import pytest
+
 from tracereplay.replay import ExitReason, run_async, start_run
 from tracereplay.replay.recorder import REQUEST_SCHEMA
 

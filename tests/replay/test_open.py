@@ -7,6 +7,7 @@ import asyncio
 import numpy as np
 import pandas as pd
 from aiohttp import web
+
 from tracereplay.replay import Arrivals, Script, run_async, start_run
 from tracereplay.replay.workloads.open import plan_arrivals
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tracereplay.ingest.events import read_events
 from tracereplay.replay.histogram import new_histogram, record_many
 from tracereplay.replay.recorder import REQUEST_SCHEMA, Recorder, UserCounts

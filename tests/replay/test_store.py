@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from tracereplay.replay import MemStore, MutableUserStore, UserStore
 from tracereplay.replay.store import VALUES_PER_NAME
 

@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from tracereplay.ingest.events import to_arrow
 
 START = pd.Timestamp("2026-01-01T12:00:00Z")

@@ -6,9 +6,9 @@ import subprocess
 import sys
 
 import numpy as np
-import tracereplay.report as report
 
 import tracereplay
+import tracereplay.report as report
 
 from .conftest import random_workers
 

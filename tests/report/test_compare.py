@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+
 from tracereplay.report import load_run, summarize
 from tracereplay.report.compare import CompareSettings, compare_runs
 

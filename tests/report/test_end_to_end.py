@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+
 from tracereplay.report import load_run, summarize
 
 ACTIONS = ["GET /fast", "GET /slow", "GET /broken"]

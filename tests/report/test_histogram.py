@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from hdrh.histogram import HdrHistogram
+
 from tracereplay.report import histogram
 
 from .conftest import nearest_rank

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from tracereplay.report import Latency, load_run, summarize
 from tracereplay.report.histogram import RELATIVE_PRECISION
 

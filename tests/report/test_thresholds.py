@@ -8,10 +8,10 @@ import sys
 
 import numpy as np
 import pytest
-from tracereplay.report import load_run, summarize
-from tracereplay.report.thresholds import check_thresholds, parse_threshold, parse_thresholds
 
 from tracereplay.errors import ConfigError
+from tracereplay.report import load_run, summarize
+from tracereplay.report.thresholds import check_thresholds, parse_threshold, parse_thresholds
 
 from .conftest import requests_frame
 
