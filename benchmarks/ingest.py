@@ -35,6 +35,7 @@ T0_NS = 1_767_225_600 * 10**9
 
 # --- making the dumps -------------------------------------------------------------------------------------
 
+
 def make_protobuf(path: Path, spans: int) -> None:
     """Framed ExportTraceServiceRequest messages; per-span bytes assembled from protobuf-encoded parts."""
     from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -45,11 +46,15 @@ def make_protobuf(path: Path, spans: int) -> None:
         any_value = AnyValue(int_value=value) if isinstance(value, int) else AnyValue(string_value=value)
         return _field(9, KeyValue(key=key, value=any_value).SerializeToString())
 
-    constant = b"".join([
-        kv("http.request.method", "GET"), kv("http.route", "/api/v4/channels/{channel_id}/posts"),
-        kv("user_agent.original", "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"),
-        kv("server.address", "chat"), kv("network.protocol.version", "1.1"),
-    ])
+    constant = b"".join(
+        [
+            kv("http.request.method", "GET"),
+            kv("http.route", "/api/v4/channels/{channel_id}/posts"),
+            kv("user_agent.original", "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"),
+            kv("server.address", "chat"),
+            kv("network.protocol.version", "1.1"),
+        ]
+    )
     users = [kv("enduser.id", f"user-{u:06d}") for u in range(20_000)]
     clients = [kv("client.address", f"10.0.{u // 250}.{u % 250}") for u in range(20_000)]
     paths = [kv("url.path", f"/api/v4/channels/{c:08x}/posts") for c in range(5_000)]
@@ -57,8 +62,12 @@ def make_protobuf(path: Path, spans: int) -> None:
     name = _field(5, Span(name="GET /api/v4/channels/{channel_id}/posts").name.encode())
     kind = Span(kind=Span.SPAN_KIND_SERVER).SerializeToString()
     error_status = _field(15, Status(code=Status.STATUS_CODE_ERROR).SerializeToString())
-    resource = _field(1, Resource(attributes=[KeyValue(key="service.name", value=AnyValue(
-        string_value="chat"))]).SerializeToString())
+    resource = _field(
+        1,
+        Resource(
+            attributes=[KeyValue(key="service.name", value=AnyValue(string_value="chat"))]
+        ).SerializeToString(),
+    )
     scope_header = ScopeSpans().SerializeToString()
     with open(path, "wb") as out:
         for first in range(0, spans, SPANS_PER_MESSAGE):
@@ -67,14 +76,23 @@ def make_protobuf(path: Path, spans: int) -> None:
                 user = (i * 7919) % 20_000
                 start = T0_NS + i * 1_000_000
                 status = 500 if i % 97 == 0 else 404 if i % 31 == 0 else 200
-                body = b"".join([
-                    _field(1, i.to_bytes(16, "big")), _field(2, (i + 1).to_bytes(8, "big")), name, kind,
-                    b"\x39" + start.to_bytes(8, "little"),  # start_time_unix_nano, fixed64
-                    b"\x41" + (start + 4_000_000).to_bytes(8, "little"),  # end_time_unix_nano
-                    constant, users[user], clients[user], paths[i % 5_000], statuses[status],
-                    kv("session.id", f"s-{user}-{i // 200_000}"),
-                    error_status if status == 500 else b"",
-                ])
+                body = b"".join(
+                    [
+                        _field(1, i.to_bytes(16, "big")),
+                        _field(2, (i + 1).to_bytes(8, "big")),
+                        name,
+                        kind,
+                        b"\x39" + start.to_bytes(8, "little"),  # start_time_unix_nano, fixed64
+                        b"\x41" + (start + 4_000_000).to_bytes(8, "little"),  # end_time_unix_nano
+                        constant,
+                        users[user],
+                        clients[user],
+                        paths[i % 5_000],
+                        statuses[status],
+                        kv("session.id", f"s-{user}-{i // 200_000}"),
+                        error_status if status == 500 else b"",
+                    ]
+                )
                 encoded.append(_field(2, body))
             scope = _field(2, scope_header + b"".join(encoded))
             message = _field(1, resource + scope)  # ResourceSpans{resource=1, scope_spans=2}, field 1
@@ -102,9 +120,13 @@ def make_json(path: Path, spans: int) -> None:
         any_value = {"intValue": str(value)} if isinstance(value, int) else {"stringValue": value}
         return {"key": key, "value": any_value}
 
-    constant = [attr("http.request.method", "GET"), attr("http.route", "/api/v4/channels/{channel_id}/posts"),
-                attr("user_agent.original", "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"),
-                attr("server.address", "chat"), attr("network.protocol.version", "1.1")]
+    constant = [
+        attr("http.request.method", "GET"),
+        attr("http.route", "/api/v4/channels/{channel_id}/posts"),
+        attr("user_agent.original", "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"),
+        attr("server.address", "chat"),
+        attr("network.protocol.version", "1.1"),
+    ]
     resource = {"attributes": [attr("service.name", "chat")]}
     with open(path, "wb") as out:
         for first in range(0, spans, SPANS_PER_MESSAGE):
@@ -114,14 +136,20 @@ def make_json(path: Path, spans: int) -> None:
                 start = T0_NS + i * 1_000_000
                 status = 500 if i % 97 == 0 else 404 if i % 31 == 0 else 200
                 span = {
-                    "traceId": i.to_bytes(16, "big").hex(), "spanId": (i + 1).to_bytes(8, "big").hex(),
-                    "name": "GET /api/v4/channels/{channel_id}/posts", "kind": 2,
-                    "startTimeUnixNano": str(start), "endTimeUnixNano": str(start + 4_000_000),
-                    "attributes": [*constant, attr("enduser.id", f"user-{user:06d}"),
-                                   attr("client.address", f"10.0.{user // 250}.{user % 250}"),
-                                   attr("url.path", f"/api/v4/channels/{i % 5_000:08x}/posts"),
-                                   attr("http.response.status_code", status),
-                                   attr("session.id", f"s-{user}-{i // 200_000}")],
+                    "traceId": i.to_bytes(16, "big").hex(),
+                    "spanId": (i + 1).to_bytes(8, "big").hex(),
+                    "name": "GET /api/v4/channels/{channel_id}/posts",
+                    "kind": 2,
+                    "startTimeUnixNano": str(start),
+                    "endTimeUnixNano": str(start + 4_000_000),
+                    "attributes": [
+                        *constant,
+                        attr("enduser.id", f"user-{user:06d}"),
+                        attr("client.address", f"10.0.{user // 250}.{user % 250}"),
+                        attr("url.path", f"/api/v4/channels/{i % 5_000:08x}/posts"),
+                        attr("http.response.status_code", status),
+                        attr("session.id", f"s-{user}-{i // 200_000}"),
+                    ],
                     "status": {"code": 2} if status == 500 else {},
                 }
                 encoded.append(span)
@@ -137,6 +165,7 @@ def _frames(path: Path):
 
 
 # --- what each subprocess measures ------------------------------------------------------------------------
+
 
 def child(mode: str, dump: Path, out: Path) -> dict:
     started = time.perf_counter()
@@ -160,10 +189,18 @@ def child(mode: str, dump: Path, out: Path) -> dict:
             for rs in TracesData.FromString(message).resource_spans:
                 for ss in rs.scope_spans:
                     for span in ss.spans:
-                        attributes = {kv.key: kv.value.string_value or kv.value.int_value
-                                      for kv in span.attributes}
-                        rows.append({"name": span.name, "start": span.start_time_unix_nano,
-                                     "end": span.end_time_unix_nano, "kind": span.kind, **attributes})
+                        attributes = {
+                            kv.key: kv.value.string_value or kv.value.int_value for kv in span.attributes
+                        }
+                        rows.append(
+                            {
+                                "name": span.name,
+                                "start": span.start_time_unix_nano,
+                                "end": span.end_time_unix_nano,
+                                "kind": span.kind,
+                                **attributes,
+                            }
+                        )
         spans = len(rows)
     elif mode == "json-floor":
         import orjson
@@ -179,10 +216,17 @@ def child(mode: str, dump: Path, out: Path) -> dict:
                 for rs in json.loads(line)["resourceSpans"]:
                     for ss in rs["scopeSpans"]:
                         for span in ss["spans"]:
-                            attributes = {kv["key"]: next(iter(kv["value"].values()))
-                                          for kv in span["attributes"]}
-                            rows.append({"name": span["name"], "start": int(span["startTimeUnixNano"]),
-                                         "end": int(span["endTimeUnixNano"]), **attributes})
+                            attributes = {
+                                kv["key"]: next(iter(kv["value"].values())) for kv in span["attributes"]
+                            }
+                            rows.append(
+                                {
+                                    "name": span["name"],
+                                    "start": int(span["startTimeUnixNano"]),
+                                    "end": int(span["endTimeUnixNano"]),
+                                    **attributes,
+                                }
+                            )
         spans = len(rows)
     seconds = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -190,16 +234,21 @@ def child(mode: str, dump: Path, out: Path) -> dict:
 
 
 def measure(mode: str, dump: Path, out: Path) -> dict:
-    result = subprocess.run([sys.executable, __file__, "--child", mode, str(dump), str(out)],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, __file__, "--child", mode, str(dump), str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if result.returncode != 0:
         raise SystemExit(f"{mode} failed:\n{result.stderr}")
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--spans", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (the median is shown)")
     parser.add_argument("--only", choices=["otlp", "otlp-json"], help="one format only")
@@ -216,8 +265,11 @@ def main() -> None:
         protobuf, json_lines = work / "spans.otlp.pb", work / "spans.otlp.jsonl"
         started = time.perf_counter()
         make_protobuf(protobuf, args.spans)
-        print(f"made {args.spans:,} spans: {protobuf.stat().st_size / 1e6:,.0f} MB protobuf "
-              f"in {time.perf_counter() - started:.1f}s", flush=True)
+        print(
+            f"made {args.spans:,} spans: {protobuf.stat().st_size / 1e6:,.0f} MB protobuf "
+            f"in {time.perf_counter() - started:.1f}s",
+            flush=True,
+        )
         plan = []
         if args.only in (None, "otlp"):
             plan += [("otlp", "ingest", protobuf)]
@@ -226,8 +278,11 @@ def main() -> None:
         if args.only in (None, "otlp-json"):
             started = time.perf_counter()
             make_json(json_lines, args.spans)
-            print(f"made OTLP/JSON: {json_lines.stat().st_size / 1e6:,.0f} MB "
-                  f"in {time.perf_counter() - started:.1f}s", flush=True)
+            print(
+                f"made OTLP/JSON: {json_lines.stat().st_size / 1e6:,.0f} MB "
+                f"in {time.perf_counter() - started:.1f}s",
+                flush=True,
+            )
             plan += [("otlp-json", "ingest", json_lines)]
             if not args.no_peers:
                 plan += [("otlp-json", "json-floor", json_lines), ("otlp-json", "json-dict-loop", json_lines)]

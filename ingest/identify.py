@@ -16,6 +16,7 @@ Spans with none of these are dropped and counted as ``no user identity``.
 from __future__ import annotations
 
 import numpy as np
+
 from tracereplay.ingest.raw import Coded, combine
 
 FALLBACK_CLIENT_AGENT = "fallback: client address + user agent"

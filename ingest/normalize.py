@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+
 from tracereplay.ingest.identify import resolve_users
 from tracereplay.ingest.options import IngestOptions
 from tracereplay.ingest.raw import Coded, RawBatch, combine

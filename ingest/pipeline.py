@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from tracereplay.errors import InputError
 from tracereplay.ingest.events import EVENT_SCHEMA, atomic_path
 from tracereplay.ingest.normalize import Normalizer
 from tracereplay.ingest.options import IngestOptions, salt_path_for
@@ -25,8 +27,6 @@ from tracereplay.ingest.sessions import Sessions
 from tracereplay.ingest.sniff import detect_format, open_dump, read_head
 from tracereplay.ingest.store import EventStore, record_batches
 from tracereplay.ingest.summary import FileSummary, IngestSummary
-
-from tracereplay.errors import InputError
 
 
 def collect(paths: Sequence[str | Path], options: IngestOptions) -> tuple[EventStore, IngestSummary]:
@@ -78,6 +78,9 @@ def table_batches(store: EventStore, summary: IngestSummary, options: IngestOpti
     labels["user"] = user_labels
     labels["session"] = _session_labels(sessions, users, user_labels, store.interners["session"].values, salt)
     _fill_summary(summary, columns, order, sessions, store)
+    for unused in ("session", "user_key", "service", "root"):  # not written: free them first
+        columns.pop(unused, None)
+        store.parts.pop(unused, None)
     yield from record_batches(columns, order, sessions.row_session, labels, options.row_group_rows)
 
 

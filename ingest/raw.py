@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
 from tracereplay.ingest.options import IngestOptions
 
 OBJECT_COLUMNS = ("name", "service", "method", "route", "path", "url", "user", "user_key", "session",

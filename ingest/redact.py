@@ -21,9 +21,9 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
-from tracereplay.ingest.templating import template_path, template_segment
 
 from tracereplay.errors import InputError
+from tracereplay.ingest.templating import template_path, template_segment
 
 SALT_BYTES = 32
 _SECRET_PLACEHOLDERS = frozenset({"{email}", "{token}"})

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
+
 from tracereplay.ingest.events import EVENT_SCHEMA
 from tracereplay.ingest.identify import borrow_session_users
 from tracereplay.ingest.normalize import Normalized

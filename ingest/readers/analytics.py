@@ -11,6 +11,7 @@ from collections import Counter
 
 import numpy as np
 import pandas as pd
+
 from tracereplay.ingest.raw import Coded, RawBatch
 
 

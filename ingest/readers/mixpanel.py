@@ -11,12 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from tracereplay.errors import InputError
 from tracereplay.ingest.options import IngestOptions
 from tracereplay.ingest.raw import RawBatch
 from tracereplay.ingest.readers.analytics import EventRows
 from tracereplay.ingest.readers.jsontext import json_values, records
-
-from tracereplay.errors import InputError
 
 NAME = "mixpanel"
 USER_KEYS = ("$user_id", "distinct_id")

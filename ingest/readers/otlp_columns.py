@@ -7,10 +7,10 @@ from collections import Counter
 
 import numpy as np
 import pandas as pd
-from tracereplay.ingest.raw import AttributeTable, Coded, RawBatch
-from tracereplay.ingest.readers import otlp_scan as scan
 
 from tracereplay.errors import InputError
+from tracereplay.ingest.raw import AttributeTable, Coded, RawBatch
+from tracereplay.ingest.readers import otlp_scan as scan
 
 NAME = "otlp"
 

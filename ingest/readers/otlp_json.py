@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+
+from tracereplay.errors import InputError
 from tracereplay.ingest.options import IngestOptions
 from tracereplay.ingest.raw import AttributeTable, RawBatch
 from tracereplay.ingest.readers.jsontext import json_values
-
-from tracereplay.errors import InputError
 
 NAME = "otlp-json"
 _KIND_NAMES = {"SPAN_KIND_UNSPECIFIED": 0, "SPAN_KIND_INTERNAL": 1, "SPAN_KIND_SERVER": 2,

@@ -21,13 +21,13 @@ from typing import BinaryIO
 import numpy as np
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
+
+from tracereplay.errors import InputError
 from tracereplay.ingest.options import IngestOptions
 from tracereplay.ingest.raw import AttributeTable, RawBatch
 
-from tracereplay.errors import InputError
-
 NAME = "otlp"
-CHUNK_BYTES = 48 * 1024 * 1024
+CHUNK_BYTES = 24 * 1024 * 1024
 #: dumps smaller than this (~100 k spans) are decoded with protobuf: no compiler start-up to pay
 SCANNER_MIN_BYTES = 48 * 1024 * 1024
 _BLOCK = 1024 * 1024

@@ -12,13 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from tracereplay.errors import InputError
 from tracereplay.ingest.options import IngestOptions
 from tracereplay.ingest.raw import RawBatch
 from tracereplay.ingest.readers.analytics import EventRows
 from tracereplay.ingest.readers.jsontext import json_values, records
 from tracereplay.ingest.templating import template_path
-
-from tracereplay.errors import InputError
 
 NAME = "snowplow"
 #: the enriched TSV's field order (Snowplow docs, "Enriched stream TSV file format")

@@ -16,11 +16,11 @@ from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
+
+from tracereplay.errors import InputError
 from tracereplay.ingest.options import IngestOptions
 from tracereplay.ingest.raw import RawBatch
 from tracereplay.ingest.readers.analytics import to_ns
-
-from tracereplay.errors import InputError
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "ts": ("ts", "timestamp", "time", "start", "start_time", "event_time"),

@@ -11,12 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from tracereplay.errors import InputError
 from tracereplay.ingest.options import IngestOptions
 from tracereplay.ingest.raw import AttributeTable, RawBatch
 from tracereplay.ingest.readers.jsontext import json_values
 from tracereplay.ingest.readers.rows import SpanRows, kind_from_name
-
-from tracereplay.errors import InputError
 
 NAME = "zipkin"
 

@@ -6,10 +6,10 @@ import json
 
 import pandas as pd
 import pytest
-from tracereplay.ingest import read_dumps, read_dumps_with_summary
-from tracereplay.ingest.readers.snowplow import FIELDS
 
 from tracereplay.errors import InputError
+from tracereplay.ingest import read_dumps, read_dumps_with_summary
+from tracereplay.ingest.readers.snowplow import FIELDS
 
 
 def test_segment_anonymous_fallback_pages_screens_and_batch_document(tmp_path):

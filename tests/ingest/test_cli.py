@@ -8,9 +8,9 @@ import sys
 
 import pytest
 from population import make_population, write_otlp
-from tracereplay.ingest.events import read_events
 
 from tracereplay.cli import main
+from tracereplay.ingest.events import read_events
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

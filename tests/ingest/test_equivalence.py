@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 from population import make_population, write_otlp, write_otlp_json, write_segment
+
 from tracereplay.ingest import read_dumps
 
 

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from population import make_population, write_otlp
-from tracereplay.ingest import read_dumps
 
 from tracereplay.errors import InputError
+from tracereplay.ingest import read_dumps
 
 SAMPLES = Path(__file__).parents[2] / "sample_traces"
 SEEDS = {

@@ -9,10 +9,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from population import ROUTES, T0_NS, make_population, write_otlp
-from tracereplay.ingest import ingest, read_dumps, read_dumps_with_summary
-from tracereplay.ingest.events import EVENT_COLUMNS, read_events
 
 from tracereplay.errors import ConfigError, InputError
+from tracereplay.ingest import ingest, read_dumps, read_dumps_with_summary
+from tracereplay.ingest.events import EVENT_COLUMNS, read_events
 
 
 def _partition(frame: pd.DataFrame, key: str) -> set[frozenset[int]]:

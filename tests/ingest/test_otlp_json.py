@@ -6,9 +6,9 @@ import json
 
 import pytest
 from population import make_population, otlp_json_document, write_otlp, write_otlp_json
-from tracereplay.ingest import read_dumps
 
 from tracereplay.errors import InputError
+from tracereplay.ingest import read_dumps
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,10 @@ import zstandard
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 from population import make_population, sdk_spans
-from tracereplay.ingest import read_dumps
-from tracereplay.ingest.readers.otlp_proto import _encode_varint
 
 from tracereplay.errors import InputError
+from tracereplay.ingest import read_dumps
+from tracereplay.ingest.readers.otlp_proto import _encode_varint
 
 
 @pytest.fixture(scope="module")

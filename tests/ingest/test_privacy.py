@@ -9,6 +9,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from population import T0_NS
+
 from tracereplay.ingest import ingest
 from tracereplay.ingest.events import read_events
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from tracereplay.ingest import read_dumps_with_summary
 from tracereplay.ingest.sniff import detect_format, read_head
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from tracereplay.ingest.sessions import assign_sessions
 
 S = 10**9

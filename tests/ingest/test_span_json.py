@@ -6,9 +6,9 @@ import json
 
 import pytest
 from population import make_population, sdk_spans
-from tracereplay.ingest import read_dumps, read_dumps_with_summary
 
 from tracereplay.errors import InputError
+from tracereplay.ingest import read_dumps, read_dumps_with_summary
 
 
 def _jaeger_span(i: int, *, process: dict | None = None, parent: str | None = None,

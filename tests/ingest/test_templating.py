@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from tracereplay.ingest.redact import redact_path
 from tracereplay.ingest.templating import template_path, template_paths
 
