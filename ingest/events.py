@@ -98,7 +98,8 @@ def _default(column: str, n: int, source: str) -> object:
         return False
     if column == "source":
         return source
-    return pd.NA
+    # float64 has no pd.NA; NaN is its missing value.
+    return float("nan") if _PANDAS_DTYPES[column] == "float64" else pd.NA
 
 
 def to_arrow(frame: pd.DataFrame) -> pa.Table:
