@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tracereplay.report.summary import COUNT_KEYS, LATENCY_KEYS, TOTAL, Summary
+from tracereplay.report.timeseries import OVER_TIME_COLUMNS
 
 if TYPE_CHECKING:
     from tracereplay.report.compare import Comparison
@@ -111,19 +112,7 @@ def render_summary(summary: Summary, console: Console | None = None, *, over_tim
 
 
 def render_over_time(frame: pd.DataFrame, console: Console) -> None:
-    columns = (
-        "start",
-        "t_s",
-        "requests",
-        "rps",
-        "errors",
-        "error_rate",
-        "active_users",
-        "p50_ms",
-        "p95_ms",
-        "p99_ms",
-    )
-    console.print(_table("Over time", columns, frame.to_dict("records")))
+    console.print(_table("Over time", OVER_TIME_COLUMNS, frame.to_dict("records")))
 
 
 def _sessions_line(sessions: dict[str, Any]) -> str:
@@ -183,19 +172,7 @@ def summary_markdown(summary: Summary, *, over_time: bool = True) -> str:
         _sessions_line(summary.sessions).replace("[bold]", "**").replace("[/bold]", "**"),
     ]
     if over_time and summary.over_time is not None:
-        columns = (
-            "start",
-            "t_s",
-            "requests",
-            "rps",
-            "errors",
-            "error_rate",
-            "active_users",
-            "p50_ms",
-            "p95_ms",
-            "p99_ms",
-        )
-        parts += ["### Over time", markdown_table(columns, summary.over_time.to_dict("records"))]
+        parts += ["### Over time", markdown_table(OVER_TIME_COLUMNS, summary.over_time.to_dict("records"))]
     return "\n\n".join(parts) + "\n"
 
 
