@@ -8,11 +8,17 @@ converted for the whole batch at once.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
 
+from tracereplay.errors import InputError
+from tracereplay.ingest.options import IngestOptions
 from tracereplay.ingest.raw import Coded, RawBatch
+from tracereplay.ingest.readers.jsontext import json_values, records
 
 
 class EventRows:
@@ -59,6 +65,35 @@ class EventRows:
             columns = {k: v[keep] for k, v in columns.items()}
             n = int(keep.sum())
         return RawBatch(n=n, columns=columns, source=self.source, read=self.read, dropped=self.dropped)
+
+
+def read_json_events(
+    path: Path,
+    stream: BinaryIO,
+    options: IngestOptions,
+    *,
+    source: str,
+    label: str,
+    containers: tuple[str, ...],
+    add: Callable[[EventRows, dict], None],
+) -> Iterator[RawBatch]:
+    """Batches of rows from JSON events, each value an event or a wrapper holding them under ``containers``.
+
+    A value that is not the expected event shape stops the read with one line naming ``label`` and the place.
+    """
+    rows = EventRows(source)
+    for values in json_values(path, stream):
+        for where, value in values:
+            try:
+                for event in records(value, *containers):
+                    add(rows, event)
+            except (TypeError, AttributeError, ValueError, KeyError) as exc:
+                problem = f"not a {label} ({type(exc).__name__}: {exc})"
+                raise InputError(path, problem, where=where) from None
+            if len(rows) >= options.batch_spans:
+                yield rows.finish()
+                rows = EventRows(source)
+    yield rows.finish()
 
 
 def to_ns(times: list[object]) -> np.ndarray:

@@ -8,14 +8,13 @@ project records one, else the inactivity gap splits sessions.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
-from tracereplay.errors import InputError
 from tracereplay.ingest.options import IngestOptions
 from tracereplay.ingest.raw import RawBatch
-from tracereplay.ingest.readers.analytics import EventRows
-from tracereplay.ingest.readers.jsontext import json_values, records
+from tracereplay.ingest.readers.analytics import EventRows, read_json_events
 
 NAME = "mixpanel"
 USER_KEYS = ("$user_id", "distinct_id")
@@ -23,19 +22,10 @@ SESSION_KEYS = ("$session_id", "session_id", "session.id")
 
 
 def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBatch]:
-    rows = EventRows(NAME)
-    for values in json_values(path, stream):
-        for where, value in values:
-            try:
-                for event in records(value):
-                    _add(rows, event, options)
-            except (TypeError, AttributeError, ValueError, KeyError) as exc:
-                problem = f"not a Mixpanel event ({type(exc).__name__}: {exc})"
-                raise InputError(path, problem, where=where) from None
-            if len(rows) >= options.batch_spans:
-                yield rows.finish()
-                rows = EventRows(NAME)
-    yield rows.finish()
+    return read_json_events(
+        path, stream, options, source=NAME, label="Mixpanel event", containers=(),
+        add=partial(_add, options=options),
+    )
 
 
 def _add(rows: EventRows, event: dict, options: IngestOptions) -> None:

@@ -15,8 +15,7 @@ from typing import BinaryIO
 from tracereplay.errors import InputError
 from tracereplay.ingest.options import IngestOptions
 from tracereplay.ingest.raw import RawBatch
-from tracereplay.ingest.readers.analytics import EventRows
-from tracereplay.ingest.readers.jsontext import json_values, records
+from tracereplay.ingest.readers.analytics import EventRows, read_json_events
 from tracereplay.ingest.templating import template_path
 
 NAME = "snowplow"
@@ -83,19 +82,10 @@ def _read_tsv(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[
 
 
 def _read_json(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBatch]:
-    rows = EventRows(NAME)
-    for values in json_values(path, stream):
-        for where, value in values:
-            try:
-                for record in records(value, "data", "events"):
-                    _add(rows, record)
-            except (TypeError, AttributeError, ValueError, KeyError) as exc:
-                problem = f"not a Snowplow enriched event ({type(exc).__name__}: {exc})"
-                raise InputError(path, problem, where=where) from None
-            if len(rows) >= options.batch_spans:
-                yield rows.finish()
-                rows = EventRows(NAME)
-    yield rows.finish()
+    return read_json_events(
+        path, stream, options, source=NAME, label="Snowplow enriched event", containers=("data", "events"),
+        add=_add,
+    )
 
 
 def _add(rows: EventRows, record: dict) -> None:
