@@ -147,30 +147,18 @@ def test_ctrl_c_mid_run_leaves_a_readable_run_directory(demo_process, demo_model
     assert "interrupted" in stdout
 
 
+def _controlled_run(model: str, target: str, out) -> list[str]:
+    """A 4 s, one-worker run of 2 users that runtime control (signals, keys) changes in steps of 3."""
+    return [
+        sys.executable, "-m", "tracereplay", "run", model, "--target", target, "--users", "2", "--step", "3",
+        "--duration", "4s", "--actions", PACK, "--workers", "1", "-o", str(out),
+    ]
+
+
 def test_sigusr1_adds_users_and_sigusr2_removes_them(demo_process, demo_model, tmp_path):
     out = tmp_path / "run"
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tracereplay",
-            "run",
-            demo_model,
-            "--target",
-            demo_process,
-            "--users",
-            "2",
-            "--step",
-            "3",
-            "--duration",
-            "4s",
-            "--actions",
-            PACK,
-            "--workers",
-            "1",
-            "-o",
-            str(out),
-        ],
+        _controlled_run(demo_model, demo_process, out),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -265,27 +253,7 @@ def test_keyboard_plus_adds_users(demo_process, demo_model, tmp_path):
     out = tmp_path / "run"
     master, slave = pty.openpty()
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tracereplay",
-            "run",
-            demo_model,
-            "--target",
-            demo_process,
-            "--users",
-            "2",
-            "--step",
-            "3",
-            "--duration",
-            "4s",
-            "--actions",
-            PACK,
-            "--workers",
-            "1",
-            "-o",
-            str(out),
-        ],
+        _controlled_run(demo_model, demo_process, out),
         stdin=slave,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
