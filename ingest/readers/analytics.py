@@ -15,10 +15,9 @@ from typing import BinaryIO
 import numpy as np
 import pandas as pd
 
-from tracereplay.errors import InputError
 from tracereplay.ingest.options import IngestOptions
 from tracereplay.ingest.raw import Coded, RawBatch
-from tracereplay.ingest.readers.jsontext import json_values, records
+from tracereplay.ingest.readers.jsontext import read_json_rows, records
 
 
 class EventRows:
@@ -77,23 +76,11 @@ def read_json_events(
     containers: tuple[str, ...],
     add: Callable[[EventRows, dict], None],
 ) -> Iterator[RawBatch]:
-    """Batches of rows from JSON events, each value an event or a wrapper holding them under ``containers``.
-
-    A value that is not the expected event shape stops the read with one line naming ``label`` and the place.
-    """
-    rows = EventRows(source)
-    for values in json_values(path, stream):
-        for where, value in values:
-            try:
-                for event in records(value, *containers):
-                    add(rows, event)
-            except (TypeError, AttributeError, ValueError, KeyError) as exc:
-                problem = f"not a {label} ({type(exc).__name__}: {exc})"
-                raise InputError(path, problem, where=where) from None
-            if len(rows) >= options.batch_spans:
-                yield rows.finish()
-                rows = EventRows(source)
-    yield rows.finish()
+    """Batches of rows from JSON events: each value is an event or holds them under ``containers``."""
+    return read_json_rows(
+        path, stream, batch_size=options.batch_spans, new_rows=lambda: EventRows(source),
+        events=lambda value: records(value, *containers), add=add, label=f"a {label}",
+    )
 
 
 def to_ns(times: list[object]) -> np.ndarray:

@@ -9,10 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from tracereplay.errors import InputError
 from tracereplay.ingest.options import IngestOptions
 from tracereplay.ingest.raw import AttributeTable, RawBatch
-from tracereplay.ingest.readers.jsontext import json_values, records
+from tracereplay.ingest.readers.jsontext import read_json_rows, records
 from tracereplay.ingest.readers.rows import SpanRows, kind_from_name, truthy
 
 NAME = "jaeger"
@@ -20,19 +19,11 @@ NAME = "jaeger"
 
 def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBatch]:
     table = AttributeTable(options)
-    rows = SpanRows(table, options.kind_codes, NAME)
-    for values in json_values(path, stream):
-        for where, value in values:
-            try:
-                for trace in records(value, "data"):
-                    _add_trace(rows, trace)
-            except (TypeError, AttributeError, ValueError, KeyError) as exc:
-                problem = f"not Jaeger JSON ({type(exc).__name__}: {exc})"
-                raise InputError(path, problem, where=where) from None
-            if len(rows) >= options.batch_spans:
-                yield rows.finish()
-                rows = SpanRows(table, options.kind_codes, NAME)
-    yield rows.finish()
+    return read_json_rows(
+        path, stream, batch_size=options.batch_spans,
+        new_rows=lambda: SpanRows(table, options.kind_codes, NAME),
+        events=lambda value: records(value, "data"), add=_add_trace, label="Jaeger JSON",
+    )
 
 
 def _add_trace(rows: SpanRows, trace: dict) -> None:

@@ -8,14 +8,15 @@ triggers collections that cost more than the decoding itself.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol, TypeVar
 
 import orjson
 
 from tracereplay.errors import InputError
+from tracereplay.ingest.raw import RawBatch
 
 LINES_PER_BATCH = 2048
 BYTES_PER_BATCH = 8 * 1024 * 1024  # a line may hold a whole export request of thousands of spans
@@ -95,3 +96,42 @@ def records(value: object, *keys: str) -> list:
                 return inner
         return [value]
     raise TypeError(f"expected a JSON object or array, found {type(value).__name__}")
+
+
+class Rows(Protocol):
+    """A column builder a JSON reader fills: it counts its rows and turns them into a batch."""
+
+    def __len__(self) -> int: ...
+
+    def finish(self) -> RawBatch: ...
+
+
+R = TypeVar("R", bound=Rows)
+
+
+def read_json_rows(
+    path: Path,
+    stream: BinaryIO,
+    *,
+    batch_size: int,
+    new_rows: Callable[[], R],
+    events: Callable[[object], Iterable[dict]],
+    add: Callable[[R, dict], None],
+    label: str,
+) -> Iterator[RawBatch]:
+    """Batches of rows from a JSON dump: ``events`` takes each value apart, ``add`` puts one into the rows.
+
+    A value of the wrong shape stops the read with one line ``not <label> (…)`` naming the file and place.
+    """
+    rows = new_rows()
+    for values in json_values(path, stream):
+        for where, value in values:
+            try:
+                for event in events(value):
+                    add(rows, event)
+            except (TypeError, AttributeError, ValueError, KeyError) as exc:
+                raise InputError(path, f"not {label} ({type(exc).__name__}: {exc})", where=where) from None
+            if len(rows) >= batch_size:
+                yield rows.finish()
+                rows = new_rows()
+    yield rows.finish()

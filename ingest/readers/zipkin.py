@@ -11,10 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from tracereplay.errors import InputError
 from tracereplay.ingest.options import IngestOptions
 from tracereplay.ingest.raw import AttributeTable, RawBatch
-from tracereplay.ingest.readers.jsontext import json_values
+from tracereplay.ingest.readers.jsontext import read_json_rows
 from tracereplay.ingest.readers.rows import SpanRows, kind_from_name
 
 NAME = "zipkin"
@@ -22,19 +21,11 @@ NAME = "zipkin"
 
 def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBatch]:
     table = AttributeTable(options)
-    rows = SpanRows(table, options.kind_codes, NAME)
-    for values in json_values(path, stream):
-        for where, value in values:
-            try:
-                for span in _flatten(value):
-                    _add_span(rows, span)
-            except (TypeError, AttributeError, ValueError, KeyError) as exc:
-                problem = f"not Zipkin v2 JSON ({type(exc).__name__}: {exc})"
-                raise InputError(path, problem, where=where) from None
-            if len(rows) >= options.batch_spans:
-                yield rows.finish()
-                rows = SpanRows(table, options.kind_codes, NAME)
-    yield rows.finish()
+    return read_json_rows(
+        path, stream, batch_size=options.batch_spans,
+        new_rows=lambda: SpanRows(table, options.kind_codes, NAME),
+        events=_flatten, add=_add_span, label="Zipkin v2 JSON",
+    )
 
 
 def _flatten(value: object) -> Iterator[dict]:
