@@ -8,17 +8,15 @@ names are lowerCamelCase (snake_case is accepted as protobuf's JSON parsers do).
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
-
-import numpy as np
 
 from tracereplay.errors import InputError
 from tracereplay.ingest.options import IngestOptions
 from tracereplay.ingest.raw import AttributeTable, RawBatch
 from tracereplay.ingest.readers.jsontext import json_values
+from tracereplay.ingest.readers.rows import SpanRows
 
 NAME = "otlp-json"
 _KIND_NAMES = {"SPAN_KIND_UNSPECIFIED": 0, "SPAN_KIND_INTERNAL": 1, "SPAN_KIND_SERVER": 2,
@@ -38,31 +36,17 @@ def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBa
                 builder.add_document(value)
             except (TypeError, AttributeError, ValueError, KeyError) as exc:
                 raise InputError(path, f"not OTLP/JSON ({type(exc).__name__}: {exc})", where=where) from None
-            if builder.rows >= options.batch_spans:
+            if len(builder) >= options.batch_spans:
                 yield builder.finish()
                 builder = _Builder(table, kinds)
         yield builder.finish()
 
 
-class _Builder:
-    """Collects span fields into lists (and attributes into the table's sparse lists)."""
+class _Builder(SpanRows):
+    """Span rows filled straight from OTLP/JSON documents (the span loop appends to the lists inline)."""
 
     def __init__(self, table: AttributeTable, kinds: frozenset[int] | None) -> None:
-        self.table, self.kinds = table, kinds
-        self.ts: list[int] = []
-        self.end: list[int] = []
-        self.names: list[str] = []
-        self.kind: list[int] = []
-        self.root: list[bool] = []
-        self.service: list[str] = []
-        self.error: list[bool] = []
-        self.idx, self.vals = table.collector()
-        self.read = 0
-        self.dropped: Counter[str] = Counter()
-
-    @property
-    def rows(self) -> int:
-        return len(self.ts)
+        super().__init__(table, kinds, NAME)
 
     def add_document(self, document: object) -> None:
         if not isinstance(document, dict):
@@ -123,17 +107,6 @@ class _Builder:
                     idx[slot].append(row)
                     vals[slot].append(value)
 
-    def finish(self) -> RawBatch:
-        n = len(self.ts)
-        columns = self.table.finish(n, self.idx, self.vals)
-        columns["ts"] = np.array(self.ts, dtype=np.int64)
-        columns["end"] = np.array(self.end, dtype=np.int64)
-        columns["name"] = np.array(self.names, dtype=object)
-        columns["kind"] = np.array(self.kind, dtype=np.int8)
-        columns["root"] = np.array(self.root, dtype=bool)
-        columns["service"] = np.array(self.service, dtype=object)
-        columns["span_error"] = np.array(self.error, dtype=bool)
-        return RawBatch(n=n, columns=columns, source=NAME, read=self.read, dropped=self.dropped)
 
 
 def _field(record: dict, *names: str) -> object:
