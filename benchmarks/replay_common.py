@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -105,3 +106,35 @@ def tracereplay(*args: str, cpu: int | None = None, env: dict | None = None) -> 
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def locust_command(
+    locustfile: Path,
+    url: str,
+    *,
+    users: int,
+    spawn_rate: float,
+    seconds: float,
+    csv_prefix: Path | None = None,
+) -> list[str]:
+    """Headless Locust pinned to the client core (core 0), as every replay benchmark runs its peer."""
+    command = [
+        "taskset", "-c", "0", str(Path(PYTHON).parent / "locust"), "-f", str(locustfile), "--headless",
+        "-u", str(users), "-r", str(spawn_rate), "-t", f"{int(seconds)}s", "--host", url, "--only-summary",
+    ]
+    if csv_prefix is not None:
+        command += ["--csv", str(csv_prefix)]
+    return [*command, "--loglevel", "ERROR"]
+
+
+def run_locust(
+    locustfile: Path, url: str, *, users: int, spawn_rate: float, seconds: float, work: Path
+) -> dict:
+    """Run Locust headless and return its CSV's "Aggregated" row."""
+    prefix = work / "locust"
+    command = locust_command(
+        locustfile, url, users=users, spawn_rate=spawn_rate, seconds=seconds, csv_prefix=prefix
+    )
+    subprocess.run(command, check=True, capture_output=True, cwd=work)
+    with open(f"{prefix}_stats.csv") as f:
+        return next(row for row in csv.DictReader(f) if row["Name"] == "Aggregated")

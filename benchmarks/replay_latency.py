@@ -16,7 +16,6 @@ Clients on core 0, the server on core 1.
 from __future__ import annotations
 
 import argparse
-import csv
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from replay_common import PYTHON, free_port, tracereplay, wait_for_port
+from replay_common import PYTHON, free_port, run_locust, tracereplay, wait_for_port
 
 SERVER = textwrap.dedent("""
     import asyncio, sys, time
@@ -106,36 +105,7 @@ def ours(url: str, rate: float, cap: int, seconds: float, out: Path) -> pd.DataF
 def locust(url: str, users: int, pacing: float, seconds: float, work: Path) -> dict[str, float]:
     locustfile = work / "locustfile.py"
     locustfile.write_text(LOCUSTFILE.format(pacing=pacing))
-    prefix = work / "locust"
-    subprocess.run(
-        [
-            "taskset",
-            "-c",
-            "0",
-            str(Path(PYTHON).parent / "locust"),
-            "-f",
-            str(locustfile),
-            "--headless",
-            "-u",
-            str(users),
-            "-r",
-            str(users),
-            "-t",
-            f"{int(seconds)}s",
-            "--host",
-            url,
-            "--only-summary",
-            "--csv",
-            str(prefix),
-            "--loglevel",
-            "ERROR",
-        ],
-        check=True,
-        capture_output=True,
-        cwd=work,
-    )
-    with open(f"{prefix}_stats.csv") as f:
-        row = next(r for r in csv.DictReader(f) if r["Name"] == "Aggregated")
+    row = run_locust(locustfile, url, users=users, spawn_rate=users, seconds=seconds, work=work)
     return {p: float(row[f"{p}%"]) for p in ("50", "90", "99", "99.9")} | {
         "count": float(row["Request Count"])
     }

@@ -12,8 +12,6 @@ arrival rate — its achieved rate in the same run.
 from __future__ import annotations
 
 import argparse
-import csv
-import subprocess
 import sys
 import tempfile
 import textwrap
@@ -22,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from replay_common import PYTHON, nginx, tracereplay
+from replay_common import nginx, run_locust, tracereplay
 
 LOCUSTFILE = textwrap.dedent("""
     from locust import FastHttpUser, constant_throughput, task
@@ -63,35 +61,7 @@ def main() -> None:
         frame = pd.read_parquet(work / "run" / "requests-0.parquet")
         locustfile = work / "locustfile.py"
         locustfile.write_text(LOCUSTFILE.format(per_user=args.rate / 200))
-        subprocess.run(
-            [
-                "taskset",
-                "-c",
-                "0",
-                str(Path(PYTHON).parent / "locust"),
-                "-f",
-                str(locustfile),
-                "--headless",
-                "-u",
-                "200",
-                "-r",
-                "200",
-                "-t",
-                f"{int(args.seconds)}s",
-                "--host",
-                url,
-                "--only-summary",
-                "--csv",
-                str(work / "locust"),
-                "--loglevel",
-                "ERROR",
-            ],
-            check=True,
-            capture_output=True,
-            cwd=work,
-        )
-    with open(work / "locust_stats.csv") as f:
-        peer = next(r for r in csv.DictReader(f) if r["Name"] == "Aggregated")
+        peer = run_locust(locustfile, url, users=200, spawn_rate=200, seconds=args.seconds, work=work)
     intended = frame["intended"].astype("int64") / 1e9
     span = intended.max() - intended.min()
     achieved = (len(frame) - 1) / span if span > 0 else 0.0

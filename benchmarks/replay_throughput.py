@@ -15,7 +15,6 @@ Rounds alternate the tools; medians are printed side by side with the ratio to L
 from __future__ import annotations
 
 import argparse
-import csv
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,7 @@ import textwrap
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from replay_common import PYTHON, ROOT, demo_model, median, nginx, tracereplay
+from replay_common import PYTHON, ROOT, demo_model, median, nginx, run_locust, tracereplay
 
 LOCUSTFILE = textwrap.dedent("""
     from locust import FastHttpUser, constant, task
@@ -86,36 +85,7 @@ def ours(model: Path, url: str, seconds: float, work: Path, http: str) -> float:
 def locust(url: str, seconds: float, work: Path) -> float:
     locustfile = work / "locustfile.py"
     locustfile.write_text(LOCUSTFILE)
-    prefix = work / "locust"
-    subprocess.run(
-        [
-            "taskset",
-            "-c",
-            "0",
-            str(Path(PYTHON).parent / "locust"),
-            "-f",
-            str(locustfile),
-            "--headless",
-            "-u",
-            "50",
-            "-r",
-            "50",
-            "-t",
-            f"{int(seconds)}s",
-            "--host",
-            url,
-            "--only-summary",
-            "--csv",
-            str(prefix),
-            "--loglevel",
-            "ERROR",
-        ],
-        check=True,
-        capture_output=True,
-        cwd=work,
-    )
-    with open(f"{prefix}_stats.csv") as f:
-        row = next(r for r in csv.DictReader(f) if r["Name"] == "Aggregated")
+    row = run_locust(locustfile, url, users=50, spawn_rate=50, seconds=seconds, work=work)
     ok = int(row["Request Count"]) - int(row["Failure Count"])
     return ok / seconds
 

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from replay_common import PYTHON, ROOT, demo_model, nginx
+from replay_common import PYTHON, ROOT, demo_model, locust_command, nginx
 
 LOCUSTFILE = textwrap.dedent("""
     from locust import FastHttpUser, constant, task
@@ -108,26 +108,9 @@ def main() -> None:
         locustfile = work / "locustfile.py"
         locustfile.write_text(LOCUSTFILE)
         peer = peak_rss_mb(
-            [
-                "taskset",
-                "-c",
-                "0",
-                str(Path(PYTHON).parent / "locust"),
-                "-f",
-                str(locustfile),
-                "--headless",
-                "-u",
-                str(args.users),
-                "-r",
-                str(args.users / 10),
-                "-t",
-                f"{int(args.seconds)}s",
-                "--host",
-                url,
-                "--only-summary",
-                "--loglevel",
-                "ERROR",
-            ],
+            locust_command(
+                locustfile, url, users=args.users, spawn_rate=args.users / 10, seconds=args.seconds
+            ),
             args.seconds,
             users_ready=args.seconds - 3,
         )
