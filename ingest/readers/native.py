@@ -1,0 +1,127 @@
+"""The compiled scanners' side in Python: their column spec, their output columns, and batches from them.
+
+A scanner (``tracereplay.ingest._native``, C) writes every kept span into a :class:`SpanColumns`: times,
+kind, flags and int32 codes of strings interned into one :class:`Pool` per column for the whole file. So a
+batch's string columns are :class:`Coded` over dictionaries shared by every batch of the file, and Python
+touches each distinct string once, never each span.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from tracereplay.ingest.options import IngestOptions
+from tracereplay.ingest.raw import AttributeTable, Coded, RawBatch
+
+try:
+    from tracereplay.ingest import _native
+except ImportError:  # built without a C compiler: readers fall back to their Python paths
+    _native = None
+
+#: rows a batch holds: large, so per-batch work (once per distinct value in the batch) stays rare
+BATCH_ROWS = 1 << 20
+#: logical columns only read where another is missing: url stands in for path, client/agent for the user
+_FALLBACK_FOR = {"url": "path", "client": "user", "agent": "user"}
+
+
+def available() -> bool:
+    return _native is not None
+
+
+OK, TRUNCATED = (_native.OK, _native.TRUNCATED) if _native else (0, 1)
+
+
+def count_pb(chunk: bytes) -> tuple[int, int, int, int]:
+    return _native.count_pb(chunk)
+
+
+def scan_pb(chunk: bytes, sink, row0: int) -> tuple[int, int, int, int]:
+    return _native.scan_pb(chunk, sink, row0)
+
+
+class SpanColumns:
+    """Numpy columns a scanner fills through a bound ``Sink``; handed out as :class:`RawBatch` objects."""
+
+    def __init__(self, options: IngestOptions, source: str, batch_rows: int = BATCH_ROWS) -> None:
+        table = AttributeTable(options)
+        self.source, self.batch_rows = source, batch_rows
+        self.logical = list(dict.fromkeys(table.logical))  # column names in first-use order
+        position = {name: j for j, name in enumerate(self.logical)}
+        self.key_names = np.array(table.keys, dtype=object)
+        self.pools = tuple(None if name == "status" else _native.Pool() for name in self.logical)
+        self.name_pool, self.service_pool = _native.Pool(), _native.Pool()
+        kinds = options.kind_codes
+        self.sink = _native.Sink(
+            keys=tuple(key.encode() for key in table.keys),
+            key_logical=bytes(position[name] for name in table.logical),
+            fallback_of=np.array([position.get(_FALLBACK_FOR.get(name, ""), -1) for name in self.logical],
+                                 dtype=np.int8).tobytes(),
+            numeric=bytes(name == "status" for name in self.logical),
+            user_logical=position.get("user", -1),
+            keep_kind=bytes(kinds is None or k in kinds for k in range(8)),
+            pools=self.pools, name_pool=self.name_pool, service_pool=self.service_pool,
+        )
+        self.rows = self.read = 0
+        self._allocate(batch_rows)
+
+    def _allocate(self, capacity: int) -> None:
+        self.columns = {
+            "start": np.empty(capacity, np.int64), "end": np.empty(capacity, np.int64),
+            "kind": np.empty(capacity, np.int8), "root": np.empty(capacity, np.bool_),
+            "error": np.empty(capacity, np.bool_), "status": np.empty(capacity, np.float64),
+            "name": np.empty(capacity, np.int32), "service": np.empty(capacity, np.int32),
+            "user_key": np.empty(capacity, np.int32),
+            "codes": np.empty((len(self.logical), capacity), np.int32),
+        }
+        self.sink.bind(**self.columns)
+        self.rows = self.read = 0
+
+    def make_room(self, spans: int) -> RawBatch | None:
+        """Make room for ``spans`` more rows: returns the full batch to hand on, if one had to be closed."""
+        if self.rows + spans <= self.sink.capacity:
+            return None
+        batch = self.take()
+        if spans > self.sink.capacity:
+            self._allocate(spans)
+        return batch
+
+    def scanned(self, read: int, kept: int) -> None:
+        """Count what a scanner call read and kept (it wrote rows ``self.rows`` … ``self.rows + kept``)."""
+        self.read += read
+        self.rows += kept
+
+    def take(self) -> RawBatch | None:
+        """The rows so far as a batch (None when nothing was read); new columns are bound for what follows.
+
+        The batch's arrays are views of the filled columns (no copy); untouched capacity of ``np.empty``
+        arrays is never paged in, so a small file costs no more memory than its rows.
+        """
+        if not self.read:
+            return None
+        n, c = self.rows, self.columns
+        columns: dict[str, np.ndarray | Coded] = {
+            "ts": c["start"][:n], "end": c["end"][:n], "kind": c["kind"][:n], "root": c["root"][:n],
+            "span_error": c["error"][:n],
+            "name": Coded(c["name"][:n], _values(self.name_pool)),
+            "service": Coded(c["service"][:n], _values(self.service_pool)),
+        }
+        for j, name in enumerate(self.logical):
+            if name == "status":
+                columns[name] = c["status"][:n]
+                continue
+            columns[name] = Coded(c["codes"][j, :n], _values(self.pools[j]))
+            if name == "user":
+                columns["user_key"] = Coded(c["user_key"][:n], self.key_names)
+        dropped = Counter({"span kind": self.read - n}) if self.read > n else Counter()
+        batch = RawBatch(n=n, columns=columns, source=self.source, read=self.read, dropped=dropped)
+        self._allocate(self.batch_rows)
+        return batch
+
+
+def _values(pool) -> np.ndarray:
+    values = pool.values
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
