@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-static uint64_t hash_bytes(const char *s, Py_ssize_t n)
+uint64_t pool_hash(const char *s, Py_ssize_t n)
 {
     /* multiply-xorshift over 8-byte words: fast for the short strings of span attributes */
     uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)n;
@@ -23,32 +23,45 @@ static uint64_t hash_bytes(const char *s, Py_ssize_t n)
     return h | 1; /* 0 marks an empty slot */
 }
 
+static PoolSlot *new_slots(size_t n)
+{
+    PoolSlot *slots = PyMem_Malloc(n * sizeof(PoolSlot));
+    if (!slots) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        slots[i].code = -1;
+    return slots;
+}
+
+#define LEN_BITS 24
+#define LEN_MAX ((1u << LEN_BITS) - 1)
+
+static inline uint64_t where_of(size_t off, size_t len)
+{
+    return (uint64_t)off << LEN_BITS | (len < LEN_MAX ? len : LEN_MAX);
+}
+
 static int grow_table(Pool *pool)
 {
-    size_t slots = (pool->mask + 1) * 2;
-    uint64_t *hashes = PyMem_Calloc(slots, sizeof(uint64_t));
-    int32_t *codes = PyMem_Malloc(slots * sizeof(int32_t));
-    if (!hashes || !codes) {
-        PyMem_Free(hashes);
-        PyMem_Free(codes);
-        PyErr_NoMemory();
+    size_t n = (pool->mask + 1) * 2;
+    PoolSlot *slots = new_slots(n);
+    if (!slots)
         return -1;
-    }
     for (size_t i = 0; i <= pool->mask; i++) {
-        uint64_t h = pool->hashes[i];
-        if (!h)
+        PoolSlot slot = pool->slots[i];
+        if (slot.code < 0)
             continue;
-        size_t j = (size_t)h & (slots - 1);
-        while (hashes[j])
-            j = (j + 1) & (slots - 1);
-        hashes[j] = h;
-        codes[j] = pool->slot_code[i];
+        uint64_t h = pool->hash[slot.code];
+        size_t j = (size_t)h & (n - 1);
+        while (slots[j].code >= 0)
+            j = (j + 1) & (n - 1);
+        slots[j] = slot;
     }
-    PyMem_Free(pool->hashes);
-    PyMem_Free(pool->slot_code);
-    pool->hashes = hashes;
-    pool->slot_code = codes;
-    pool->mask = slots - 1;
+    PyMem_Free(pool->slots);
+    pool->slots = slots;
+    pool->mask = n - 1;
     return 0;
 }
 
@@ -68,13 +81,13 @@ static int reserve(Pool *pool, Py_ssize_t n)
     }
     if (pool->count == pool->code_cap) {
         Py_ssize_t cap = pool->code_cap * 2;
-        size_t *off = PyMem_Realloc(pool->off, (size_t)cap * sizeof(size_t));
-        if (off)
-            pool->off = off;
         uint32_t *len = PyMem_Realloc(pool->len, (size_t)cap * sizeof(uint32_t));
         if (len)
             pool->len = len;
-        if (!off || !len) {
+        uint64_t *hash = PyMem_Realloc(pool->hash, (size_t)cap * sizeof(uint64_t));
+        if (hash)
+            pool->hash = hash;
+        if (!len || !hash) {
             PyErr_NoMemory();
             return -1;
         }
@@ -85,17 +98,30 @@ static int reserve(Pool *pool, Py_ssize_t n)
     return 0;
 }
 
+static inline int same(const Pool *pool, const PoolSlot *slot, const char *s, Py_ssize_t n)
+{
+    size_t len = slot->where & LEN_MAX;
+    if (len == LEN_MAX)
+        len = pool->len[slot->code];
+    return len == (size_t)n && memcmp(pool->arena + (slot->where >> LEN_BITS), s, (size_t)n) == 0;
+}
+
 int32_t pool_intern(Pool *pool, const char *s, Py_ssize_t n)
 {
-    uint64_t h = hash_bytes(s, n);
+    return pool_intern_hashed(pool, s, n, pool_hash(s, n));
+}
+
+int32_t pool_intern_hashed(Pool *pool, const char *s, Py_ssize_t n, uint64_t h)
+{
+    if (pool->last.code >= 0 && same(pool, &pool->last, s, n))
+        return pool->last.code;
+    uint32_t tag = (uint32_t)(h >> 32);
     size_t i = (size_t)h & pool->mask;
-    while (pool->hashes[i]) {
-        if (pool->hashes[i] == h) {
-            int32_t code = pool->slot_code[i];
-            if (pool->len[code] == (uint32_t)n && memcmp(pool->arena + pool->off[code], s, (size_t)n) == 0)
-                return code;
+    for (; pool->slots[i].code >= 0; i = (i + 1) & pool->mask) {
+        if (pool->slots[i].tag == tag && same(pool, &pool->slots[i], s, n)) {
+            pool->last = pool->slots[i];
+            return pool->last.code;
         }
-        i = (i + 1) & pool->mask;
     }
     if (pool->count >= INT32_MAX || n > (Py_ssize_t)UINT32_MAX) {
         PyErr_SetString(PyExc_OverflowError, "too many distinct values in one dump");
@@ -111,15 +137,16 @@ int32_t pool_intern(Pool *pool, const char *s, Py_ssize_t n)
     if (failed)
         return -1;
     i = (size_t)h & pool->mask;
-    while (pool->hashes[i])
+    while (pool->slots[i].code >= 0)
         i = (i + 1) & pool->mask;
     int32_t code = (int32_t)pool->count++;
-    pool->hashes[i] = h;
-    pool->slot_code[i] = code;
+    PoolSlot slot = {.tag = tag, .code = code, .where = where_of(pool->arena_used, (size_t)n)};
+    pool->slots[i] = slot;
     memcpy(pool->arena + pool->arena_used, s, (size_t)n);
-    pool->off[code] = pool->arena_used;
     pool->len[code] = (uint32_t)n;
+    pool->hash[code] = h;
     pool->arena_used += (size_t)n;
+    pool->last = slot;
     return code;
 }
 
@@ -131,15 +158,15 @@ static int Pool_init(Pool *self, PyObject *args, PyObject *kwds)
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "", kwlist))
         return -1;
     self->mask = 1023;
-    self->hashes = PyMem_Calloc(self->mask + 1, sizeof(uint64_t));
-    self->slot_code = PyMem_Malloc((self->mask + 1) * sizeof(int32_t));
+    self->last.code = -1;
+    self->slots = new_slots(self->mask + 1);
     self->arena_cap = 1 << 16;
     self->arena = PyMem_Malloc(self->arena_cap);
     self->code_cap = 512;
-    self->off = PyMem_Malloc((size_t)self->code_cap * sizeof(size_t));
     self->len = PyMem_Malloc((size_t)self->code_cap * sizeof(uint32_t));
+    self->hash = PyMem_Malloc((size_t)self->code_cap * sizeof(uint64_t));
     self->values = PyList_New(0);
-    if (!self->hashes || !self->slot_code || !self->arena || !self->off || !self->len || !self->values) {
+    if (!self->slots || !self->hash || !self->arena || !self->len || !self->values) {
         PyErr_NoMemory();
         return -1;
     }
@@ -148,10 +175,9 @@ static int Pool_init(Pool *self, PyObject *args, PyObject *kwds)
 
 static void Pool_dealloc(Pool *self)
 {
-    PyMem_Free(self->hashes);
-    PyMem_Free(self->slot_code);
+    PyMem_Free(self->slots);
+    PyMem_Free(self->hash);
     PyMem_Free(self->arena);
-    PyMem_Free(self->off);
     PyMem_Free(self->len);
     Py_XDECREF(self->values);
     Py_TYPE(self)->tp_free((PyObject *)self);

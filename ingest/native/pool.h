@@ -13,14 +13,20 @@
 #include <stdint.h>
 
 typedef struct {
+    uint32_t tag;          /* the hash's high half: most probes of other values stop here */
+    int32_t code;          /* -1: an empty slot */
+    uint64_t where;        /* arena offset << 24 | length (0xFFFFFF: see len[code]): one miss, not three */
+} PoolSlot;
+
+typedef struct {
     PyObject_HEAD
-    uint64_t *hashes;      /* open addressing: hash of the value in each slot, 0 = empty */
-    int32_t *slot_code;    /* the code stored in each slot */
+    PoolSlot *slots;       /* open addressing, linear probing; one 8-byte slot per probe */
     size_t mask;           /* slots - 1 (a power of two) */
+    PoolSlot last;         /* the value interned last: runs of one value (a method, a route) skip the table */
     char *arena;           /* the bytes of every distinct value, back to back */
     size_t arena_used, arena_cap;
-    size_t *off;           /* per code: offset of its bytes in the arena */
     uint32_t *len;         /* per code: length */
+    uint64_t *hash;        /* per code: its full hash (to rehash when the table grows) */
     Py_ssize_t count, code_cap;
     PyObject *values;      /* list of str, one per code */
 } Pool;
@@ -29,5 +35,15 @@ extern PyTypeObject PoolType;
 
 /* The code of bytes [s, s+n), adding them when new; -1 with a Python exception on failure. */
 int32_t pool_intern(Pool *pool, const char *s, Py_ssize_t n);
+
+/* The same in two steps, so that a caller interning several values can overlap their cache misses:
+ * pool_hash, then pool_prefetch for each value, then pool_intern_hashed for each. */
+uint64_t pool_hash(const char *s, Py_ssize_t n);
+int32_t pool_intern_hashed(Pool *pool, const char *s, Py_ssize_t n, uint64_t h);
+
+static inline void pool_prefetch(const Pool *pool, uint64_t h)
+{
+    __builtin_prefetch(&pool->slots[(size_t)h & pool->mask]);
+}
 
 #endif

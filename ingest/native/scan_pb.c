@@ -278,116 +278,178 @@ static int read_resource(Sink *s, Cursor *c, Py_ssize_t end, int32_t *service)
 }
 
 typedef struct {
-    Py_ssize_t read, kept;
+    Py_ssize_t read, kept, consumed;
     int error;
     Py_ssize_t at;
 } ScanResult;
 
-/* Walk the TracesData bytes; with sink == NULL only count spans (to size the columns). */
-static int scan(const uint8_t *buf, Py_ssize_t n, Sink *s, Py_ssize_t row0, ScanResult *r)
-{
-    Cursor c = {buf, 0};
-    r->read = r->kept = 0;
-    r->error = SCAN_OK;
-    r->at = 0;
+enum { FRAMING_NONE = 0, FRAMING_4_BYTE = 1, FRAMING_VARINT = 2 };
+#define MAX_MESSAGE ((uint64_t)1 << 31) /* protobuf's own limit on one message */
+
 #define FAIL(code, where)          \
     do {                           \
         r->error = (code);         \
         r->at = (where);           \
         return 0;                  \
     } while (0)
-    while (c.pos < n) {
-        Py_ssize_t at = c.pos;
-        uint64_t tag;
-        if (!read_varint(&c, n, &tag))
-            FAIL(SCAN_TRUNCATED, at);
-        if (tag != 0x0A)
-            FAIL(SCAN_MALFORMED, at);
-        Py_ssize_t rs_end = read_length(&c, n);
-        if (rs_end < 0)
-            FAIL(SCAN_TRUNCATED, at);
-        int32_t service = -1;
-        /* the resource may follow the scope spans on the wire: find it first */
-        if (s) {
-            Cursor look = {buf, c.pos};
-            while (look.pos < rs_end) {
-                Py_ssize_t field_at = look.pos;
-                if (!read_varint(&look, rs_end, &tag))
+
+/* One ResourceSpans message in [c.pos, rs_end). With sink == NULL only count its spans. */
+static int scan_resource_spans(const uint8_t *buf, Py_ssize_t pos, Py_ssize_t rs_end, Sink *s,
+                               Py_ssize_t row0, ScanResult *r)
+{
+    Cursor c = {buf, pos};
+    uint64_t tag;
+    int32_t service = -1;
+    /* the resource may follow the scope spans on the wire: find it first */
+    if (s) {
+        Cursor look = {buf, c.pos};
+        while (look.pos < rs_end) {
+            Py_ssize_t field_at = look.pos;
+            if (!read_varint(&look, rs_end, &tag))
+                FAIL(SCAN_MALFORMED, field_at);
+            if (tag == 0x0A) {
+                Py_ssize_t res_end = read_length(&look, rs_end);
+                if (res_end < 0)
                     FAIL(SCAN_MALFORMED, field_at);
-                if (tag == 0x0A) {
-                    Py_ssize_t res_end = read_length(&look, rs_end);
-                    if (res_end < 0)
-                        FAIL(SCAN_MALFORMED, field_at);
-                    int ok = read_resource(s, &look, res_end, &service);
-                    if (ok < 0)
-                        return -1;
-                    if (!ok)
-                        FAIL(SCAN_MALFORMED, field_at);
-                } else if (!skip_field(&look, rs_end, (unsigned)(tag & 7))) {
+                int ok = read_resource(s, &look, res_end, &service);
+                if (ok < 0)
+                    return -1;
+                if (!ok)
                     FAIL(SCAN_MALFORMED, field_at);
-                }
-            }
-        }
-        while (c.pos < rs_end) {
-            at = c.pos;
-            if (!read_varint(&c, rs_end, &tag))
-                FAIL(SCAN_MALFORMED, at);
-            if (tag != 0x12) { /* resource (read above), schema_url */
-                if (!skip_field(&c, rs_end, (unsigned)(tag & 7)))
-                    FAIL(SCAN_MALFORMED, at);
-                continue;
-            }
-            Py_ssize_t ss_end = read_length(&c, rs_end);
-            if (ss_end < 0)
-                FAIL(SCAN_MALFORMED, at);
-            while (c.pos < ss_end) {
-                at = c.pos;
-                if (!read_varint(&c, ss_end, &tag))
-                    FAIL(SCAN_MALFORMED, at);
-                if (tag != 0x12) { /* scope, schema_url */
-                    if (!skip_field(&c, ss_end, (unsigned)(tag & 7)))
-                        FAIL(SCAN_MALFORMED, at);
-                    continue;
-                }
-                Py_ssize_t span_end = read_length(&c, ss_end);
-                if (span_end < 0)
-                    FAIL(SCAN_MALFORMED, at);
-                r->read++;
-                if (s) {
-                    int64_t kind;
-                    if (!span_kind(buf, c.pos, span_end, &kind))
-                        FAIL(SCAN_MALFORMED, at);
-                    if (sink_keeps_kind(s, kind)) {
-                        Py_ssize_t row = row0 + r->kept;
-                        if (row >= s->capacity) {
-                            PyErr_SetString(PyExc_ValueError, "more spans than the bound columns hold");
-                            return -1;
-                        }
-                        int ok = read_span(s, buf, c.pos, span_end, row, kind, service);
-                        if (ok < 0)
-                            return -1;
-                        if (!ok)
-                            FAIL(SCAN_MALFORMED, at);
-                        r->kept++;
-                    }
-                }
-                c.pos = span_end;
+            } else if (!skip_field(&look, rs_end, (unsigned)(tag & 7))) {
+                FAIL(SCAN_MALFORMED, field_at);
             }
         }
     }
-#undef FAIL
+    while (c.pos < rs_end) {
+        Py_ssize_t at = c.pos;
+        if (!read_varint(&c, rs_end, &tag))
+            FAIL(SCAN_MALFORMED, at);
+        if (tag != 0x12) { /* resource (read above), schema_url */
+            if (!skip_field(&c, rs_end, (unsigned)(tag & 7)))
+                FAIL(SCAN_MALFORMED, at);
+            continue;
+        }
+        Py_ssize_t ss_end = read_length(&c, rs_end);
+        if (ss_end < 0)
+            FAIL(SCAN_MALFORMED, at);
+        while (c.pos < ss_end) {
+            at = c.pos;
+            if (!read_varint(&c, ss_end, &tag))
+                FAIL(SCAN_MALFORMED, at);
+            if (tag != 0x12) { /* scope, schema_url */
+                if (!skip_field(&c, ss_end, (unsigned)(tag & 7)))
+                    FAIL(SCAN_MALFORMED, at);
+                continue;
+            }
+            Py_ssize_t span_end = read_length(&c, ss_end);
+            if (span_end < 0)
+                FAIL(SCAN_MALFORMED, at);
+            r->read++;
+            if (s) {
+                int64_t kind;
+                if (!span_kind(buf, c.pos, span_end, &kind))
+                    FAIL(SCAN_MALFORMED, at);
+                if (sink_keeps_kind(s, kind)) {
+                    Py_ssize_t row = row0 + r->kept;
+                    if (row >= s->capacity) {
+                        PyErr_SetString(PyExc_ValueError, "more spans than the bound columns hold");
+                        return -1;
+                    }
+                    int ok = read_span(s, buf, c.pos, span_end, row, kind, service);
+                    if (ok < 0)
+                        return -1;
+                    if (!ok)
+                        FAIL(SCAN_MALFORMED, at);
+                    r->kept++;
+                }
+            }
+            c.pos = span_end;
+        }
+    }
     return 1;
 }
+
+/* A TracesData message in [pos, end): resource_spans (field 1) repeated. */
+static int scan_traces_data(const uint8_t *buf, Py_ssize_t pos, Py_ssize_t end, Sink *s, Py_ssize_t row0,
+                            ScanResult *r)
+{
+    Cursor c = {buf, pos};
+    while (c.pos < end) {
+        Py_ssize_t at = c.pos;
+        uint64_t tag;
+        if (!read_varint(&c, end, &tag) || tag != 0x0A)
+            FAIL(SCAN_MALFORMED, at);
+        Py_ssize_t rs_end = read_length(&c, end);
+        if (rs_end < 0)
+            FAIL(SCAN_MALFORMED, at);
+        int ok = scan_resource_spans(buf, c.pos, rs_end, s, row0, r);
+        if (ok <= 0)
+            return ok;
+        c.pos = rs_end;
+    }
+    return 1;
+}
+
+/* Every complete message in buf[0:n]; r->consumed tells where the incomplete tail (if any) starts.
+ * FRAMING_NONE: one TracesData, cut after any whole resource_spans field; the others: length-prefixed
+ * TracesData messages (the Collector's 4-byte big-endian prefix, or a varint). */
+static int scan(const uint8_t *buf, Py_ssize_t n, int framing, Sink *s, Py_ssize_t row0, ScanResult *r)
+{
+    Cursor c = {buf, 0};
+    r->read = r->kept = r->consumed = 0;
+    r->error = SCAN_OK;
+    r->at = 0;
+    while (c.pos < n) {
+        Py_ssize_t at = c.pos;
+        uint64_t length = 0, tag = 0;
+        if (framing == FRAMING_4_BYTE) {
+            if (n - c.pos < 4)
+                break;
+            length = (uint64_t)buf[c.pos] << 24 | (uint64_t)buf[c.pos + 1] << 16 |
+                     (uint64_t)buf[c.pos + 2] << 8 | buf[c.pos + 3];
+            c.pos += 4;
+        } else {
+            if (framing == FRAMING_NONE) {
+                if (!read_varint(&c, n, &tag))
+                    goto incomplete_or_bad;
+                if (tag != 0x0A)
+                    FAIL(SCAN_MALFORMED, at);
+            }
+            if (!read_varint(&c, n, &length))
+                goto incomplete_or_bad;
+        }
+        if (length >= MAX_MESSAGE)
+            FAIL(SCAN_MALFORMED, at);
+        if (length > (uint64_t)(n - c.pos))
+            break; /* the message goes on past this block */
+        Py_ssize_t end = c.pos + (Py_ssize_t)length;
+        int ok = framing == FRAMING_NONE ? scan_resource_spans(buf, c.pos, end, s, row0, r)
+                                         : scan_traces_data(buf, c.pos, end, s, row0, r);
+        if (ok <= 0)
+            return ok;
+        c.pos = end;
+        r->consumed = end;
+        continue;
+    incomplete_or_bad:
+        if (n - at >= 20) /* a varint never needs more than 10 bytes: this one is broken */
+            FAIL(SCAN_MALFORMED, at);
+        break;
+    }
+    return 1;
+}
+#undef FAIL
 
 static PyObject *scan_call(PyObject *args, int count_only)
 {
     Py_buffer view;
     Sink *sink = NULL;
     Py_ssize_t row0 = 0;
+    int framing;
     if (count_only) {
-        if (!PyArg_ParseTuple(args, "y*", &view))
+        if (!PyArg_ParseTuple(args, "y*i", &view, &framing))
             return NULL;
-    } else if (!PyArg_ParseTuple(args, "y*O!n", &view, &SinkType, &sink, &row0)) {
+    } else if (!PyArg_ParseTuple(args, "y*iO!n", &view, &framing, &SinkType, &sink, &row0)) {
         return NULL;
     }
     if (sink && !sink->bound) {
@@ -396,11 +458,11 @@ static PyObject *scan_call(PyObject *args, int count_only)
         return NULL;
     }
     ScanResult r;
-    int ok = scan(view.buf, view.len, sink, row0, &r);
+    int ok = scan(view.buf, view.len, framing, sink, row0, &r);
     PyBuffer_Release(&view);
     if (ok < 0)
         return NULL;
-    return Py_BuildValue("nnin", r.read, r.kept, r.error, r.at);
+    return Py_BuildValue("nnnin", r.read, r.kept, r.consumed, r.error, r.at);
 }
 
 static PyObject *count_pb(PyObject *self, PyObject *args) { return scan_call(args, 1); }
@@ -408,8 +470,9 @@ static PyObject *scan_pb(PyObject *self, PyObject *args) { return scan_call(args
 
 PyMethodDef scan_pb_methods[] = {
     {"count_pb", count_pb, METH_VARARGS,
-     "count_pb(buf) -> (spans, 0, error, offset): spans in TracesData bytes (sizes the columns)."},
+     "count_pb(buf, framing) -> (spans, 0, consumed, error, offset): spans in the block's whole messages."},
     {"scan_pb", scan_pb, METH_VARARGS,
-     "scan_pb(buf, sink, row0) -> (spans read, spans kept, error, offset): kept spans into rows row0..."},
+     "scan_pb(buf, framing, sink, row0) -> (read, kept, consumed, error, offset): kept spans into rows "
+     "row0...; framing 0 = one TracesData, 1 = 4-byte big-endian lengths, 2 = varint lengths."},
     {NULL},
 };

@@ -10,8 +10,6 @@ static int32_t intern_text(Pool *pool, const SinkValue *v)
 {
     char digits[32];
     switch (v->type) {
-    case VALUE_STRING:
-        return pool_intern(pool, v->s, v->n);
     case VALUE_INT: {
         int n = snprintf(digits, sizeof digits, "%lld", (long long)v->i);
         return pool_intern(pool, digits, n);
@@ -28,7 +26,8 @@ static int32_t intern_text(Pool *pool, const SinkValue *v)
         return code;
     }
     }
-    return -2; /* absent */
+    PyErr_SetString(PyExc_SystemError, "intern_text: not a scalar value");
+    return -1;
 }
 
 static double number_of(const SinkValue *v)
@@ -56,8 +55,24 @@ static double number_of(const SinkValue *v)
     return NAN;
 }
 
+/* Whether logical column j gets a text value for this span (fallbacks only where their primary is absent). */
+static inline int wanted_text(const Sink *s, int j)
+{
+    int primary = s->fallback_of[j];
+    return !s->numeric[j] && s->best[j].type != VALUE_NONE &&
+           (primary < 0 || s->best[primary].type == VALUE_NONE);
+}
+
 int sink_span_end(Sink *s, Py_ssize_t row)
 {
+    /* hash every string first and prefetch its table slot: the lookups' cache misses then overlap */
+    uint64_t hashes[SINK_MAX_LOGICAL];
+    for (int j = 0; j < s->n_logical; j++) {
+        if (wanted_text(s, j) && s->best[j].type == VALUE_STRING) {
+            hashes[j] = pool_hash(s->best[j].s, s->best[j].n);
+            pool_prefetch(s->pools[j], hashes[j]);
+        }
+    }
     for (int j = 0; j < s->n_logical; j++) {
         const SinkValue *v = &s->best[j];
         if (s->numeric[j]) {
@@ -65,14 +80,11 @@ int sink_span_end(Sink *s, Py_ssize_t row)
             continue;
         }
         int32_t code = -1;
-        int primary = s->fallback_of[j];
-        /* a fallback column is only read where the column it stands in for is missing */
-        if (v->type != VALUE_NONE && (primary < 0 || s->best[primary].type == VALUE_NONE)) {
-            code = intern_text(s->pools[j], v);
-            if (code == -1)
-                return -1;
+        if (wanted_text(s, j)) {
+            code = v->type == VALUE_STRING ? pool_intern_hashed(s->pools[j], v->s, v->n, hashes[j])
+                                           : intern_text(s->pools[j], v);
             if (code < 0)
-                code = -1;
+                return -1;
         }
         s->codes[(Py_ssize_t)j * s->capacity + row] = code;
         if (j == s->user_logical)

@@ -30,15 +30,17 @@ def available() -> bool:
     return _native is not None
 
 
-OK, TRUNCATED = (_native.OK, _native.TRUNCATED) if _native else (0, 1)
+OK = 0
 
 
-def count_pb(chunk: bytes) -> tuple[int, int, int, int]:
-    return _native.count_pb(chunk)
+def count_pb(block, framing: int) -> tuple[int, int, int, int, int]:
+    """(spans, 0, bytes of whole messages, error, error offset) of an OTLP protobuf block."""
+    return _native.count_pb(block, framing)
 
 
-def scan_pb(chunk: bytes, sink, row0: int) -> tuple[int, int, int, int]:
-    return _native.scan_pb(chunk, sink, row0)
+def scan_pb(block, framing: int, sink, row0: int) -> tuple[int, int, int, int, int]:
+    """(spans read, spans kept, bytes of whole messages, error, error offset); kept rows from ``row0``."""
+    return _native.scan_pb(block, framing, sink, row0)
 
 
 class SpanColumns:

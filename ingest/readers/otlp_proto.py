@@ -42,25 +42,82 @@ def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBa
         yield from read_decoded(path, stream, options)
         return
     columns = native.SpanColumns(options, NAME)
-    for start, _end, chunk in _chunks(path, _ByteStream(stream, path)):
-        spans, _, error, at = native.count_pb(chunk)
-        _check(path, error, start + at)
+    for block in _blocks(path, stream):
+        spans, _, _, error, at = native.count_pb(block.view, block.framing)
+        _check(path, error, block.offset + at)
         full = columns.make_room(spans)
         if full is not None:
             yield full
-        read, kept, error, at = native.scan_pb(chunk, columns.sink, columns.rows)
-        _check(path, error, start + at)
+        read, kept, consumed, error, at = native.scan_pb(block.view, block.framing, columns.sink,
+                                                         columns.rows)
+        _check(path, error, block.offset + at)
         columns.scanned(read, kept)
+        block.consumed = consumed
     last = columns.take()
     if last is not None:
         yield last
 
 
 def _check(path: Path, error: int, offset: int) -> None:
-    if error == native.TRUNCATED:
-        raise InputError(path, "truncated message", where=f"byte {offset}")
     if error != native.OK:
         raise InputError(path, "not a valid OTLP protobuf message", where=f"byte {offset}")
+
+
+class _Block:
+    """A window of the dump: ``view`` holds whole messages from file offset ``offset``, then a partial one."""
+
+    def __init__(self, framing: int) -> None:
+        self.framing = framing
+        self.view = memoryview(b"")
+        self.offset = 0
+        self.consumed = 0
+
+
+def _blocks(path: Path, stream: BinaryIO) -> Iterator[_Block]:
+    """Read the dump into one reused buffer, CHUNK_BYTES at a time; the scanner takes the whole messages
+    and tells how far it got, the partial message at the end moves to the front for the next read."""
+    head = stream.read(8)
+    if not head:
+        raise InputError(path, "empty file")
+    framing = _framing(path, head)
+    buffer = bytearray(max(CHUNK_BYTES, len(head)))
+    buffer[:len(head)] = head
+    filled, offset = len(head), 0
+    block = _Block(framing)
+    while True:
+        got = stream.readinto(memoryview(buffer)[filled:])
+        filled += got or 0
+        block.view, block.offset, block.consumed = memoryview(buffer)[:filled], offset, 0
+        yield block
+        block.view.release()
+        rest = filled - block.consumed
+        if not got and rest == filled:  # end of file, and nothing more could be taken
+            if rest:
+                raise InputError(path, "truncated: the last message is cut short by the end of the file",
+                                 where=f"byte {offset}")
+            return
+        buffer[:rest] = buffer[block.consumed:filled]
+        offset += block.consumed
+        filled = rest
+        if filled == len(buffer):  # one message larger than the buffer: make room for it
+            buffer.extend(bytes(len(buffer)))
+
+
+def _framing(path: Path, head: bytes) -> int:
+    """0: one TracesData message; 1: the Collector's 4-byte big-endian lengths; 2: varint lengths."""
+    if head[0] == 0x0A:
+        return 0
+    if head[0] == 0x00:
+        first = head[4:5]
+        layout, framing = "4-byte length", 1
+    else:
+        length_bytes = next((i + 1 for i, byte in enumerate(head) if byte < 0x80), len(head))
+        first = head[length_bytes:length_bytes + 1]
+        layout, framing = "varint length", 2
+    if first not in (b"\x0a", b""):
+        raise InputError(path, f"no known dump format (as OTLP protobuf, {layout} framing expected a message "
+                               f"starting with resource_spans)", where="message at byte 0")
+    return framing
 
 
 def read_decoded(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBatch]:
