@@ -8,17 +8,19 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/pip install --quiet --no-compile --disable-pip-version-check
 RUNTIME := $(VENV)/.installed-runtime
 TESTDEPS := $(VENV)/.installed-test
+# the ingest scanners are C, compiled by pip install: a changed source means a new install
+NATIVE := $(wildcard ingest/native/*.c ingest/native/*.h)
 
 .PHONY: demo test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(RUNTIME): pyproject.toml | $(BIN)/python
+$(RUNTIME): pyproject.toml $(NATIVE) | $(BIN)/python
 	$(PIP) -e .
 	touch $(RUNTIME)
 
-$(TESTDEPS): pyproject.toml $(RUNTIME)
+$(TESTDEPS): pyproject.toml $(NATIVE) $(RUNTIME)
 	$(PIP) -e '.[test]'
 	touch $(TESTDEPS)
 
@@ -37,4 +39,4 @@ bench: $(TESTDEPS)
 	@echo "run one: $(BIN)/python benchmarks/<name>.py (see docs/benchmarks.md)"
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache ingest/_native.*.so
