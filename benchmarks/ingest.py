@@ -6,8 +6,9 @@
 Makes a dump of N server spans (10 attributes each, like an HTTP server's: method, route, path, status,
 user, session, user agent, client and server address, protocol) written straight with the protobuf classes
 (the Collector file exporter's layout: 4-byte length, then an ExportTraceServiceRequest of 1 000 spans) and
-the same spans as OTLP/JSON lines. Every measurement runs in a fresh subprocess, which reports its own wall
-time and peak RSS (``ru_maxrss``). Peers, measured on the same bytes:
+the same spans as OTLP/JSON lines. Every measurement runs in a fresh subprocess pinned to one core (core 0:
+the goals are per core), imports included, and reports its own wall time and peak RSS (``ru_maxrss``).
+Peers, measured on the same bytes:
 
 * ``ParseFromString`` — protobuf's own decoding of every message, nothing else (the floor for a reader
   that uses the protobuf library);
@@ -168,6 +169,8 @@ def _frames(path: Path):
 
 
 def child(mode: str, dump: Path, out: Path) -> dict:
+    if hasattr(os, "sched_setaffinity"):  # the goals are for one core: every measurement gets core 0 only
+        os.sched_setaffinity(0, {0})
     started = time.perf_counter()
     spans = 0
     if mode == "ingest":
