@@ -22,6 +22,11 @@ typedef struct {
 /* A varint at c->pos (below end); 0 when it runs past end or is longer than 10 bytes. */
 static inline int read_varint(Cursor *c, Py_ssize_t end, uint64_t *out)
 {
+    /* most varints (tags, short lengths, small enums) are one byte */
+    if (c->pos < end && c->buf[c->pos] < 0x80) {
+        *out = c->buf[c->pos++];
+        return 1;
+    }
     uint64_t value = 0;
     for (int shift = 0; shift < 70; shift += 7) {
         if (c->pos >= end)
@@ -84,11 +89,14 @@ typedef struct {
     SinkValue value;
 } KeyValue;
 
-/* A KeyValue message in [c->pos, end): its key and its scalar value (arrays, kvlists, bytes: none). */
-static int read_key_value(Cursor *c, Py_ssize_t end, KeyValue *kv)
+/* A KeyValue message in [c->pos, end): its key and its scalar value (arrays, kvlists, bytes: none).
+ * With a sink, the key is looked up as soon as it is read (it comes first on the wire) and an unwanted
+ * key's value is not parsed at all: kv->value.slot is then -1. */
+static int read_key_value(Cursor *c, Py_ssize_t end, KeyValue *kv, const Sink *s)
 {
     kv->key_off = kv->key_len = 0;
     kv->value.type = VALUE_NONE;
+    kv->value.slot = -1;
     while (c->pos < end) {
         uint64_t tag;
         if (!read_varint(c, end, &tag))
@@ -100,6 +108,14 @@ static int read_key_value(Cursor *c, Py_ssize_t end, KeyValue *kv)
             kv->key_off = c->pos;
             kv->key_len = stop - c->pos;
             c->pos = stop;
+            if (s) {
+                kv->value.slot = sink_key_slot(s, (const char *)c->buf + kv->key_off, kv->key_len);
+                if (kv->value.slot < 0) {
+                    kv->value.type = VALUE_NONE;
+                    c->pos = end;
+                    return 1;
+                }
+            }
         } else if (tag == 0x12) { /* value: AnyValue */
             Py_ssize_t value_end = read_length(c, end);
             if (value_end < 0)
@@ -139,7 +155,8 @@ static int read_key_value(Cursor *c, Py_ssize_t end, KeyValue *kv)
     return 1;
 }
 
-/* The kind of the span in [pos, end): read first, since filtered-out spans need nothing else. */
+/* The kind of the span in [pos, end): read first, since filtered-out spans need nothing else. Stops at
+ * the first kind field (writers put it before the attributes); read_span checks for a later one. */
 static int span_kind(const uint8_t *buf, Py_ssize_t pos, Py_ssize_t end, int64_t *kind)
 {
     Cursor c = {buf, pos};
@@ -152,6 +169,7 @@ static int span_kind(const uint8_t *buf, Py_ssize_t pos, Py_ssize_t end, int64_t
             if (!read_varint(&c, end, &value))
                 return 0;
             *kind = (int64_t)value;
+            return 1;
         } else if (!skip_field(&c, end, (unsigned)(tag & 7))) {
             return 0;
         }
@@ -159,7 +177,7 @@ static int span_kind(const uint8_t *buf, Py_ssize_t pos, Py_ssize_t end, int64_t
     return 1;
 }
 
-/* One span into `row`: 1 done, 0 malformed, -1 Python error. */
+/* One span into `row`: 1 done, 2 dropped after all (its kind), 0 malformed, -1 Python error. */
 static int read_span(Sink *s, const uint8_t *buf, Py_ssize_t pos, Py_ssize_t end, Py_ssize_t row,
                      int64_t kind, int32_t service)
 {
@@ -209,16 +227,18 @@ static int read_span(Sink *s, const uint8_t *buf, Py_ssize_t pos, Py_ssize_t end
             if (stop < 0)
                 return 0;
             KeyValue kv;
-            if (!read_key_value(&c, stop, &kv))
+            if (!read_key_value(&c, stop, &kv, s))
                 return 0;
-            if (kv.value.type != VALUE_NONE) {
-                int slot = sink_key_slot(s, (const char *)buf + kv.key_off, kv.key_len);
-                if (slot >= 0) {
-                    kv.value.slot = slot;
-                    sink_offer(s, &kv.value);
-                }
-            }
+            if (kv.value.type != VALUE_NONE && kv.value.slot >= 0)
+                sink_offer(s, &kv.value);
             c.pos = stop;
+            break;
+        }
+        case 0x30: { /* kind: a repeated field's last value wins */
+            uint64_t value;
+            if (!read_varint(&c, end, &value))
+                return 0;
+            kind = (int64_t)value;
             break;
         }
         case 0x7A: /* status */
@@ -243,6 +263,11 @@ static int read_span(Sink *s, const uint8_t *buf, Py_ssize_t pos, Py_ssize_t end
                 return 0;
         }
     }
+    if (kind != s->kind[row]) { /* a second kind field after the one span_kind read */
+        if (!sink_keeps_kind(s, kind))
+            return 2;
+        s->kind[row] = (int8_t)kind;
+    }
     s->name[row] = name;
     return sink_span_end(s, row) < 0 ? -1 : 1;
 }
@@ -264,7 +289,7 @@ static int read_resource(Sink *s, Cursor *c, Py_ssize_t end, int32_t *service)
         if (stop < 0)
             return 0;
         KeyValue kv;
-        if (!read_key_value(c, stop, &kv))
+        if (!read_key_value(c, stop, &kv, NULL))
             return 0;
         if (kv.value.type == VALUE_STRING && kv.key_len == 12 && kv.value.n > 0 &&
             memcmp(c->buf + kv.key_off, SERVICE_NAME, 12) == 0) {
@@ -361,7 +386,7 @@ static int scan_resource_spans(const uint8_t *buf, Py_ssize_t pos, Py_ssize_t rs
                         return -1;
                     if (!ok)
                         FAIL(SCAN_MALFORMED, at);
-                    r->kept++;
+                    r->kept += ok == 1;
                 }
             }
             c.pos = span_end;
