@@ -13,6 +13,9 @@ and only the fields the event table needs are copied out into columns.
 
 from __future__ import annotations
 
+import io
+import mmap
+import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,12 +77,45 @@ class _Block:
 
 
 def _blocks(path: Path, stream: BinaryIO) -> Iterator[_Block]:
-    """Read the dump into one reused buffer, CHUNK_BYTES at a time; the scanner takes the whole messages
-    and tells how far it got, the partial message at the end moves to the front for the next read."""
+    """The dump in windows of about CHUNK_BYTES; the scanner takes the whole messages of each and tells
+    how far it got, and the next window starts there."""
     head = stream.read(8)
     if not head:
         raise InputError(path, "empty file")
     framing = _framing(path, head)
+    if isinstance(stream, io.BufferedReader) and isinstance(stream.raw, io.FileIO):
+        yield from _mapped_blocks(path, stream, framing)  # a plain file: no copy at all
+        return
+    yield from _read_blocks(path, stream, framing, head)
+
+
+def _mapped_blocks(path: Path, stream: BinaryIO, framing: int) -> Iterator[_Block]:
+    """Windows of a memory map; each is unmapped once scanned, so resident memory stays one window."""
+    size = os.fstat(stream.fileno()).st_size
+    offset, window = 0, CHUNK_BYTES
+    block = _Block(framing)
+    while offset < size:
+        base = offset - offset % mmap.ALLOCATIONGRANULARITY
+        length = min(window + (offset - base), size - base)
+        with mmap.mmap(stream.fileno(), length, access=mmap.ACCESS_READ, offset=base) as mapped:
+            block.view, block.offset, block.consumed = memoryview(mapped)[offset - base:], offset, 0
+            try:
+                yield block
+            finally:  # also when the reader stops early: a map cannot close under a live view
+                block.view.release()
+        if block.consumed:
+            offset += block.consumed
+            window = CHUNK_BYTES
+        elif base + length == size:
+            raise InputError(path, "truncated: the last message is cut short by the end of the file",
+                             where=f"byte {offset}")
+        else:  # one message larger than the window
+            window *= 2
+
+
+def _read_blocks(path: Path, stream: BinaryIO, framing: int, head: bytes) -> Iterator[_Block]:
+    """A decompressing stream: read into one reused buffer; the partial message at the end of a block moves
+    to the front for the next read."""
     buffer = bytearray(max(CHUNK_BYTES, len(head)))
     buffer[:len(head)] = head
     filled, offset = len(head), 0
