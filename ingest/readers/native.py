@@ -127,3 +127,20 @@ def _values(pool) -> np.ndarray:
     out = np.empty(len(values), dtype=object)
     out[:] = values
     return out
+
+
+# --- OTLP/JSON (scan_json.c) ---------------------------------------------------------------------------
+
+#: scan_json statuses: OK, then invalid JSON (cut short / malformed), valid JSON that is not OTLP, a document
+#: that needs more room than the bound columns have left (mirrors scan_json.c and scanners.h)
+JSON_TRUNCATED, JSON_MALFORMED, JSON_NOT_OTLP, JSON_FULL = 1, 2, 3, 4
+
+
+def scan_json(block, sink, row0: int, start: int,
+              lines: bool) -> tuple[int, int, int, int, int, int, str | None]:
+    """OTLP/JSON from ``block[start:]`` (JSON lines, or one document) into rows ``row0``…
+
+    Returns (spans read, spans kept, status, offset, newlines passed, rows needed, message). On ``JSON_FULL``
+    nothing of the document at ``offset`` is kept: make room for ``rows needed`` and resume there.
+    """
+    return _native.scan_json(block, sink, row0, start, lines)

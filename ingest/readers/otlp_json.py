@@ -4,21 +4,33 @@ Collector's file exporter), or the Jaeger api_v3 ``{"result": …}`` wrapper.
 Per the OTLP/JSON encoding: ids are hex (any case — only their presence is used here), 64-bit integers may
 be strings or numbers, enums are integers (names are accepted too), unknown fields are ignored, and field
 names are lowerCamelCase (snake_case is accepted as protobuf's JSON parsers do).
+
+Two readers, one behaviour: the compiled scanner (``ingest/native/scan_json.c``) walks the bytes once and
+writes only the table's fields into columns; where the extension is missing, :func:`read_decoded` decodes
+with orjson and loops over the spans in Python (the reference the scanner is tested against). Whether a dump
+is JSON lines or one document is told as ``jsontext.json_values`` does: JSON lines when its first non-blank
+line is a JSON value by itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from tracereplay.errors import InputError
 from tracereplay.ingest.options import IngestOptions
 from tracereplay.ingest.raw import AttributeTable, RawBatch
+from tracereplay.ingest.readers import native
 from tracereplay.ingest.readers.jsontext import json_values
 from tracereplay.ingest.readers.rows import SpanRows
 
 NAME = "otlp-json"
+#: read with the compiled scanner (True) or by orjson decoding (the reference; used when it is missing)
+USE_SCANNER = True
+#: JSON lines are scanned in blocks of whole lines of about this size (a longer line is one block)
+BLOCK_BYTES = 24 * 1024 * 1024
 _KIND_NAMES = {"SPAN_KIND_UNSPECIFIED": 0, "SPAN_KIND_INTERNAL": 1, "SPAN_KIND_SERVER": 2,
                "SPAN_KIND_CLIENT": 3, "SPAN_KIND_PRODUCER": 4, "SPAN_KIND_CONSUMER": 5}
 _VALUE_KEYS = ("stringValue", "string_value", "intValue", "int_value", "doubleValue", "double_value",
@@ -26,7 +38,101 @@ _VALUE_KEYS = ("stringValue", "string_value", "intValue", "int_value", "doubleVa
 
 
 def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBatch]:
-    """Yield the spans of an OTLP/JSON dump in batches."""
+    """Yield the spans of an OTLP/JSON dump in batches (compiled scanner; orjson decoding without)."""
+    if not (USE_SCANNER and native.available()):
+        yield from read_decoded(path, stream, options)
+        return
+    columns = native.SpanColumns(options, NAME)
+    blank, head = _first_line(stream)
+    if not head:
+        raise InputError(path, "empty file (only white space)")
+    scanned = yield from _scan(columns, head, lines=True)
+    if scanned.status in (native.JSON_TRUNCATED, native.JSON_MALFORMED):  # not a value by itself: a document
+        document = head + stream.read()
+        scanned = yield from _scan(columns, document, lines=False)
+        scanned.check(path, document, first_line=blank + 1)
+    else:
+        scanned.check(path, head, first_line=blank + 1)
+        line = blank + 1 + scanned.newlines
+        for block in _line_blocks(stream):
+            scanned = yield from _scan(columns, block, lines=True)
+            scanned.check(path, block, first_line=line)
+            line += scanned.newlines
+    last = columns.take()
+    if last is not None:
+        yield last
+
+
+@dataclass(frozen=True)
+class _Scanned:
+    """How a block's scan ended: status, byte offset, lines passed (JSON lines) and the scanner's message."""
+
+    status: int
+    offset: int
+    newlines: int
+    message: str | None
+    lines: bool
+
+    def check(self, path: Path, block: bytes | memoryview, first_line: int) -> None:
+        """One-line InputError for a failed scan: the line (JSON lines) or line and column (a document)."""
+        if self.status == native.OK:
+            return
+        if self.lines:
+            where = f"line {first_line + self.newlines}"
+        else:
+            data = bytes(block[: self.offset])
+            line, column = first_line + data.count(b"\n"), self.offset - data.rfind(b"\n")
+            where = f"line {line} column {column}"
+        if self.status == native.JSON_NOT_OTLP:
+            raise InputError(path, f"not OTLP/JSON ({self.message})", where=where)
+        raise InputError(path, f"invalid JSON ({self.message})", where=where)
+
+
+def _scan(columns: native.SpanColumns, block: bytes | memoryview, *,
+          lines: bool) -> Generator[RawBatch, None, _Scanned]:
+    """Scan a block into the columns, handing on each batch that fills up; returns how the scan ended."""
+    start = newlines = 0
+    while True:
+        read, kept, status, offset, passed, needed, message = native.scan_json(
+            block, columns.sink, columns.rows, start, lines)
+        columns.scanned(read, kept)
+        newlines += passed
+        if status != native.JSON_FULL:
+            return _Scanned(status, offset, newlines, message, lines)
+        full = columns.make_room(needed)  # the document at `offset` did not fit: scanned again in new room
+        if full is not None:
+            yield full
+        start = offset
+
+
+def _first_line(stream: BinaryIO) -> tuple[int, bytes]:
+    """The first non-blank line and how many blank lines came before it."""
+    blank = 0
+    line = stream.readline()
+    while line and not line.strip():
+        blank += 1
+        line = stream.readline()
+    return blank, line
+
+
+def _line_blocks(stream: BinaryIO) -> Iterator[memoryview]:
+    """Blocks of whole lines of about BLOCK_BYTES (the last may lack its newline; a longer line is one)."""
+    parts: list[bytes] = []
+    while data := stream.read(BLOCK_BYTES):
+        cut = data.rfind(b"\n") + 1
+        if not cut:
+            parts.append(data)
+            continue
+        block = b"".join([*parts, data]) if parts else data
+        rest = len(data) - cut
+        yield memoryview(block)[: len(block) - rest]
+        parts = [data[cut:]] if rest else []
+    if parts:
+        yield memoryview(b"".join(parts))
+
+
+def read_decoded(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBatch]:
+    """The same as :func:`read` by orjson and a Python loop (the reference the scanner is tested against)."""
     table = AttributeTable(options)
     kinds = options.kind_codes
     for values in json_values(path, stream):
@@ -106,7 +212,6 @@ class _Builder(SpanRows):
                 if value is not None:
                     idx[slot].append(row)
                     vals[slot].append(value)
-
 
 
 def _field(record: dict, *names: str) -> object:
