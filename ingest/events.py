@@ -22,12 +22,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from tracereplay.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EVENT_COLUMNS: tuple[str, ...] = (
     "ts", "user", "session", "action", "method", "route", "path", "status", "duration_ms", "error", "source",
@@ -67,6 +69,8 @@ REQUIRED = ("ts", "user", "session", "action")
 
 def empty_events() -> pd.DataFrame:
     """An event table with no rows and the right dtypes."""
+    import pandas as pd
+
     return conform(pd.DataFrame({c: [] for c in REQUIRED}))
 
 
@@ -76,6 +80,8 @@ def conform(frame: pd.DataFrame, *, source: str = "unknown") -> pd.DataFrame:
     Missing optional columns are added empty; extra columns are kept after the contract's.
     Rows are sorted by ``ts`` (stable, so equal times keep their order).
     """
+    import pandas as pd  # not at import time: the ingest path writes Parquet without pandas
+
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         raise ValueError(f"event table lacks required column(s): {', '.join(missing)}")
@@ -94,6 +100,8 @@ def conform(frame: pd.DataFrame, *, source: str = "unknown") -> pd.DataFrame:
 
 
 def _default(column: str, n: int, source: str) -> object:
+    import pandas as pd
+
     if column == "error":
         return False
     if column == "source":
@@ -114,6 +122,8 @@ def to_arrow(frame: pd.DataFrame) -> pa.Table:
 
 def write_events(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write an event table to exactly ``path`` as Parquet, atomically (a temp file renamed into place)."""
+    import pyarrow.parquet as pq
+
     target = Path(path)
     with atomic_path(target) as tmp:
         pq.write_table(to_arrow(conform(frame)), tmp, compression="zstd")
@@ -122,6 +132,8 @@ def write_events(frame: pd.DataFrame, path: str | Path) -> Path:
 
 def read_events(path: str | Path, columns: Iterable[str] | None = None) -> pd.DataFrame:
     """Read an event table written by any stage (ingest, simulate, a run's requests*.parquet)."""
+    import pyarrow.parquet as pq
+
     source = Path(path)
     if not source.exists():
         raise InputError(source, "no such file")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tracereplay.ingest.raw import Coded, combine
+from tracereplay.ingest.raw import Coded, Dictionary
 
 FALLBACK_CLIENT_AGENT = "fallback: client address + user agent"
 FALLBACK_CLIENT = "fallback: client address"
@@ -25,26 +25,28 @@ FALLBACK_SESSION_OWNER = "fallback: the session's user"
 FALLBACK_SESSION = "fallback: session id"
 
 
-def resolve_users(user: Coded, user_key: Coded, client: Coded, agent: Coded) -> tuple[Coded, Coded]:
-    """Fill missing users from the client fallbacks (1, 2). Returns (raw user ids, the key that named each).
+def resolve_users(user: np.ndarray, user_key: np.ndarray, client: Coded, agent: Coded, users: Dictionary,
+                  keys: Dictionary) -> None:
+    """Fill missing users from the client fallbacks (1, 2), in place.
 
-    Rows still without a user but with a session id are left for :func:`borrow_session_users`.
+    ``user``/``user_key`` are codes of ``users``/``keys`` (−1 = missing). Rows still without a user but with
+    a session id are left for :func:`borrow_session_users`.
     """
-    missing = ~user.present
+    missing = user < 0
     if not missing.any():
-        return user, user_key
+        return
     both = np.flatnonzero(missing & client.present & agent.present)
     if len(both):
-        codes, values = combine(client, agent, both, lambda c, a: f"{c}|{a}")
-        user = user.assign(both, codes, values)
-        user_key = user_key.assign(both, np.zeros(len(both), dtype=np.int32),
-                                   np.array([FALLBACK_CLIENT_AGENT], dtype=object))
+        user[both] = users.combine(client.take(both), agent.take(both), _client_and_agent)
+        user_key[both] = keys.code(FALLBACK_CLIENT_AGENT)
     only_client = np.flatnonzero(missing & client.present & ~agent.present)
     if len(only_client):
-        user = user.assign(only_client, client.codes[only_client], client.values)
-        user_key = user_key.assign(only_client, np.zeros(len(only_client), dtype=np.int32),
-                                   np.array([FALLBACK_CLIENT], dtype=object))
-    return user, user_key
+        user[only_client] = users.translate(client.take(only_client))
+        user_key[only_client] = keys.code(FALLBACK_CLIENT)
+
+
+def _client_and_agent(client: str, agent: str) -> str:
+    return f"{client}|{agent}"
 
 
 def borrow_session_users(user: np.ndarray, user_key: np.ndarray, session: np.ndarray,
@@ -67,7 +69,8 @@ def borrow_session_users(user: np.ndarray, user_key: np.ndarray, session: np.nda
     user_key[rows[found]] = intern_key(np.array([FALLBACK_SESSION_OWNER], dtype=object))[0]
     alone = rows[~found]
     if len(alone):
-        names = np.array(["session:" + session_values[c] for c in session[alone]], dtype=object)
-        user[alone] = intern_user(names)
+        distinct, inverse = np.unique(session[alone], return_inverse=True)
+        names = ["session:" + session_values[c] for c in distinct.tolist()]
+        user[alone] = intern_user(names)[inverse]
         user_key[alone] = intern_key(np.array([FALLBACK_SESSION], dtype=object))[0]
     return len(rows)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -16,11 +17,13 @@ import numpy as np
 
 from tracereplay.ingest.identify import resolve_users
 from tracereplay.ingest.options import IngestOptions
-from tracereplay.ingest.raw import Coded, RawBatch, combine
+from tracereplay.ingest.raw import Coded, Dictionary, RawBatch
 from tracereplay.ingest.redact import path_of_url, redact_path
 from tracereplay.ingest.templating import template_path
 
 UNNAMED = "(unnamed)"
+#: the coded fields of :class:`Normalized`, each with its own dictionary
+FIELDS = ("user", "user_key", "session", "action", "method", "route", "path", "service")
 
 
 @dataclass
@@ -48,10 +51,19 @@ class Normalized:
 
 
 class Normalizer:
-    """Turns raw batches into :class:`Normalized` rows; holds the per-ingest caches of distinct values."""
+    """Turns raw batches into :class:`Normalized` rows, coded into one :class:`Dictionary` per field.
 
-    def __init__(self, options: IngestOptions) -> None:
+    The dictionaries live as long as the ingest (pass the store's, so its interning is free): with readers
+    that share a growing dictionary between batches, every per-value step (templating, redaction, URL
+    parsing, upper-casing, joining "METHOD route") runs once per distinct value of the whole dump.
+    """
+
+    def __init__(self, options: IngestOptions, dictionaries: Mapping[str, Dictionary] | None = None) -> None:
         self.options = options
+        self.dictionaries = {name: Dictionary() for name in FIELDS} | dict(dictionaries or {})
+        #: routes and templated paths: the second half of an action's name
+        self.target = Dictionary()
+        self.matching = Dictionary()
         self.name_pattern = re.compile(options.span_name) if options.span_name is not None else None
         self.path_of_url = lru_cache(maxsize=1 << 16)(path_of_url)
         self.redact = lru_cache(maxsize=1 << 18)(redact_path)
@@ -61,72 +73,100 @@ class Normalizer:
     def __call__(self, batch: RawBatch, dropped: Counter[str]) -> Normalized:
         """Filter and derive the event fields of one batch; counts dropped rows into ``dropped`` by reason."""
         keep = np.ones(batch.n, dtype=bool)
-        ts = batch.get("ts").astype(np.int64)
+        ts = np.asarray(batch.get("ts"), dtype=np.int64)
         _drop(keep, ts <= 0, "no timestamp", dropped)
         name = batch.coded("name")
         if self.name_pattern is not None:
-            matches = np.array([bool(self.name_pattern.search(v)) for v in name.values] + [False])
-            _drop(keep, ~matches[name.codes], "span name filter", dropped)
-        # spans without identity are dropped later, after the service filter, so they count under the
-        # reason that applies first
-        user, user_key = resolve_users(batch.coded("user"), batch.coded("user_key"), batch.coded("client"),
-                                       batch.coded("agent"))
-
+            _drop(keep, self.matching.translate(name, self._matches) < 0, "span name filter", dropped)
+        every = bool(keep.all())
         rows = np.flatnonzero(keep)
-        ts = ts[rows]
-        end = batch.get("end").astype(np.int64)[rows]
+
+        def pick(column: np.ndarray) -> np.ndarray:
+            return column if every else column[rows]
+
+        def coded(field: str) -> Coded:
+            column = batch.coded(field)
+            return column if every else column.take(rows)
+
+        d = self.dictionaries
+        ts = pick(ts)
+        end = pick(np.asarray(batch.get("end"), dtype=np.int64))
         known_end = end >= ts
         duration_ms = np.where(known_end & (end > 0), (end - ts) / 1e6, np.nan)
         end = np.where(known_end, end, ts)
 
-        method = batch.coded("method").take(rows).map(self.upper)
-        route = batch.coded("route").take(rows)
-        path = batch.coded("path").take(rows)
-        url = batch.coded("url").take(rows)
-        from_url = np.flatnonzero(~path.present & url.present)
-        if len(from_url):
-            url_paths = url.map(self.path_of_url)
-            path = path.assign(from_url, url_paths.codes[from_url], url_paths.values)
-        path = path.map(self.redact)
+        # spans without identity are dropped later, after the service filter, so they count under the
+        # reason that applies first
+        user = d["user"].translate(coded("user"))
+        user_key = d["user_key"].translate(coded("user_key"))
+        if (user < 0).any():  # filled in place: not in the arrays the batch may share with the reader
+            user, user_key = user.copy(), user_key.copy()
+            resolve_users(user, user_key, coded("client"), coded("agent"), d["user"], d["user_key"])
 
-        action = batch.coded("action").take(rows)
-        need = np.flatnonzero(~action.present)
-        if len(need):
-            action = self._http_actions(action, need, method, route, path, name.take(rows))
+        method = d["method"].translate(coded("method"), self.upper)
+        route = d["route"].translate(coded("route"))
+        path = d["path"].translate(coded("path"), self.redact)
+        url = coded("url")
+        from_url = (path < 0) & url.present
+        if from_url.any():
+            path = np.where(from_url, d["path"].translate(url, self._url_path), path)
 
-        status = batch.get("status")[rows].astype(np.float64)
-        error = batch.get("span_error")[rows] | (status >= 500)
+        action = d["action"].translate(coded("action"))
+        if (action < 0).any():
+            names = name if every else name.take(rows)
+            action = self._http_actions(action.copy(), method, route, path, names)
+
+        status = np.asarray(pick(batch.get("status")), dtype=np.float64)
+        error = pick(batch.get("span_error")) | (status >= 500)
         return Normalized(
-            ts=ts, end=end, duration_ms=duration_ms, user=user.take(rows), user_key=user_key.take(rows),
-            session=batch.coded("session").take(rows), action=action, method=method, route=route, path=path,
-            status=status, error=error, service=batch.coded("service").take(rows),
-            root=batch.get("root")[rows], source=batch.source,
+            ts=ts, end=end, duration_ms=duration_ms, user=d["user"].coded(user),
+            user_key=d["user_key"].coded(user_key), session=_as(d["session"], coded("session")),
+            action=d["action"].coded(action), method=d["method"].coded(method), route=d["route"].coded(route),
+            path=d["path"].coded(path), status=status, error=error,
+            service=_as(d["service"], coded("service")),
+            root=pick(batch.get("root")), source=batch.source,
         )
 
-    def _http_actions(self, action: Coded, need: np.ndarray, method: Coded, route: Coded, path: Coded,
-                      name: Coded) -> Coded:
+    def _matches(self, name: str) -> str | None:
+        assert self.name_pattern is not None
+        return "" if self.name_pattern.search(name) else None
+
+    def _url_path(self, url: str) -> str | None:
+        path = self.path_of_url(url)
+        return None if path is None else self.redact(path)
+
+    def _http_actions(self, action: np.ndarray, method: np.ndarray, route: np.ndarray, path: np.ndarray,
+                      name: Coded) -> np.ndarray:
         """``"METHOD route"``, the route falling back to the templated path, then to the span name."""
-        target = route
-        no_route = np.flatnonzero(~route.present & path.present)
-        if len(no_route):
-            templated = path.map(self.template)
-            target = route.assign(no_route, templated.codes[no_route], templated.values)
-        has_method, has_target = method.present[need], target.present[need]
-        both = need[has_method & has_target]
+        d = self.dictionaries
+        target = self.target.translate(d["route"].coded(route))
+        no_route = (route < 0) & (path >= 0)
+        if no_route.any():
+            target = np.where(no_route, self.target.translate(d["path"].coded(path), self.template), target)
+        need = action < 0
+        has_method, has_target = method >= 0, target >= 0
+        both = np.flatnonzero(need & has_method & has_target)
         if len(both):
-            codes, values = combine(method, target, both, lambda m, t: f"{m} {t}")
-            action = action.assign(both, codes, values)
-        only_target = need[~has_method & has_target]
+            methods, targets = d["method"].coded(method[both]), self.target.coded(target[both])
+            action[both] = d["action"].combine(methods, targets, _method_and_target)
+        only_target = np.flatnonzero(need & ~has_method & has_target)
         if len(only_target):
-            action = action.assign(only_target, target.codes[only_target], target.values)
-        by_name = need[~has_target]
+            action[only_target] = d["action"].translate(self.target.coded(target[only_target]))
+        by_name = np.flatnonzero(need & ~has_target)
         if len(by_name):
-            action = action.assign(by_name, name.codes[by_name], name.values)
-        unnamed = np.flatnonzero(~action.present)
-        if len(unnamed):
-            action = action.assign(unnamed, np.zeros(len(unnamed), dtype=np.int32),
-                                   np.array([UNNAMED], dtype=object))
+            action[by_name] = d["action"].translate(name.take(by_name))
+        unnamed = action < 0
+        if unnamed.any():
+            action[unnamed] = d["action"].code(UNNAMED)
         return action
+
+
+def _method_and_target(method: str, target: str) -> str:
+    return f"{method} {target}"
+
+
+def _as(dictionary: Dictionary, column: Coded) -> Coded:
+    return dictionary.coded(dictionary.translate(column))
 
 
 def _drop(keep: np.ndarray, mask: np.ndarray, reason: str, dropped: Counter[str]) -> None:

@@ -28,12 +28,12 @@ Python-level work is done once per distinct value, never once per row.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 
 import numpy as np
-import pandas as pd
 
 from tracereplay.ingest.options import IngestOptions
 
@@ -56,17 +56,21 @@ NUMERIC_LOGICAL = frozenset({"status"})
 
 @dataclass
 class Coded:
-    """A string column as codes (int32, −1 = missing) into ``values`` (object array of distinct strings)."""
+    """A string column as codes (int32, −1 = missing) into ``values`` (the distinct strings).
+
+    ``values`` is an object array, or a list that a reader shares between all the batches of a file and only
+    appends to (codes stay valid as it grows; it may hold far more values than one batch uses). Methods here
+    cost O(rows + values the rows use), never O(len(values)) in Python.
+    """
 
     codes: np.ndarray
-    values: np.ndarray
+    values: Sequence[str]
 
     @classmethod
     def from_objects(cls, values: np.ndarray) -> Coded:
-        """Factorize an object array; None, NaN and "" are missing."""
-        codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
-        coded = cls(codes.astype(np.int32), np.asarray(uniques, dtype=object))
-        return coded.drop_values(lambda v: v == "" or not isinstance(v, str)) if len(uniques) else coded
+        """Factorize an object array; None, NaN, non-strings and "" are missing."""
+        codes, uniques = _factorize_objects(np.asarray(values, dtype=object))
+        return cls(codes, uniques)
 
     @classmethod
     def missing(cls, n: int) -> Coded:
@@ -83,51 +87,259 @@ class Coded:
         return self.codes >= 0
 
     def to_objects(self) -> np.ndarray:
-        out = np.full(len(self.codes), None, dtype=object)
-        present = self.present
-        out[present] = self.values[self.codes[present]]
+        compact = self.compact()
+        out = np.full(len(compact.codes), None, dtype=object)
+        present = compact.present
+        out[present] = _objects(compact.values)[compact.codes[present]]
         return out
 
-    def map(self, function: Callable[[str], str | None]) -> Coded:
-        """Apply ``function`` to each distinct value (None → missing); equal results share a code."""
-        mapped = np.empty(len(self.values), dtype=object)
-        mapped[:] = [function(v) for v in self.values]
-        return self.recode(mapped)
+    def compact(self) -> Coded:
+        """The same column over only the values its rows use (cheap when ``values`` is a big shared table)."""
+        if len(self.values) <= len(self.codes) and isinstance(self.values, np.ndarray):
+            return self
+        present = self.codes >= 0
+        used, inverse = np.unique(self.codes[present], return_inverse=True)
+        codes = np.full(len(self.codes), -1, dtype=np.int32)
+        codes[present] = inverse
+        values = self.values
+        return Coded(codes, _objects([values[i] for i in used.tolist()]))
 
-    def recode(self, mapped: np.ndarray) -> Coded:
+    def map(self, function: Callable[[str], str | None]) -> Coded:
+        """Apply ``function`` to each distinct value used (None → missing); equal results share a code."""
+        compact = self.compact()
+        mapped = np.empty(len(compact.values), dtype=object)
+        mapped[:] = [function(v) for v in compact.values]
+        return compact.recode(mapped)
+
+    def recode(self, mapped: Sequence[str | None]) -> Coded:
         """Replace the values by ``mapped`` (same length; None → missing), merging equal results."""
-        new_codes, uniques = pd.factorize(mapped, use_na_sentinel=True)
-        table = np.append(new_codes.astype(np.int32), np.int32(-1))  # index −1 → missing
-        return Coded(table[self.codes], np.asarray(uniques, dtype=object))
+        merged = Dictionary()
+        table = np.append(merged.intern(mapped), np.int32(-1))  # index −1 → missing
+        return Coded(table[self.codes], _objects(merged.values))
 
     def drop_values(self, is_missing: Callable[[object], bool]) -> Coded:
-        mapped = np.empty(len(self.values), dtype=object)
-        mapped[:] = [None if is_missing(v) else v for v in self.values]
-        return self.recode(mapped)
+        compact = self.compact()
+        mapped = [None if is_missing(v) else v for v in compact.values]
+        return compact.recode(mapped)
 
-    def assign(self, rows: np.ndarray, codes: np.ndarray, values: np.ndarray) -> Coded:
+    def assign(self, rows: np.ndarray, codes: np.ndarray, values: Sequence[str]) -> Coded:
         """This column with ``rows`` set to ``codes`` into ``values`` (−1 = missing).
 
-        The dictionaries are concatenated; equal strings may get two codes, which interning merges later.
+        The dictionaries (of the values used) are concatenated; equal strings may get two codes, which
+        interning merges later.
         """
-        out = self.codes.copy()
-        out[rows] = np.where(codes >= 0, codes + len(self.values), -1)
-        return Coded(out, np.concatenate([self.values, np.asarray(values, dtype=object)]))
+        base = self.compact()
+        other = Coded(np.asarray(codes, dtype=np.int32), values).compact()
+        out = base.codes.copy()
+        out[rows] = np.where(other.codes >= 0, other.codes + len(base.values), -1)
+        return Coded(out, np.concatenate([_objects(base.values), _objects(other.values)]))
 
     @classmethod
     def constant(cls, n: int, value: str) -> Coded:
         return cls(np.zeros(n, dtype=np.int32), np.array([value], dtype=object))
 
 
+class Dictionary:
+    """Distinct strings ↔ int32 codes for a whole ingest; it only grows, so codes never change.
+
+    :meth:`translate` turns a :class:`Coded` column into this dictionary's codes through a lookup table kept
+    per source dictionary and extended only for the values added since the last batch: when a reader shares
+    one growing dictionary between batches, each distinct value costs Python work once per file. Per-batch
+    dictionaries (the slower readers) simply get a fresh table per batch.
+    """
+
+    #: source dictionaries whose lookup tables are kept (least recently used dropped first)
+    KEEP = 16
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+        self.values: list[str] = []
+        self._tables: OrderedDict[tuple, _Cached] = OrderedDict()
+        self._pairs: OrderedDict[tuple, _Cached] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def intern(self, strings: Sequence[str | None]) -> np.ndarray:
+        """Codes of ``strings`` (None → −1), adding the new ones."""
+        index = self.index
+        codes = np.fromiter(map(index.get, strings, repeat(-1)), dtype=np.int32, count=len(strings))
+        unseen = np.flatnonzero(codes < 0)
+        if len(unseen):  # C-level passes: dict.fromkeys keeps the first of repeated new strings
+            new = [strings[i] for i in unseen.tolist()]
+            added = [v for v in dict.fromkeys(new) if v is not None and v not in index]
+            index.update(zip(added, range(len(self.values), len(self.values) + len(added)), strict=True))
+            self.values.extend(added)
+            codes[unseen] = np.fromiter(map(index.get, new, repeat(-1)), dtype=np.int32, count=len(new))
+        return codes
+
+    codes = intern
+
+    def code(self, value: str) -> int:
+        return int(self.intern([value])[0])
+
+    def coded(self, codes: np.ndarray) -> Coded:
+        return Coded(codes, self.values)
+
+    def translate(self, column: Coded, function: Callable[[str], str | None] | None = None) -> np.ndarray:
+        """Codes here of ``function(value)`` (None → missing) for every row of ``column``.
+
+        ``function`` must be equal from batch to batch (the same function or bound method) for its results
+        to be reused.
+        """
+        source = column.values
+        if function is None and source is self.values:
+            return column.codes
+        lookup = self._cached(self._tables, (source,), function, _Lookup)
+        return lookup.extend(self, function)[column.codes]
+
+    def combine(self, a: Coded, b: Coded, join: Callable[[str, str], str]) -> np.ndarray:
+        """Codes here of ``join(a, b)`` row by row (both present), ``join`` run once per distinct pair."""
+        if not len(a.codes):
+            return np.zeros(0, dtype=np.int32)
+        width = int(b.codes.max()) + 1  # dense keys for this call (a bitmap factorizes them); stable below
+        inverse, dense = factorize(a.codes.astype(np.int64) * width + b.codes)
+        pairs = (((dense // width) << 32) | (dense % width)).tolist()
+        known = self._cached(self._pairs, (a.values, b.values), join, _Pairs).codes
+        found = list(map(known.get, pairs))
+        if None in found:
+            new = [i for i, code in enumerate(found) if code is None]
+            joined = [join(a.values[pairs[i] >> 32], b.values[pairs[i] & 0xFFFFFFFF]) for i in new]
+            for i, code in zip(new, self.intern(joined).tolist(), strict=True):
+                known[pairs[i]] = found[i] = code
+        return np.array(found, dtype=np.int32)[inverse]
+
+    def _cached(self, cache: OrderedDict, sources: tuple[Sequence[str], ...], function: object,
+                make: Callable[[], _Cached]) -> _Cached:
+        """The cache entry for these source dictionaries: the same objects, or (readers that hand out a new
+        array each batch) an entry whose sources are prefixes of these — dictionaries only grow."""
+        key = (*map(id, sources), function)
+        entry = cache.get(key)
+        if entry is None or any(old is not new for old, new in zip(entry.sources, sources, strict=True)):
+            entry = None
+            for other_key, other in cache.items():
+                if other_key[-1] == function and all(
+                        _extends(new, old) for new, old in zip(sources, other.sources, strict=True)):
+                    entry = cache.pop(other_key)
+                    break
+            entry = entry or make()
+            entry.sources = sources  # held: their ids cannot be reused while the entry lives
+        cache[key] = entry
+        cache.move_to_end(key)
+        while len(cache) > self.KEEP:
+            cache.popitem(last=False)
+        return entry
+
+
+class _Cached:
+    sources: tuple[Sequence[str], ...] = ()
+
+
+class _Pairs(_Cached):
+    """(a code << 32 | b code) → code in a :class:`Dictionary`, for pairs of two source dictionaries."""
+
+    def __init__(self) -> None:
+        self.codes: dict[int, int] = {}
+
+
+class _Lookup(_Cached):
+    """Source code → code in a :class:`Dictionary`, for the first ``filled`` values of the source."""
+
+    def __init__(self) -> None:
+        self.table = np.empty(64, dtype=np.int32)
+        self.filled = 0
+
+    def extend(self, into: Dictionary, function: Callable[[str], str | None] | None) -> np.ndarray:
+        """The table for the source as it is now, ending with −1 (so code −1 looks up missing)."""
+        source = self.sources[0]
+        n = len(source)
+        if n + 1 > len(self.table):
+            table = np.empty(max(2 * len(self.table), n + 1), dtype=np.int32)
+            table[:self.filled] = self.table[:self.filled]
+            self.table = table
+        if n > self.filled:
+            tail = source[self.filled:n]
+            if function is not None:
+                tail = [function(v) for v in tail]
+            self.table[self.filled:n] = into.intern(tail)
+            self.filled = n
+        self.table[n] = -1
+        return self.table[:n + 1]
+
+
+def _extends(new: Sequence[str], old: Sequence[str]) -> bool:
+    """Whether ``new`` starts with the values of ``old`` (a grown copy of the same dictionary)."""
+    n = len(old)
+    if len(new) < n:
+        return False
+    if n == 0 or new is old:
+        return True
+    if new[n - 1] != old[n - 1]:  # the usual way a different dictionary shows
+        return False
+    return bool((_objects(new[:n]) == _objects(old)).all())
+
+
+def factorize(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(inverse, distinct keys) of non-negative int64 keys, without pandas.
+
+    Dense keys (the usual case: small dictionaries) use a bitmap, O(rows + key range); others sort.
+    """
+    if not len(keys):
+        return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64)
+    low, high = int(keys.min()), int(keys.max())
+    span = high - low + 1
+    if span <= max(4 * len(keys), 1 << 16):
+        shifted = keys - low
+        seen = np.zeros(span, dtype=bool)
+        seen[shifted] = True
+        uniques = np.flatnonzero(seen)
+        rank = np.empty(span, dtype=np.int32)
+        rank[uniques] = np.arange(len(uniques), dtype=np.int32)
+        return rank[shifted], uniques + low
+    uniques, inverse = np.unique(keys, return_inverse=True)
+    return inverse.astype(np.int32), uniques
+
+
 def combine(a: Coded, b: Coded, rows: np.ndarray,
             join: Callable[[str, str], str]) -> tuple[np.ndarray, np.ndarray]:
     """Codes and values of ``join(a, b)`` on ``rows`` (where both are present), computed per distinct pair."""
-    pairs = a.codes[rows].astype(np.int64) * (len(b.values) + 1) + b.codes[rows]
-    codes, uniques = pd.factorize(pairs)
-    uniques = np.asarray(uniques, dtype=np.int64)
-    values = np.empty(len(uniques), dtype=object)
-    values[:] = [join(a.values[p // (len(b.values) + 1)], b.values[p % (len(b.values) + 1)]) for p in uniques]
-    return codes.astype(np.int32), values
+    out = Dictionary()
+    codes = out.combine(a.take(rows), b.take(rows), join)
+    return codes, _objects(out.values)
+
+
+def _objects(values: Sequence[object]) -> np.ndarray:
+    if isinstance(values, np.ndarray) and values.dtype == object:
+        return values
+    out = np.empty(len(values), dtype=object)
+    out[:] = list(values)
+    return out
+
+
+def _factorize_objects(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and distinct values of an object array in first-seen order; None, NaN, non-str and "" → −1."""
+    import pyarrow as pa
+
+    try:
+        encoded = pa.array(values, type=pa.string(), from_pandas=True).dictionary_encode()
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeError):  # non-strings, lone surrogates: slow path
+        cleaned = [v if isinstance(v, str) and v else None for v in values]
+        merged = Dictionary()
+        return merged.intern(cleaned), _objects(merged.values)
+    indices = encoded.indices
+    if indices.null_count:
+        indices = indices.fill_null(-1)
+    codes = indices.to_numpy().astype(np.int32)
+    uniques = _objects(encoded.dictionary.to_pylist())
+    empty = np.flatnonzero(uniques == "")
+    if len(empty):
+        table = np.arange(len(uniques) + 1, dtype=np.int32)
+        table[empty[0]] = -1
+        table[empty[0] + 1:-1] -= 1
+        table[-1] = -1
+        codes = table[codes]
+        uniques = np.delete(uniques, empty[0])
+    return codes, uniques
 
 
 @dataclass

@@ -20,9 +20,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
-import pandas as pd
 
 from tracereplay.errors import InputError
+from tracereplay.ingest.raw import Coded
 from tracereplay.ingest.templating import template_path, template_segment
 
 SALT_BYTES = 32
@@ -56,9 +56,14 @@ def load_or_create_salt(path: Path) -> tuple[bytes, bool]:
 
 def pseudonymise(values: Sequence[str], salt: bytes, *, prefix: str = "u") -> list[str]:
     """Keyed-hash pseudonyms for distinct values: ``prefix`` + 16 hex digits (64 bits)."""
-    key = salt[:64]  # BLAKE2b takes keys of up to 64 bytes
-    return [prefix + hashlib.blake2b(v.encode("utf-8", "surrogatepass"), key=key, digest_size=8).hexdigest()
-            for v in values]
+    keyed = hashlib.blake2b(key=salt[:64], digest_size=8)  # BLAKE2b takes keys of up to 64 bytes
+    out = []
+    append = out.append
+    for value in values:
+        digest = keyed.copy()  # copying the keyed state skips hashing the key block again for every value
+        digest.update(value.encode("utf-8", "surrogatepass"))
+        append(prefix + digest.hexdigest())
+    return out
 
 
 def redact_path(path: str, *, template_ids: bool = False) -> str:
@@ -83,10 +88,4 @@ def path_of_url(url: str) -> str | None:
 
 def map_distinct(values: np.ndarray, function) -> np.ndarray:
     """Apply ``function`` once per distinct non-missing value of an object array."""
-    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
-    mapped = np.empty(len(uniques), dtype=object)
-    mapped[:] = [function(u) for u in uniques]
-    out = np.full(len(codes), None, dtype=object)
-    present = codes >= 0
-    out[present] = mapped[codes[present]]
-    return out
+    return Coded.from_objects(values).map(function).to_objects()

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
+
+from tracereplay.ingest.raw import factorize
 
 
 @dataclass(frozen=True)
@@ -35,17 +36,11 @@ def assign_sessions(user: np.ndarray, ts: np.ndarray, end: np.ndarray, explicit:
                     gap_ns: int) -> Sessions:
     """Assign sessions. ``user``/``explicit`` are int codes (explicit -1 = none), ``ts``/``end`` int64 ns."""
     n = len(user)
-    row_session = np.empty(n, dtype=np.int64)
+    row_session = np.empty(n, dtype=np.int32)
     has_explicit = explicit >= 0
-
-    # explicit sessions: one per (user, session id) pair
     ex_rows = np.flatnonzero(has_explicit)
-    pairs = (user[ex_rows].astype(np.int64) << 32) | explicit[ex_rows].astype(np.int64)
-    ex_codes, ex_uniques = pd.factorize(pairs)
-    row_session[ex_rows] = ex_codes
-    n_explicit = len(ex_uniques)
-    ex_user = (np.asarray(ex_uniques, dtype=np.int64) >> 32).astype(np.int32)
-    ex_session = (np.asarray(ex_uniques, dtype=np.int64) & 0xFFFFFFFF).astype(np.int32)
+    ex_user, ex_session = _explicit_sessions(user[ex_rows], explicit[ex_rows], row_session, ex_rows)
+    n_explicit = len(ex_user)
 
     # gap sessions: sort each user's remaining rows by time, split where the idle time exceeds the gap
     gap_rows = np.flatnonzero(~has_explicit)
@@ -73,3 +68,33 @@ def assign_sessions(user: np.ndarray, ts: np.ndarray, end: np.ndarray, explicit:
         explicit=np.concatenate([ex_session, np.full(len(gap_user), -1, dtype=np.int32)]),
         ordinal=np.concatenate([np.zeros(n_explicit, dtype=np.int64), ordinal]),
     )
+
+
+def _explicit_sessions(user: np.ndarray, explicit: np.ndarray, row_session: np.ndarray,
+                       rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One session per (user, session id) pair, numbered into ``row_session[rows]``; returns their codes.
+
+    A session id nearly always belongs to one user, so sessions are numbered by id with a lookup table
+    (O(rows)); only rows whose id also appears with another user need pairs factorized.
+    """
+    if not len(rows):
+        return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32)
+    ids = explicit.astype(np.int64)
+    owner = np.full(int(ids.max()) + 1, -1, dtype=np.int64)
+    owner[ids] = user  # one user of each id (one of the rows' writes wins)
+    shared = owner[ids] != user
+    used = np.zeros(len(owner), dtype=bool)
+    used[ids] = True
+    distinct = np.flatnonzero(used)
+    rank = np.empty(len(owner), dtype=np.int32)
+    rank[distinct] = np.arange(len(distinct), dtype=np.int32)
+    mine = ~shared
+    row_session[rows[mine]] = rank[ids[mine]]
+    session_user, session_id = owner[distinct].astype(np.int32), distinct.astype(np.int32)
+    if shared.any():
+        pairs = (user[shared].astype(np.int64) << 32) | ids[shared]
+        inverse, uniques = factorize(pairs)
+        row_session[rows[shared]] = len(distinct) + inverse
+        session_user = np.concatenate([session_user, (uniques >> 32).astype(np.int32)])
+        session_id = np.concatenate([session_id, (uniques & 0xFFFFFFFF).astype(np.int32)])
+    return session_user, session_id

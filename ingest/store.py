@@ -16,75 +16,81 @@ import pyarrow as pa
 from tracereplay.ingest.events import EVENT_SCHEMA
 from tracereplay.ingest.identify import borrow_session_users
 from tracereplay.ingest.normalize import Normalized
-from tracereplay.ingest.raw import Coded
+from tracereplay.ingest.raw import Dictionary
 from tracereplay.ingest.sessions import Sessions, assign_sessions
 
 _CODED = ("user", "user_key", "session", "action", "method", "route", "path", "service", "source")
+#: coded columns whose dictionaries stay fixed once rows are in: stored in the narrowest integer type
+_NARROW = ("action", "method", "route", "path", "service", "source")
+#: string columns of the event table, written as dictionary arrays
+STRING_COLUMNS = tuple(f.name for f in EVENT_SCHEMA if f.type == pa.string())
+#: the event table with its strings as dictionary<int32, string>: what :func:`record_batches` yields.
+#: Parquet stores both alike (dictionary-encoded strings), and files written without the Arrow schema
+#: read back as plain strings, i.e. as EVENT_SCHEMA.
+DICTIONARY_SCHEMA = pa.schema([
+    pa.field(f.name, pa.dictionary(pa.int32(), pa.string()), nullable=f.nullable) if f.name in STRING_COLUMNS
+    else f for f in EVENT_SCHEMA])
 
-
-class Interner:
-    """Distinct strings ↔ int32 codes (−1 = missing)."""
-
-    def __init__(self) -> None:
-        self.index: dict[str, int] = {}
-        self.values: list[str] = []
-
-    def codes(self, values: np.ndarray) -> np.ndarray:
-        """Codes of distinct, non-missing strings (new ones are added)."""
-        found = list(map(self.index.get, values))  # one C-level pass; new values are the rare case
-        if None in found:
-            for i, code in enumerate(found):
-                if code is None:
-                    value = values[i]
-                    code = self.index.get(value)  # the same string may repeat under two batch codes
-                    if code is None:
-                        code = self.index[value] = len(self.values)
-                        self.values.append(value)
-                    found[i] = code
-        return np.array(found, dtype=np.int32)
-
-    def __len__(self) -> int:
-        return len(self.values)
+#: Interner is the store's name for a dictionary of distinct strings
+Interner = Dictionary
 
 
 class EventStore:
     """Accumulates normalized batches as codes, then filters, sessionizes and sorts them."""
 
     def __init__(self) -> None:
-        self.interners = {name: Interner() for name in _CODED}
+        self.dictionaries = {name: Dictionary() for name in _CODED}
         self.parts: dict[str, list[np.ndarray]] = {}
 
+    @property
+    def interners(self) -> dict[str, Dictionary]:
+        return self.dictionaries
+
     def add(self, rows: Normalized) -> None:
+        """Keep a batch's rows: O(rows), the strings being codes of dictionaries that live for the ingest."""
         if not len(rows):
             return
         columns = {
             "ts": rows.ts, "duration_ms": rows.duration_ms,  # end = ts + duration: not stored twice
             "status": np.where(np.isnan(rows.status), -1, rows.status).astype(np.int32),
-            "error": rows.error.astype(bool), "root": rows.root.astype(bool),
+            "error": np.asarray(rows.error, dtype=bool), "root": np.asarray(rows.root, dtype=bool),
         }
         for name in _CODED:
-            coded = Coded.constant(len(rows), rows.source) if name == "source" else getattr(rows, name)
-            lookup = np.append(self.interners[name].codes(coded.values), np.int32(-1))
-            columns[name] = lookup[coded.codes]
+            dictionary = self.dictionaries[name]
+            if name == "source":
+                columns[name] = np.full(len(rows), dictionary.code(rows.source), dtype=np.int32)
+            else:
+                codes = dictionary.translate(getattr(rows, name))
+                columns[name] = codes.copy() if codes is getattr(rows, name).codes else codes
+        for name in _NARROW:  # the dictionary only grows: the type that fits now may be widened later
+            columns[name] = columns[name].astype(_code_type(len(self.dictionaries[name])))
         for name, values in columns.items():
             self.parts.setdefault(name, []).append(values)
 
     def column(self, name: str) -> np.ndarray:
-        return np.concatenate(self.parts[name]) if name in self.parts else np.zeros(0)
+        return self.consolidate()[name] if name in self.parts else np.zeros(0)
 
     def __len__(self) -> int:
         return sum(len(p) for p in self.parts.get("ts", []))
 
     def consolidate(self) -> dict[str, np.ndarray]:
-        """All batches as one array per column (frees the per-batch pieces)."""
-        # one column at a time, so only one column is ever held twice
-        for name in list(self.parts):
-            parts = self.parts[name]
-            if len(parts) > 1:
-                self.parts[name] = [np.concatenate(parts)]
-            del parts
-        columns = {name: parts[0] for name, parts in self.parts.items()}
-        return columns
+        """All batches as one array per column, each batch's piece freed as soon as it is copied."""
+        for name, parts in self.parts.items():
+            if len(parts) == 1 and (name not in _NARROW or parts[0].dtype == self._type(name)):
+                continue
+            kind = self._type(name) if name in _NARROW else parts[0].dtype
+            out = np.empty(sum(len(p) for p in parts), dtype=kind)
+            at = 0
+            while parts:  # pages of ``out`` are touched as pieces are freed: no second copy of the column
+                piece = parts.pop(0)
+                out[at:at + len(piece)] = piece
+                at += len(piece)
+                del piece
+            parts.append(out)
+        return {name: parts[0] for name, parts in self.parts.items()}
+
+    def _type(self, name: str) -> np.dtype:
+        return _code_type(len(self.dictionaries[name]))
 
     def keep_services(self, services: tuple[str, ...], dropped: Counter[str]) -> None:
         """Keep the given services, or (when none are given) the entry services: those with root spans.
@@ -95,16 +101,18 @@ class EventStore:
             return
         columns = self.consolidate()
         service = columns["service"]
-        names = self.interners["service"].values
+        names = self.dictionaries["service"].values
+        wanted = np.zeros(len(names) + 1, dtype=bool)  # by service code; the spare last slot is code −1
         if services:
-            wanted = [i for i, name in enumerate(names) if name in set(services)]
+            chosen = set(services)
+            wanted[[i for i, name in enumerate(names) if name in chosen]] = True
             reason = "service not selected"
         else:
-            wanted = np.unique(service[columns["root"]]).tolist()
+            wanted[service[columns["root"]]] = True
             reason = "not the entry service"
-            if not wanted:
+            if not wanted.any():
                 return
-        keep = np.isin(service, np.asarray(wanted, dtype=np.int32))
+        keep = wanted[service]
         removed = int((~keep).sum())
         if removed:
             dropped[reason] += removed
@@ -132,38 +140,109 @@ class EventStore:
         for name in list(columns):
             self.parts[name] = [columns.pop(name)[keep]]
 
-    def finish(self, gap_s: float) -> tuple[dict[str, np.ndarray], np.ndarray, Sessions]:
-        """Consolidated columns, the time order of rows, and their sessions."""
+    def finish(self, gap_s: float) -> tuple[dict[str, np.ndarray], np.ndarray | None, Sessions]:
+        """Consolidated columns, the time order of rows (None when they already are in order), sessions."""
         columns = self.consolidate()
-        end = columns["ts"] + np.round(np.nan_to_num(columns["duration_ms"] * 1e6)).astype(np.int64)
-        sessions = assign_sessions(columns["user"], columns["ts"], end, columns["session"], int(gap_s * 1e9))
+        ts = columns["ts"]
+        end = columns["duration_ms"] * 1e6  # in place from here: one temporary column, not four
+        np.nan_to_num(end, copy=False)
+        np.round(end, out=end)
+        end = end.astype(np.int64)
+        end += ts
+        sessions = assign_sessions(columns["user"], ts, end, columns["session"], int(gap_s * 1e9))
         del end
-        order = np.argsort(columns["ts"], kind="stable")
+        order = None if bool((ts[1:] >= ts[:-1]).all()) else np.argsort(ts, kind="stable")
         return columns, order, sessions
 
 
-def record_batches(columns: dict[str, np.ndarray], order: np.ndarray, row_session: np.ndarray,
+def record_batches(columns: dict[str, np.ndarray], order: np.ndarray | None, row_session: np.ndarray,
                    labels: dict[str, list[str]], rows_per_batch: int) -> Iterator[pa.RecordBatch]:
-    """The event table in time order, ``rows_per_batch`` rows at a time, strings rebuilt from codes."""
-    dictionaries = {name: pa.array(values, type=pa.string()) for name, values in labels.items()}
-    for start in range(0, len(order), rows_per_batch):
-        rows = order[start:start + rows_per_batch]
+    """The event table in time order (``order`` None: rows already are), ``rows_per_batch`` rows at a time.
+
+    Strings stay codes: each batch's string columns are dictionary arrays over the labels its rows use, so
+    neither this nor the Parquet writer builds a string per row. Arrays are built from numpy buffers
+    (``pa.array`` would import pandas, ~0.4 s).
+    """
+    texts = {name: _Labels(values) for name, values in labels.items()}
+    total = len(order) if order is not None else len(columns["ts"])
+    for start in range(0, total, rows_per_batch):
+        stop = min(start + rows_per_batch, total)
+        rows = order[start:stop] if order is not None else slice(start, stop)
+        status = columns["status"][rows]
+        duration = columns["duration_ms"][rows]
         arrays = {
-            "ts": pa.array(columns["ts"][rows], type=pa.timestamp("ns", tz="UTC")),
-            "user": _take(dictionaries["user"], columns["user"][rows]),
-            "session": _take(dictionaries["session"], row_session[rows]),
-            "action": _take(dictionaries["action"], columns["action"][rows]),
-            "method": _take(dictionaries["method"], columns["method"][rows]),
-            "route": _take(dictionaries["route"], columns["route"][rows]),
-            "path": _take(dictionaries["path"], columns["path"][rows]),
-            "status": pa.array(columns["status"][rows], mask=columns["status"][rows] < 0, type=pa.int32()),
-            "duration_ms": pa.array(columns["duration_ms"][rows], from_pandas=True, type=pa.float64()),
-            "error": pa.array(columns["error"][rows], type=pa.bool_()),
-            "source": _take(dictionaries["source"], columns["source"][rows]),
+            "ts": _array(pa.timestamp("ns", tz="UTC"), columns["ts"][rows]),
+            "status": _array(pa.int32(), status.astype(np.int32, copy=False), status < 0),
+            "duration_ms": _array(pa.float64(), duration, np.isnan(duration)),
+            "error": _array(pa.bool_(), np.packbits(columns["error"][rows], bitorder="little"),
+                            length=stop - start),
         }
-        yield pa.RecordBatch.from_arrays(list(arrays.values()), schema=EVENT_SCHEMA)
+        for name in STRING_COLUMNS:
+            codes = row_session[rows] if name == "session" else columns[name][rows]
+            arrays[name] = texts[name].dictionary_array(codes)
+        yield pa.RecordBatch.from_arrays([arrays[name] for name in DICTIONARY_SCHEMA.names],
+                                         schema=DICTIONARY_SCHEMA)
 
 
-def _take(dictionary: pa.Array, codes: np.ndarray) -> pa.Array:
-    indices = pa.array(codes, mask=codes < 0, type=pa.int32() if codes.dtype == np.int32 else pa.int64())
-    return dictionary.take(indices)
+def _array(kind: pa.DataType, values: np.ndarray, missing: np.ndarray | None = None, *,
+           length: int | None = None) -> pa.Array:
+    """An Arrow array over a numpy buffer (no copy), ``missing`` rows null."""
+    validity = None
+    if missing is not None and missing.any():
+        validity = pa.py_buffer(np.packbits(~missing, bitorder="little"))
+    values = np.ascontiguousarray(values)
+    size = len(values) if length is None else length
+    return pa.Array.from_buffers(kind, size, [validity, pa.py_buffer(values)])
+
+
+class _Labels:
+    """The strings of one column's dictionary as UTF-8 bytes and offsets, encoded once for every row group."""
+
+    #: dictionaries up to this size are written whole with every row group; larger ones only the values used
+    SMALL = 4096
+
+    def __init__(self, values: list[str]) -> None:
+        encoded = [v.encode("utf-8", "replace") for v in values]
+        self.offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), out=self.offsets[1:])
+        self.data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+        del encoded
+        self.whole = self._strings(self.offsets, self.data) if len(values) <= self.SMALL else None
+
+    def dictionary_array(self, codes: np.ndarray) -> pa.DictionaryArray:
+        missing = codes < 0
+        dictionary = self.whole
+        if dictionary is None:  # a big dictionary: only the labels these rows use (numpy, O(rows + labels))
+            n = len(self.offsets) - 1
+            used = np.zeros(n + 1, dtype=bool)
+            used[codes] = True  # code −1 marks the spare last slot
+            used[n] = False
+            kept = np.flatnonzero(used)
+            rank = np.empty(n + 1, dtype=np.int32)
+            rank[kept] = np.arange(len(kept), dtype=np.int32)
+            rank[n] = 0
+            codes = rank[codes]
+            dictionary = self._subset(kept)
+        indices = _array(pa.int32(), codes.astype(np.int32, copy=False), missing)
+        return pa.DictionaryArray.from_arrays(indices, dictionary)
+
+    def _subset(self, kept: np.ndarray) -> pa.Array:
+        starts = self.offsets[kept]
+        lengths = self.offsets[kept + 1] - starts
+        offsets = np.zeros(len(kept) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        # byte i of the subset comes from data[starts[k] + (i − offsets[k])] for the label k it belongs to
+        where = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1])
+        return self._strings(offsets, self.data[where])
+
+    @staticmethod
+    def _strings(offsets: np.ndarray, data: np.ndarray) -> pa.Array:
+        if offsets[-1] >= 2**31:
+            raise ValueError("labels of one row group exceed 2 GB")
+        return pa.Array.from_buffers(pa.string(), len(offsets) - 1,
+                                     [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)])
+
+
+def _code_type(size: int) -> np.dtype:
+    """The narrowest signed type holding codes 0..size−1 and −1."""
+    return np.dtype(np.int8 if size < 128 else np.int16 if size < 32768 else np.int32)

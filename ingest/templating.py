@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 import numpy as np
-import pandas as pd
 
 # Order matters: the most specific shapes first.
 _SEGMENT_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -23,6 +23,7 @@ _SEGMENT_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+@lru_cache(maxsize=1 << 16)  # segments repeat across paths ("api", "v4", "users"…)
 def template_segment(segment: str) -> str:
     """A path segment, or its placeholder when it looks like an id or a token."""
     for pattern, placeholder in _SEGMENT_RULES:
@@ -39,10 +40,7 @@ def template_path(path: str) -> str:
 
 def template_paths(paths: np.ndarray | Iterable[str | None]) -> np.ndarray:
     """Template an array of paths (None stays None), computing each distinct path once."""
-    values = np.asarray(paths, dtype=object)
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    templated = np.array([template_path(p) for p in uniques], dtype=object)
-    out = np.full(len(values), None, dtype=object)
-    present = codes >= 0
-    out[present] = templated[codes[present]]
-    return out
+    from tracereplay.ingest.raw import Coded
+
+    return Coded.from_objects(np.asarray(list(paths) if not isinstance(paths, np.ndarray) else paths,
+                                         dtype=object)).map(template_path).to_objects()
