@@ -166,11 +166,16 @@ class Dictionary:
         codes = np.fromiter(map(index.get, strings, repeat(-1)), dtype=np.int32, count=len(strings))
         unseen = np.flatnonzero(codes < 0)
         if len(unseen):  # C-level passes: dict.fromkeys keeps the first of repeated new strings
-            new = [strings[i] for i in unseen.tolist()]
-            added = [v for v in dict.fromkeys(new) if v is not None and v not in index]
-            index.update(zip(added, range(len(self.values), len(self.values) + len(added)), strict=True))
+            new = list(strings) if len(unseen) == len(codes) else [strings[i] for i in unseen.tolist()]
+            added = dict.fromkeys(new)
+            added.pop(None, None)
+            start = len(self.values)
+            index.update(zip(added, range(start, start + len(added)), strict=True))
             self.values.extend(added)
-            codes[unseen] = np.fromiter(map(index.get, new, repeat(-1)), dtype=np.int32, count=len(new))
+            if len(added) == len(new):  # distinct new strings (a source dictionary's tail): numbered in order
+                codes[unseen] = np.arange(start, start + len(new), dtype=np.int32)
+            else:
+                codes[unseen] = np.fromiter(map(index.get, new, repeat(-1)), dtype=np.int32, count=len(new))
         return codes
 
     codes = intern

@@ -38,8 +38,8 @@ def assign_sessions(user: np.ndarray, ts: np.ndarray, end: np.ndarray, explicit:
     n = len(user)
     row_session = np.empty(n, dtype=np.int32)
     has_explicit = explicit >= 0
-    ex_rows = np.flatnonzero(has_explicit)
-    ex_user, ex_session = _explicit_sessions(user[ex_rows], explicit[ex_rows], row_session, ex_rows)
+    ex_rows = slice(None) if has_explicit.all() else np.flatnonzero(has_explicit)
+    ex_user, ex_session, row_session[ex_rows] = _explicit_sessions(user[ex_rows], explicit[ex_rows])
     n_explicit = len(ex_user)
 
     # gap sessions: sort each user's remaining rows by time, split where the idle time exceeds the gap
@@ -70,17 +70,16 @@ def assign_sessions(user: np.ndarray, ts: np.ndarray, end: np.ndarray, explicit:
     )
 
 
-def _explicit_sessions(user: np.ndarray, explicit: np.ndarray, row_session: np.ndarray,
-                       rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One session per (user, session id) pair, numbered into ``row_session[rows]``; returns their codes.
+def _explicit_sessions(user: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One session per (user, session id) pair: (user and id of each session, session number of each row).
 
     A session id nearly always belongs to one user, so sessions are numbered by id with a lookup table
     (O(rows)); only rows whose id also appears with another user need pairs factorized.
     """
-    if not len(rows):
-        return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32)
-    ids = explicit.astype(np.int64)
-    owner = np.full(int(ids.max()) + 1, -1, dtype=np.int64)
+    if not len(ids):
+        empty = np.zeros(0, dtype=np.int32)
+        return empty, empty, empty
+    owner = np.full(int(ids.max()) + 1, -1, dtype=np.int32)
     owner[ids] = user  # one user of each id (one of the rows' writes wins)
     shared = owner[ids] != user
     used = np.zeros(len(owner), dtype=bool)
@@ -88,13 +87,12 @@ def _explicit_sessions(user: np.ndarray, explicit: np.ndarray, row_session: np.n
     distinct = np.flatnonzero(used)
     rank = np.empty(len(owner), dtype=np.int32)
     rank[distinct] = np.arange(len(distinct), dtype=np.int32)
-    mine = ~shared
-    row_session[rows[mine]] = rank[ids[mine]]
-    session_user, session_id = owner[distinct].astype(np.int32), distinct.astype(np.int32)
+    row_session = rank[ids]
+    session_user, session_id = owner[distinct], distinct.astype(np.int32)
     if shared.any():
-        pairs = (user[shared].astype(np.int64) << 32) | ids[shared]
+        pairs = (user[shared].astype(np.int64) << 32) | ids[shared].astype(np.int64)
         inverse, uniques = factorize(pairs)
-        row_session[rows[shared]] = len(distinct) + inverse
+        row_session[shared] = len(distinct) + inverse
         session_user = np.concatenate([session_user, (uniques >> 32).astype(np.int32)])
         session_id = np.concatenate([session_id, (uniques & 0xFFFFFFFF).astype(np.int32)])
-    return session_user, session_id
+    return session_user, session_id, row_session
