@@ -79,7 +79,7 @@ class Normalizer:
         if self.name_pattern is not None:
             _drop(keep, self.matching.translate(name, self._matches) < 0, "span name filter", dropped)
         every = bool(keep.all())
-        rows = np.flatnonzero(keep)
+        rows = None if every else np.flatnonzero(keep)
 
         def pick(column: np.ndarray) -> np.ndarray:
             return column if every else column[rows]
@@ -111,10 +111,13 @@ class Normalizer:
         if from_url.any():
             path = np.where(from_url, d["path"].translate(url, self._url_path), path)
 
-        action = d["action"].translate(coded("action"))
-        if (action < 0).any():
-            names = name if every else name.take(rows)
-            action = self._http_actions(action.copy(), method, route, path, names)
+        names = name if every else name.take(rows)
+        if "action" in batch.columns:  # analytics: the reader named the action
+            action = d["action"].translate(coded("action"))
+            if (action < 0).any():
+                action = self._http_actions(action.copy(), method, route, path, names)
+        else:
+            action = self._http_actions(None, method, route, path, names)
 
         status = np.asarray(pick(batch.get("status")), dtype=np.float64)
         error = pick(batch.get("span_error")) | (status >= 500)
@@ -135,16 +138,22 @@ class Normalizer:
         path = self.path_of_url(url)
         return None if path is None else self.redact(path)
 
-    def _http_actions(self, action: np.ndarray, method: np.ndarray, route: np.ndarray, path: np.ndarray,
-                      name: Coded) -> np.ndarray:
-        """``"METHOD route"``, the route falling back to the templated path, then to the span name."""
+    def _http_actions(self, action: np.ndarray | None, method: np.ndarray, route: np.ndarray,
+                      path: np.ndarray, name: Coded) -> np.ndarray:
+        """``"METHOD route"``, the route falling back to the templated path, then to the span name, where
+        ``action`` is missing (None: on every row)."""
         d = self.dictionaries
         target = self.target.translate(d["route"].coded(route))
         no_route = (route < 0) & (path >= 0)
         if no_route.any():
             target = np.where(no_route, self.target.translate(d["path"].coded(path), self.template), target)
-        need = action < 0
         has_method, has_target = method >= 0, target >= 0
+        if action is None:
+            if has_method.all() and has_target.all():  # the usual HTTP server spans: no row gathers
+                return d["action"].combine(d["method"].coded(method), self.target.coded(target),
+                                           _method_and_target)
+            action = np.full(len(method), -1, dtype=np.int32)
+        need = action < 0
         both = np.flatnonzero(need & has_method & has_target)
         if len(both):
             methods, targets = d["method"].coded(method[both]), self.target.coded(target[both])

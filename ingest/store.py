@@ -202,11 +202,16 @@ class _Labels:
     SMALL = 4096
 
     def __init__(self, values: list[str]) -> None:
-        encoded = [v.encode("utf-8", "replace") for v in values]
-        self.offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-        np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), out=self.offsets[1:])
-        self.data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
-        del encoded
+        joined = "".join(values)
+        if joined.isascii():  # the usual case (pseudonyms, routes): one encode, lengths in characters
+            data, parts = joined.encode("ascii"), values
+        else:
+            parts = [v.encode("utf-8", "replace") for v in values]
+            data = b"".join(parts)
+        del joined
+        self.offsets = np.zeros(len(values) + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, parts), dtype=np.int64, count=len(values)), out=self.offsets[1:])
+        self.data = np.frombuffer(data, dtype=np.uint8)
         self.whole = self._strings(self.offsets, self.data) if len(values) <= self.SMALL else None
 
     def dictionary_array(self, codes: np.ndarray) -> pa.DictionaryArray:

@@ -39,7 +39,7 @@ def _spans(n: int, users: int, seed: int = 7) -> dict[str, np.ndarray]:
     # users 8 and 9 (mod 10) have no client address: 8 is named on some spans of its session (the others
     # borrow it), 9 only has a session id on two spans in three (the third is dropped)
     named = rng.random(n) < 0.3
-    user = objects([f"user-{k}" if k % 10 < 6 or (k % 10 == 8 and m) else None
+    user = objects([f"{'usér' if k % 7 else 'user'}-{k}" if k % 10 < 6 or (k % 10 == 8 and m) else None
                     for k, m in zip(u, named, strict=True)])
     anonymous = user == None  # noqa: E711 (elementwise on an object array)
     client = objects([f"10.0.{k // 250}.{k % 250}" if k % 10 < 8 else None for k in u])
@@ -48,7 +48,7 @@ def _spans(n: int, users: int, seed: int = 7) -> dict[str, np.ndarray]:
     session = objects([f"s-{k}-{j // (n // 4)}" if s else None
                        for k, j, s in zip(u, i, has_session, strict=True)])
     path = objects([[f"/users/{k}/posts", f"/users/{k}@mail.example.com", f"/items/{UUID}?token=x", None,
-                     "/static/app.js#top"][k % 5] for k in rng.integers(0, 50, n)])
+                     "/café/menü#top"][k % 5] for k in rng.integers(0, 50, n)])
     url = objects([f"https://shop.example/orders/{k}?q=1" if p is None else None
                    for k, p in zip(rng.integers(0, 40, n), path, strict=True)])
     ts = T0 + np.sort(rng.integers(0, 3 * 3600 * 10**9, n)) + rng.integers(0, 2, n) * 10**6
@@ -142,8 +142,8 @@ def test_a_shared_dictionary_is_translated_once_per_value_per_file():
 def test_parquet_reads_back_as_the_event_schema_with_many_row_groups(tmp_path):
     # > 4096 users and sessions: row groups carry only the labels they use
     spans = _spans(30_000, users=9_000)
-    opts = make_options(salt=b"k", row_group_rows=4_000)
-    expected, _ = _table(_object_batches(spans, 7_000), row_group_rows=4_000)
+    opts = make_options(salt=b"k", row_group_rows=4_000, keep_user_ids=True)  # non-ASCII user labels
+    expected, _ = _table(_object_batches(spans, 7_000), row_group_rows=4_000, keep_user_ids=True)
     dump = (FileSummary(path="dump", format="otlp"), _object_batches(spans, 7_000))
     store, summary = collect_batches([dump], opts)
     out = tmp_path / "events.parquet"
@@ -158,3 +158,4 @@ def test_parquet_reads_back_as_the_event_schema_with_many_row_groups(tmp_path):
     events = read_events(out)
     assert len(events) == expected.num_rows and events["ts"].is_monotonic_increasing
     assert events["path"].dropna().str.contains("token=|@|#").sum() == 0  # queries and e-mails redacted
+    assert {"/café/menü"} <= set(events["path"]) and events["user"].str.startswith("usér-").any()
