@@ -149,7 +149,7 @@ class Dictionary:
     """
 
     #: source dictionaries whose lookup tables are kept (least recently used dropped first)
-    KEEP = 16
+    KEEP = 4  # a field draws on at most ~3 source dictionaries at once (user: user and client ids)
 
     def __init__(self) -> None:
         self.index: dict[str, int] = {}
