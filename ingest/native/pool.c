@@ -103,7 +103,7 @@ static inline int same(const Pool *pool, const PoolSlot *slot, const char *s, Py
     size_t len = slot->where & LEN_MAX;
     if (len == LEN_MAX)
         len = pool->len[slot->code];
-    return len == (size_t)n && memcmp(pool->arena + (slot->where >> LEN_BITS), s, (size_t)n) == 0;
+    return len == (size_t)n && bytes_equal(pool->arena + (slot->where >> LEN_BITS), s, (size_t)n);
 }
 
 int32_t pool_intern(Pool *pool, const char *s, Py_ssize_t n)

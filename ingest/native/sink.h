@@ -73,7 +73,7 @@ static inline int sink_key_slot(const Sink *s, const char *key, Py_ssize_t n)
         return -1;
     for (int k = s->by_len_start[n]; k < s->by_len_start[n + 1]; k++) {
         int slot = s->by_len_slots[k];
-        if (s->key[slot][0] == key[0] && memcmp(s->key[slot], key, (size_t)n) == 0)
+        if (s->key[slot][0] == key[0] && bytes_equal(s->key[slot], key, (size_t)n))
             return slot;
     }
     return -1;
