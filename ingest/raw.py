@@ -22,8 +22,10 @@ holds the result as numpy arrays:
 | action      | object   | an action name set by the reader itself (analytics formats)              |
 
 Absent columns mean "all missing". String columns may be given as object arrays or, by fast readers, as
-:class:`Coded` (int32 codes into an array of distinct values) — the rest of the pipeline works on codes, so
-Python-level work is done once per distinct value, never once per row.
+:class:`Coded` (int32 codes into distinct values; the compiled scanners share one growing dictionary per
+column between all batches of a file). The rest of the pipeline works on codes, translated into one
+:class:`Dictionary` per field for the whole ingest, so Python-level work is done once per distinct value
+(per file, when the reader shares its dictionaries), never once per row.
 """
 
 from __future__ import annotations
@@ -178,8 +180,6 @@ class Dictionary:
                 codes[unseen] = np.fromiter(map(index.get, new, repeat(-1)), dtype=np.int32, count=len(new))
         return codes
 
-    codes = intern
-
     def code(self, value: str) -> int:
         return int(self.intern([value])[0])
 
@@ -303,14 +303,6 @@ def factorize(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return rank[shifted], uniques + low
     uniques, inverse = np.unique(keys, return_inverse=True)
     return inverse.astype(np.int32), uniques
-
-
-def combine(a: Coded, b: Coded, rows: np.ndarray,
-            join: Callable[[str, str], str]) -> tuple[np.ndarray, np.ndarray]:
-    """Codes and values of ``join(a, b)`` on ``rows`` (where both are present), computed per distinct pair."""
-    out = Dictionary()
-    codes = out.combine(a.take(rows), b.take(rows), join)
-    return codes, _objects(out.values)
 
 
 def _objects(values: Sequence[object]) -> np.ndarray:

@@ -19,10 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import numpy as np
-
 from tracereplay.errors import InputError
-from tracereplay.ingest.raw import Coded
 from tracereplay.ingest.templating import template_path, template_segment
 
 SALT_BYTES = 32
@@ -84,8 +81,3 @@ def path_of_url(url: str) -> str | None:
         return urlsplit(url).path or "/"
     except ValueError:
         return None
-
-
-def map_distinct(values: np.ndarray, function) -> np.ndarray:
-    """Apply ``function`` once per distinct non-missing value of an object array."""
-    return Coded.from_objects(values).map(function).to_objects()

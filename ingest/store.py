@@ -31,9 +31,6 @@ DICTIONARY_SCHEMA = pa.schema([
     pa.field(f.name, pa.dictionary(pa.int32(), pa.string()), nullable=f.nullable) if f.name in STRING_COLUMNS
     else f for f in EVENT_SCHEMA])
 
-#: Interner is the store's name for a dictionary of distinct strings
-Interner = Dictionary
-
 
 class EventStore:
     """Accumulates normalized batches as codes, then filters, sessionizes and sorts them."""
@@ -41,10 +38,6 @@ class EventStore:
     def __init__(self) -> None:
         self.dictionaries = {name: Dictionary() for name in _CODED}
         self.parts: dict[str, list[np.ndarray]] = {}
-
-    @property
-    def interners(self) -> dict[str, Dictionary]:
-        return self.dictionaries
 
     def add(self, rows: Normalized) -> None:
         """Keep a batch's rows: O(rows), the strings being codes of dictionaries that live for the ingest."""
@@ -66,9 +59,6 @@ class EventStore:
             columns[name] = columns[name].astype(_code_type(len(self.dictionaries[name])))
         for name, values in columns.items():
             self.parts.setdefault(name, []).append(values)
-
-    def column(self, name: str) -> np.ndarray:
-        return self.consolidate()[name] if name in self.parts else np.zeros(0)
 
     def __len__(self) -> int:
         return sum(len(p) for p in self.parts.get("ts", []))
@@ -127,8 +117,8 @@ class EventStore:
             return
         columns = self.consolidate()
         borrow_session_users(columns["user"], columns["user_key"], columns["session"],
-                             self.interners["session"].values, self.interners["user"].codes,
-                             self.interners["user_key"].codes)
+                             self.dictionaries["session"].values, self.dictionaries["user"].intern,
+                             self.dictionaries["user_key"].intern)
         keep = columns["user"] >= 0
         removed = int((~keep).sum())
         if removed:
