@@ -44,7 +44,9 @@ class EventStore:
         if not len(rows):
             return
         columns = {
-            "ts": rows.ts, "duration_ms": rows.duration_ms,  # end = ts + duration: not stored twice
+            # a view may be of a reader's buffer: kept rows must not change if the reader reuses it
+            "ts": rows.ts.copy() if rows.ts.base is not None else rows.ts,
+            "duration_ms": rows.duration_ms,  # end = ts + duration: not stored twice
             "status": np.where(np.isnan(rows.status), -1, rows.status).astype(np.int32),
             "error": np.asarray(rows.error, dtype=bool), "root": np.asarray(rows.root, dtype=bool),
         }
