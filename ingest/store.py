@@ -48,7 +48,7 @@ class EventStore:
             "ts": rows.ts.copy() if rows.ts.base is not None else rows.ts,
             "duration_ms": rows.duration_ms,  # end = ts + duration: not stored twice
             "status": np.where(np.isnan(rows.status), -1, rows.status).astype(np.int32),
-            "error": np.asarray(rows.error, dtype=bool), "root": np.asarray(rows.root, dtype=bool),
+            "error": np.asarray(rows.error, dtype=bool), "root": np.array(rows.root, dtype=bool),
         }
         for name in _CODED:
             dictionary = self.dictionaries[name]
