@@ -56,7 +56,7 @@ class IngestOptions:
     #: spans per batch handed from a reader to the pipeline (bounds memory while reading)
     batch_spans: int = 65_536
     #: rows per Parquet row group in the output
-    row_group_rows: int = 262_144
+    row_group_rows: int = 1 << 20
     #: show a rich progress bar (only honoured on a terminal)
     progress: bool = False
 

@@ -106,27 +106,20 @@ class SpanColumns:
         columns: dict[str, np.ndarray | Coded] = {
             "ts": c["start"][:n], "end": c["end"][:n], "kind": c["kind"][:n], "root": c["root"][:n],
             "span_error": c["error"][:n],
-            "name": Coded(c["name"][:n], _values(self.name_pool)),
-            "service": Coded(c["service"][:n], _values(self.service_pool)),
+            "name": Coded(c["name"][:n], self.name_pool.values),
+            "service": Coded(c["service"][:n], self.service_pool.values),
         }
         for j, name in enumerate(self.logical):
             if name == "status":
                 columns[name] = c["status"][:n]
                 continue
-            columns[name] = Coded(c["codes"][j, :n], _values(self.pools[j]))
+            columns[name] = Coded(c["codes"][j, :n], self.pools[j].values)  # the pool's own list: shared
             if name == "user":
                 columns["user_key"] = Coded(c["user_key"][:n], self.key_names)
         dropped = Counter({"span kind": self.read - n}) if self.read > n else Counter()
         batch = RawBatch(n=n, columns=columns, source=self.source, read=self.read, dropped=dropped)
         self._allocate(self.batch_rows)
         return batch
-
-
-def _values(pool) -> np.ndarray:
-    values = pool.values
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out
 
 
 # --- OTLP/JSON (scan_json.c) ---------------------------------------------------------------------------
