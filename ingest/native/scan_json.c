@@ -168,8 +168,11 @@ static inline int enter(Parser *P)
 /* bytes a string runs on without a closer look: not '"', '\\', a control character or non-ASCII */
 static const uint8_t PLAIN[256] = {
 #define R16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
-    R16(0), R16(0), 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, R16(1), R16(1), R16(1),
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, R16(1), R16(1),
+    R16(0), R16(0),                                 /* 0x00-0x1F: control characters */
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x20-0x2F: '"' */
+    R16(1), R16(1),                                 /* 0x30-0x4F */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* 0x50-0x5F: '\\' */
+    R16(1), R16(1),                                 /* 0x60-0x7F; 0x80-0xFF: 0 */
 #undef R16
 };
 
@@ -773,13 +776,14 @@ static int read_any_value(Parser *P, SinkValue *out, Later *bad)
         Scalar x;
         if (!read_scalar(P, &x))
             return 0;
-        if (x.json == J_NULL || (which > 0 && have_other))
-            continue;
+        if (x.json == J_NULL || x.json == J_CONTAINER || (which > 0 && have_other))
+            continue; /* arrays and objects count as absent, like null */
         SinkValue *v = which == 0 ? &string_value : &other;
         *(which == 0 ? &have_string : &have_other) = 1;
-        if (which == 3) {
-            v->type = VALUE_BOOL;
-            v->i = x.truthy;
+        if (which == 3) { /* the text, as the Python reader has it: no number for a status */
+            v->type = VALUE_STRING;
+            v->s = x.truthy ? "true" : "false";
+            v->n = x.truthy ? 4 : 5;
         } else if (which == 2) {
             v->type = VALUE_NONE;
             if (python_int(&x, &v->i))
@@ -797,9 +801,11 @@ static int read_any_value(Parser *P, SinkValue *out, Later *bad)
     return 1;
 }
 
-/* Open a list member: 1 at its first element ('[' read), 0 when its value is null or falsy (read), -1 on a
- * syntax error. A truthy non-array is `*bad` (Python iterates it and fails), or an error when bad is NULL. */
-static int open_list(Parser *P, Later *bad, const char *why)
+/* Open a list member: 1 at its first element ('[' read), 0 when it is absent or empty (read), -1 on an error.
+ * `or_empty`: Python reads it as `value or ()` (any falsy value is none); else it iterates the value itself
+ * (only an empty string or object is none). Another value is `*bad` (Python iterates it and fails), or an
+ * error when bad is NULL. */
+static int open_list(Parser *P, int or_empty, Later *bad, const char *why)
 {
     if (peek(P) == '[')
         return enter(P) ? 1 : -1;
@@ -807,7 +813,8 @@ static int open_list(Parser *P, Later *bad, const char *why)
     Scalar x;
     if (!read_scalar(P, &x))
         return -1;
-    if (x.truthy) {
+    int empty = or_empty ? !x.truthy : !x.truthy && (x.json == J_STRING || x.json == J_CONTAINER);
+    if (!empty) {
         if (!bad)
             return fail_shape(P, at, why), -1;
         later(bad, at, why);
@@ -1014,7 +1021,7 @@ static int read_span(Parser *P)
                     continue;
                 }
                 sink_span_begin(s); /* a repeated member replaces the earlier one */
-                int opened = open_list(P, &bad, "attributes is not a list");
+                int opened = open_list(P, 1, &bad, "attributes is not a list");
                 if (opened < 0)
                     return 0;
                 int items = 0;
@@ -1080,9 +1087,9 @@ static int read_span(Parser *P)
 }
 
 /* A list of spans, of scopes, of resource spans: each element through `read`. */
-static int read_list(Parser *P, Later *bad, const char *why, int (*read)(Parser *))
+static int read_list(Parser *P, int or_empty, const char *why, int (*read)(Parser *))
 {
-    int opened = open_list(P, bad, why);
+    int opened = open_list(P, or_empty, NULL, why);
     if (opened <= 0)
         return opened == 0;
     int count = 0, more;
@@ -1113,7 +1120,7 @@ static int read_scope_spans(Parser *P)
             continue;
         }
         rollback(P, mark); /* a repeated member replaces the earlier one */
-        if (!read_list(P, NULL, "spans is not a list", read_span))
+        if (!read_list(P, 1, "spans is not a list", read_span))
             return 0;
     }
     P->depth--;
@@ -1142,7 +1149,7 @@ static int read_resource(Parser *P, int32_t *service)
                 return 0;
             continue;
         }
-        int opened = open_list(P, NULL, "resource attributes is not a list");
+        int opened = open_list(P, 1, NULL, "resource attributes is not a list");
         if (opened < 0)
             return 0;
         int items = 0, more_items = 0;
@@ -1181,7 +1188,7 @@ static int read_resource(Parser *P, int32_t *service)
                 continue;
             if (bad.at) /* the Python reader takes int() of an intValue service name */
                 return fail_shape(P, bad.at, bad.why);
-            *service = -1; /* the last service.name wins, as in the Python reader */
+            *service = -1; /* the last service.name wins, as in the Python reader; only text is a name */
             if (value.type == VALUE_STRING && value.n > 0) {
                 *service = pool_intern(s->service_pool, value.s, value.n);
                 if (*service < 0)
@@ -1220,7 +1227,7 @@ static int read_resource_spans(Parser *P)
         } else if (which >= 0 && which <= chosen && peek(P) != 'n') { /* null counts as absent */
             rollback(P, mark);
             chosen = which;
-            ok = read_list(P, NULL, "scopeSpans is not a list", read_scope_spans);
+            ok = read_list(P, 1, "scopeSpans is not a list", read_scope_spans);
         } else {
             ok = skip_value(P);
         }
@@ -1261,7 +1268,7 @@ static int read_request(Parser *P, int outer)
         } else if (which >= 0 && which <= chosen && !unwrapped && peek(P) != 'n') {
             rollback(P, mark);
             chosen = which;
-            ok = read_list(P, NULL, "resourceSpans is not a list", read_resource_spans);
+            ok = read_list(P, 0, "resourceSpans is not a list", read_resource_spans);
         } else {
             ok = skip_value(P);
         }

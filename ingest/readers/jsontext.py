@@ -36,7 +36,9 @@ def gc_paused() -> Iterator[None]:
 def json_values(path: Path, stream: BinaryIO) -> Iterator[list[tuple[str, object]]]:
     """Batches of (place, value): ``("line N", value)`` for JSON lines, ``("document", value)`` otherwise."""
     first = stream.readline()
+    blank = 0  # lines before the first value: places are counted from the top of the file
     while first and not first.strip():
+        blank += 1
         first = stream.readline()
     if not first:
         raise InputError(path, "empty file (only white space)")
@@ -46,26 +48,25 @@ def json_values(path: Path, stream: BinaryIO) -> Iterator[list[tuple[str, object
     except orjson.JSONDecodeError:
         value = _NOT_A_LINE
     if value is _NOT_A_LINE:
-        yield [("document", _whole(path, first + stream.read()))]
+        yield [("document", _whole(path, first + stream.read(), blank))]
         return
-    yield from _lines(path, stream, value)
+    yield from _lines(path, stream, value, blank + 1)
 
 
 _NOT_A_LINE = object()
 
 
-def _whole(path: Path, data: bytes) -> object:
+def _whole(path: Path, data: bytes, blank: int) -> object:
     try:
         with gc_paused():
             return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        place = f"line {exc.lineno} column {exc.colno}"
+        place = f"line {blank + exc.lineno} column {exc.colno}"
         raise InputError(path, f"invalid JSON ({exc.msg})", where=place) from None
 
 
-def _lines(path: Path, stream: BinaryIO, first: object) -> Iterator[list[tuple[str, object]]]:
-    batch: list[tuple[str, object]] = [("line 1", first)]
-    number = 1
+def _lines(path: Path, stream: BinaryIO, first: object, number: int) -> Iterator[list[tuple[str, object]]]:
+    batch: list[tuple[str, object]] = [(f"line {number}", first)]
     size = 0
     with gc_paused():
         for line in stream:

@@ -31,6 +31,8 @@ NAME = "otlp-json"
 USE_SCANNER = True
 #: JSON lines are scanned in blocks of whole lines of about this size (a longer line is one block)
 BLOCK_BYTES = 24 * 1024 * 1024
+#: rows a batch of the scanner holds (a document with more spans gets a batch of its own, as large as needed)
+BATCH_ROWS = native.BATCH_ROWS
 _KIND_NAMES = {"SPAN_KIND_UNSPECIFIED": 0, "SPAN_KIND_INTERNAL": 1, "SPAN_KIND_SERVER": 2,
                "SPAN_KIND_CLIENT": 3, "SPAN_KIND_PRODUCER": 4, "SPAN_KIND_CONSUMER": 5}
 _VALUE_KEYS = ("stringValue", "string_value", "intValue", "int_value", "doubleValue", "double_value",
@@ -42,7 +44,7 @@ def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBa
     if not (USE_SCANNER and native.available()):
         yield from read_decoded(path, stream, options)
         return
-    columns = native.SpanColumns(options, NAME)
+    columns = native.SpanColumns(options, NAME, batch_rows=BATCH_ROWS)
     blank, head = _first_line(stream)
     if not head:
         raise InputError(path, "empty file (only white space)")
@@ -183,7 +185,7 @@ class _Builder(SpanRows):
         kind = span.get("kind", 0)
         if kind.__class__ is not int:
             kind = _kind(kind)
-        if kinds is not None and kind not in kinds:
+        if (kinds is not None and kind not in kinds) or not 0 <= kind < 8:  # 8+: no kind (as in the scanner)
             self.dropped["span kind"] += 1
             return
         row = len(self.ts)
@@ -193,9 +195,10 @@ class _Builder(SpanRows):
         end = span.get("endTimeUnixNano")
         if end is None:
             end = span.get("end_time_unix_nano", 0)
-        self.ts.append(int(start))
-        self.end.append(int(end))
-        self.names.append(span.get("name") or "")
+        self.ts.append(_int64(start))
+        self.end.append(_int64(end))
+        name = span.get("name")
+        self.names.append(name if name.__class__ is str else "")
         self.kind.append(kind)
         self.root.append(not (span.get("parentSpanId") or span.get("parent_span_id")))
         self.service.append(service)
@@ -207,7 +210,7 @@ class _Builder(SpanRows):
             if slot is not None:
                 any_value = kv.get("value")
                 value = any_value.get("stringValue") if any_value.__class__ is dict else None
-                if value is None:
+                if value.__class__ is not str:
                     value = _scalar(any_value)
                 if value is not None:
                     idx[slot].append(row)
@@ -222,6 +225,13 @@ def _field(record: dict, *names: str) -> object:
     return None
 
 
+def _int64(value: object) -> int:
+    number = int(value)  # type: ignore[call-overload]
+    if not -(2**63) <= number < 2**63:
+        raise ValueError(f"{number} is out of the int64 range of OTLP times")
+    return number
+
+
 def _kind(value: object) -> int:
     if isinstance(value, int):
         return value
@@ -229,11 +239,18 @@ def _kind(value: object) -> int:
 
 
 def _scalar(value: object) -> object:
-    """The scalar inside an AnyValue object (``{"stringValue": "x"}``, ``{"intValue": "200"}`` …)."""
+    """The scalar inside an AnyValue object (``{"stringValue": "x"}``, ``{"intValue": "200"}`` …).
+
+    stringValue when present, else the first scalar member in document order; null, arrays and objects (an
+    arrayValue or kvlistValue, or a malformed value) count as absent.
+    """
     if not isinstance(value, dict):
         return None
+    inner = value.get("stringValue")
+    if inner is not None and inner.__class__ not in (dict, list):
+        return inner
     for key, inner in value.items():
-        if inner is None or key not in _VALUE_KEYS:
+        if inner is None or key not in _VALUE_KEYS or inner.__class__ in (dict, list):
             continue
         if key in ("intValue", "int_value"):
             return int(inner)
