@@ -14,6 +14,9 @@ line is a JSON value by itself.
 
 from __future__ import annotations
 
+import io
+import mmap
+import os
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,19 +121,53 @@ def _first_line(stream: BinaryIO) -> tuple[int, bytes]:
 
 
 def _line_blocks(stream: BinaryIO) -> Iterator[memoryview]:
-    """Blocks of whole lines of about BLOCK_BYTES (the last may lack its newline; a longer line is one)."""
-    parts: list[bytes] = []
-    while data := stream.read(BLOCK_BYTES):
-        cut = data.rfind(b"\n") + 1
-        if not cut:
-            parts.append(data)
-            continue
-        block = b"".join([*parts, data]) if parts else data
-        rest = len(data) - cut
-        yield memoryview(block)[: len(block) - rest]
-        parts = [data[cut:]] if rest else []
-    if parts:
-        yield memoryview(b"".join(parts))
+    """The rest of the stream in blocks of whole lines of about BLOCK_BYTES (a longer line is one block; the
+    last may lack its newline). Each view is released once scanned, so its memory can be reused."""
+    if isinstance(stream, io.BufferedReader) and isinstance(stream.raw, io.FileIO):
+        yield from _mapped_line_blocks(stream)  # a plain file: windows of a memory map, no copy
+    else:
+        yield from _read_line_blocks(stream)
+
+
+def _mapped_line_blocks(stream: BinaryIO) -> Iterator[memoryview]:
+    offset, size = stream.tell(), os.fstat(stream.fileno()).st_size
+    window = BLOCK_BYTES
+    while offset < size:
+        base = offset - offset % mmap.ALLOCATIONGRANULARITY
+        length = min(window + (offset - base), size - base)
+        with mmap.mmap(stream.fileno(), length, access=mmap.ACCESS_READ, offset=base) as mapped:
+            end = length if base + length == size else mapped.rfind(b"\n", offset - base) + 1
+            if end <= 0:  # no line ends in the window: a longer one
+                window *= 2
+                continue
+            view = memoryview(mapped)[offset - base:end]
+            try:
+                yield view
+            finally:  # also when the reader stops early: a map cannot close under a live view
+                view.release()
+        offset, window = base + end, BLOCK_BYTES
+
+
+def _read_line_blocks(stream: BinaryIO) -> Iterator[memoryview]:
+    """A decompressing stream, read into one reused buffer: the partial last line moves to the front."""
+    buffer = bytearray(BLOCK_BYTES)
+    filled = 0
+    while True:
+        got = stream.readinto(memoryview(buffer)[filled:]) or 0
+        filled += got
+        end = filled if not got else buffer.rfind(b"\n", 0, filled) + 1
+        if end:
+            view = memoryview(buffer)[:end]
+            try:
+                yield view
+            finally:
+                view.release()
+            buffer[:filled - end] = buffer[end:filled]
+            filled -= end
+        if not got:
+            return
+        if filled == len(buffer):  # one line longer than the buffer: make room for it
+            buffer.extend(bytes(len(buffer)))
 
 
 def read_decoded(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBatch]:

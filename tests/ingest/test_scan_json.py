@@ -9,6 +9,7 @@ bad input. Hypothesis compares the scanner's JSON checking with orjson's on rand
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -193,7 +194,7 @@ def test_api_v3_wrapper_and_preferred_spellings(tmp_path, document):
     assert len(_same_as_decoded(both)["ts"]) < len(a["ts"])
 
 
-@pytest.mark.parametrize("layout", ["document", "lines"])
+@pytest.mark.parametrize("layout", ["document", "lines", "gzip lines"])
 def test_small_batches_and_blocks(tmp_path, document, layout, monkeypatch):
     """Batches fill up mid-block (and one document outgrows a batch); lines straddle block boundaries."""
     monkeypatch.setattr(otlp_json, "BATCH_ROWS", 7)
@@ -205,7 +206,8 @@ def test_small_batches_and_blocks(tmp_path, document, layout, monkeypatch):
         rows = [json.dumps({"resourceSpans": [{**rs, "scopeSpans": [{**ss, "spans": ss["spans"][i:i + 3]}]}]})
                 for rs in document["resourceSpans"] for ss in rs["scopeSpans"]
                 for i in range(0, len(ss["spans"]), 3)]  # 3 spans a line
-        path.write_text("\n\n  \n" + "\n \t\n".join(rows))  # blank lines everywhere, no newline at the end
+        text = "\n\n  \n" + "\n \t\n".join(rows)  # blank lines everywhere, no newline at the end
+        path.write_bytes(gzip.compress(text.encode()) if layout.startswith("gzip") else text.encode())
     _same_as_decoded(path)
     with open_dump(path) as stream:
         batches = list(otlp_json.read(path, stream, make_options()))
