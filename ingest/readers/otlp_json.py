@@ -249,7 +249,7 @@ class _Builder(SpanRows):
                 value = any_value.get("stringValue") if any_value.__class__ is dict else None
                 if value.__class__ is not str:
                     value = _scalar(any_value)
-                if value is not None:
+                if value is not None and value != "":  # empty is absent: the next key in order is read
                     idx[slot].append(row)
                     vals[slot].append(value)
 

@@ -280,6 +280,16 @@ def test_problems_in_dropped_spans_are_ignored_as_before(tmp_path):
     assert list(columns["ts"]) == [5]
 
 
+def test_an_empty_value_is_absent(tmp_path):
+    """As in the protobuf readers: an empty enduser.id leaves the user to the next key (user.id)."""
+    attributes = [{"key": "enduser.id", "value": {"stringValue": ""}},
+                  {"key": "user.id", "value": {"stringValue": "u2"}}]
+    span = {"kind": 2, "startTimeUnixNano": "5", "attributes": attributes}
+    path = tmp_path / "e.jsonl"
+    path.write_text(json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}) + "\n")
+    assert list(_same_as_decoded(path)["user"]) == ["u2"]
+
+
 def test_syntax_wins_over_shape_as_in_orjson(tmp_path):
     """orjson decodes a line before its shape is looked at: a later syntax error is what gets reported."""
     path = tmp_path / "s.jsonl"
