@@ -879,9 +879,82 @@ static int read_status(Parser *P, int *error, Later *bad)
 }
 
 /* One attribute {"key": …, "value": {…}} of a span: offered to the sink when its key is wanted. */
+/* The compact layout of the Collector and most encoders, {"key":"…","value":{"stringValue":"…"}} (or
+ * "intValue"), read without the general member loop: 1 read, 0 an error, -1 another layout (nothing is
+ * kept of the attempt: the general reader starts over). */
+static int read_attribute_compact(Parser *P, Later *bad)
+{
+    static const char KEY[] = "{\"key\":\"", VALUE[] = ",\"value\":", STRING[] = "{\"stringValue\":\"",
+                      INT[] = "{\"intValue\":\"";
+    const uint8_t *start = P->p;
+    if (P->end - start < 8 || memcmp(start, KEY, 8) != 0)
+        return -1;
+    P->p = start + 7;
+    Str key;
+    if (!scan_string(P, &key))
+        return 0;
+    if (P->end - P->p < 9 || memcmp(P->p, VALUE, 9) != 0)
+        goto other;
+    P->p += 9;
+    if (!string_text(P, &key))
+        return 0;
+    int slot = sink_key_slot(P->sink, (const char *)key.s, key.n), bad_int = 0;
+    SinkValue value = {.type = VALUE_NONE};
+    const uint8_t *value_at = P->p;
+    if (slot < 0) {
+        P->depth++; /* the attribute's object */
+        int ok = skip_value(P);
+        P->depth--;
+        if (!ok)
+            return 0;
+    } else if (P->end - P->p >= 16 && memcmp(P->p, STRING, 16) == 0) {
+        P->p += 15;
+        Str text;
+        if (!scan_string(P, &text) || !string_text(P, &text))
+            return 0;
+        value.type = VALUE_STRING;
+        value.s = (const char *)text.s;
+        value.n = text.n;
+        if (peek(P) != '}')
+            goto other;
+        P->p++;
+    } else if (P->end - P->p >= 13 && memcmp(P->p, INT, 13) == 0) {
+        P->p += 12;
+        value_at = P->p;
+        Scalar x;
+        if (!read_scalar(P, &x))
+            return 0;
+        if (python_int(&x, &value.i))
+            value.type = VALUE_INT;
+        else
+            bad_int = 1;
+        if (peek(P) != '}')
+            goto other;
+        P->p++;
+    } else {
+        goto other;
+    }
+    if (peek(P) != '}')
+        goto other;
+    P->p++;
+    if (bad_int)
+        later(bad, value_at, "intValue is not an int64 integer");
+    if (value.type != VALUE_NONE) {
+        value.slot = slot;
+        sink_offer(P->sink, &value);
+    }
+    return 1;
+other:
+    P->p = start;
+    return -1;
+}
+
 static int read_attribute(Parser *P, Later *bad)
 {
     Sink *s = P->sink;
+    int compact = read_attribute_compact(P, bad);
+    if (compact >= 0)
+        return compact;
     if (peek(P) != '{') {
         const uint8_t *at = P->p;
         later(bad, at, "attribute is not an object");

@@ -83,9 +83,12 @@ def document(population) -> dict:
     return document
 
 
-def _write_lines(path: Path, document: dict, newline: str = "\n") -> Path:
+COMPACT = (",", ":")  # the Collector's layout (and the scanner's fast path for attributes)
+
+
+def _write_lines(path: Path, document: dict, newline: str = "\n", separators=None) -> Path:
     (key, resource_spans), = document.items()  # resourceSpans or resource_spans
-    rows = [json.dumps({key: [rs]}) for rs in resource_spans]
+    rows = [json.dumps({key: [rs]}, separators=separators) for rs in resource_spans]
     path.write_text(newline.join(rows) + newline, newline="")
     return path
 
@@ -104,7 +107,7 @@ OPTIONS = {
 
 
 @pytest.mark.parametrize("options", OPTIONS.values(), ids=OPTIONS.keys())
-@pytest.mark.parametrize("layout", ["document", "lines", "pretty", "crlf"])
+@pytest.mark.parametrize("layout", ["document", "lines", "compact lines", "pretty", "crlf"])
 def test_sdk_spans_read_the_same(tmp_path, document, layout, options):
     path = tmp_path / "t.json"
     if layout == "document":
@@ -112,7 +115,8 @@ def test_sdk_spans_read_the_same(tmp_path, document, layout, options):
     elif layout == "pretty":
         path.write_text(json.dumps(document, indent=4))
     else:
-        _write_lines(path, document, "\r\n" if layout == "crlf" else "\n")
+        _write_lines(path, document, "\r\n" if layout == "crlf" else "\n",
+                     separators=COMPACT if layout.startswith("compact") else None)
     _same_as_decoded(path, make_options(**options))
 
 
@@ -130,7 +134,7 @@ def _snake(value: object) -> object:
 
 
 def test_snake_case_and_old_scope_name(tmp_path, document):
-    _same_as_decoded(_write_lines(tmp_path / "snake.jsonl", _snake(document)))
+    _same_as_decoded(_write_lines(tmp_path / "snake.jsonl", _snake(document), separators=COMPACT))
     renamed = {"resourceSpans": [{"resource": rs["resource"], "instrumentationLibrarySpans": rs["scopeSpans"]}
                                  for rs in document["resourceSpans"]]}
     _same_as_decoded(_write_lines(tmp_path / "ils.jsonl", renamed))
@@ -157,6 +161,7 @@ def test_member_order_numbers_and_enum_integers(tmp_path, document):
         if span.get("status", {}).get("code") == "STATUS_CODE_ERROR":
             span["status"]["code"] = 2
     _same_as_decoded(_write_lines(tmp_path / "shuffled.jsonl", shuffled))
+    _same_as_decoded(_write_lines(tmp_path / "compact.jsonl", shuffled, separators=COMPACT))
 
 
 def test_escapes_in_keys_and_values(tmp_path, document):
@@ -167,14 +172,15 @@ def test_escapes_in_keys_and_values(tmp_path, document):
             if kv["key"] == "enduser.id":
                 kv["value"]["stringValue"] = f"Jürgen 😀 \"{i % 3}\"\\/\t"
         span["name"] = span["name"] + " é"
-    text = json.dumps(escaped, ensure_ascii=True)
-    text = text.replace('"enduser.id"', '"enduser\\u002eid"')
-    text = text.replace('"startTimeUnixNano"', '"start\\u0054imeUnixNano"')
-    text = text.replace('"stringValue"', '"string\\u0056alue"', 7).replace("/", "\\/")
-    path = tmp_path / "escaped.json"
-    path.write_text(text)
-    columns = _same_as_decoded(path)
-    assert any(u is not None and u.startswith("Jürgen 😀 \"") for u in columns["user"])
+    for separators in (None, COMPACT):
+        text = json.dumps(escaped, ensure_ascii=True, separators=separators)
+        text = text.replace('"enduser.id"', '"enduser\\u002eid"')
+        text = text.replace('"startTimeUnixNano"', '"start\\u0054imeUnixNano"')
+        text = text.replace('"stringValue"', '"string\\u0056alue"', 7).replace("/", "\\/")
+        path = tmp_path / "escaped.json"
+        path.write_text(text)
+        columns = _same_as_decoded(path)
+        assert any(u is not None and u.startswith("Jürgen 😀 \"") for u in columns["user"])
 
 
 def test_api_v3_wrapper_and_preferred_spellings(tmp_path, document):
@@ -386,7 +392,9 @@ def _outcome(path: Path, scanner: bool) -> object:
 @given(steps=st.lists(st.tuples(st.sampled_from(["flip", "insert", "delete"]), st.integers(0, 10**6),
                                 st.binary(min_size=1, max_size=4)), min_size=1, max_size=4))
 def test_mutated_sample_reads_the_same_both_ways(tmp_path, steps):
-    out = bytearray(b"".join(SAMPLE.read_bytes().splitlines(keepends=True)[:3]))
+    lines = SAMPLE.read_bytes().splitlines(keepends=True)[:3]
+    lines[1] = json.dumps(json.loads(lines[1]), separators=COMPACT).encode() + b"\n"
+    out = bytearray(b"".join(lines))
     for op, where, chunk in steps:
         at = where % (len(out) + 1)
         if op == "flip" and out:
@@ -464,7 +472,7 @@ def test_edited_documents_read_the_same_both_ways(tmp_path, edits):
         elif isinstance(parent, dict):
             parent[name] = parent.pop(path[-1])
     file = tmp_path / "e.jsonl"
-    file.write_text(json.dumps(document) + "\n" + json.dumps(document) + "\n")
+    file.write_text(json.dumps(document) + "\n" + json.dumps(document, separators=COMPACT) + "\n")
     fast, slow = _outcome(file, True), _outcome(file, False)
     if isinstance(slow, tuple) or isinstance(fast, tuple):
         assert fast == slow
