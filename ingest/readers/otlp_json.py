@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import mmap
 import os
+import stat
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,7 +124,8 @@ def _first_line(stream: BinaryIO) -> tuple[int, bytes]:
 def _line_blocks(stream: BinaryIO) -> Iterator[memoryview]:
     """The rest of the stream in blocks of whole lines of about BLOCK_BYTES (a longer line is one block; the
     last may lack its newline). Each view is released once scanned, so its memory can be reused."""
-    if isinstance(stream, io.BufferedReader) and isinstance(stream.raw, io.FileIO):
+    plain = isinstance(stream, io.BufferedReader) and isinstance(stream.raw, io.FileIO)
+    if plain and stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
         yield from _mapped_line_blocks(stream)  # a plain file: windows of a memory map, no copy
     else:
         yield from _read_line_blocks(stream)
