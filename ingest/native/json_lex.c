@@ -7,7 +7,7 @@
 #include <emmintrin.h>
 #endif
 
-/* --- scratch memory for unescaped strings: valid until the end of the span ----------------------------- */
+/* --- scratch memory for decoded strings --------------------------------------------------------------- */
 
 static char *json_scratch_alloc(Scratch *s, size_t n)
 {
@@ -167,8 +167,8 @@ int json_string(JsonReader *P, Str *out)
         while (end - p >= 16) {
             __m128i v = _mm_loadu_si128((const __m128i *)p);
             /* signed compare: bytes >= 0x80 count as below ' ' too, so they get the UTF-8 check */
-            __m128i special = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
-                                           _mm_cmplt_epi8(v, space));
+            __m128i stop = _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash));
+            __m128i special = _mm_or_si128(stop, _mm_cmplt_epi8(v, space));
             int mask = _mm_movemask_epi8(special);
             if (mask) {
                 p += __builtin_ctz((unsigned)mask);
@@ -295,7 +295,10 @@ typedef struct {
 static inline int is_digit(int c) { return c >= '0' && c <= '9'; }
 
 /* ASCII white space as str.strip() sees it */
-static inline int is_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1C && c <= 0x1F); }
+static inline int is_space(char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1C && c <= 0x1F);
+}
 
 /* The text [s, s+n) as a double; 0 with the error set when Python cannot parse it. */
 static int text_to_double(JsonReader *P, const uint8_t *s, Py_ssize_t n, double *out)
@@ -517,7 +520,8 @@ int json_skip(JsonReader *P)
         return scan_literal(P, "false", 5);
     case 'n':
         return scan_literal(P, "null", 4);
-    case '-': case '0': case '1': case '2': case '3': case '4': case '5': case '6': case '7': case '8': case '9':
+    case '-': case '0': case '1': case '2': case '3': case '4':
+    case '5': case '6': case '7': case '8': case '9':
         return scan_number(P, &n);
     }
     return json_fail_token(P, "unexpected character, expected a JSON value");

@@ -2,10 +2,9 @@
  *
  * One pass over the bytes, no value built per span: a recursive-descent reader that knows the OTLP/JSON
  * shape (https://opentelemetry.io/docs/specs/otlp/#json-protobuf-encoding) down to the fields the event
- * table needs, and skips everything else through the JSON lexer (json_lex.h), which checks it all. It accepts what the Python reader
- * (ingest/readers/otlp_json.py, orjson) accepts and rejects what orjson rejects (RFC 8259 strictly: UTF-8
- * checked, lone surrogates, leading zeros, trailing commas, infinite numbers and nesting past 1024 are errors),
- * so the two readers agree on every input; see tests/ingest/test_scan_json.py.
+ * table needs, and passes over everything else through the JSON lexer (json_lex.h), which checks it all as
+ * orjson does. It reads every input as the Python reader (ingest/readers/otlp_json.py, orjson and a loop)
+ * does: the same rows, or the same kind of error on the same line; see tests/ingest/test_scan_json.py.
  *
  * Field names may be lowerCamelCase or snake_case, and like protobuf's JSON parsers the reader takes the
  * first non-null of the spellings in a fixed preference (resourceSpans over resource_spans; scopeSpans over
@@ -39,7 +38,10 @@ typedef struct {
     int overflow;          /* a kept span of the current document did not fit */
 } Parser;
 
-static int fail_shape(Parser *P, const uint8_t *at, const char *msg) { return json_fail(&P->in, JSON_NOT_OTLP, at, msg); }
+static int fail_shape(Parser *P, const uint8_t *at, const char *msg)
+{
+    return json_fail(&P->in, JSON_NOT_OTLP, at, msg);
+}
 
 /* A problem the Python reader meets only in spans it keeps: remembered, an error if the span is kept. */
 typedef struct {
@@ -399,7 +401,7 @@ static int read_span(Parser *P)
             break;
         case 10:
             if (NAME_IS(member, "attributes")) {
-                if (kind_known && !sink_keeps_kind(s, kind)) { /* a dropped span: its attributes only checked */
+                if (kind_known && !sink_keeps_kind(s, kind)) { /* a dropped span: attributes only checked */
                     if (!json_skip(&P->in))
                         return 0;
                     continue;
@@ -555,7 +557,8 @@ static int read_resource(Parser *P, int32_t *service)
                 if (NAME_IS(member, "key")) {
                     Scalar x;
                     ok = json_scalar(&P->in, &x);
-                    is_service = x.v.type == VALUE_STRING && x.v.n == 12 && memcmp(x.v.s, "service.name", 12) == 0;
+                    is_service = x.v.type == VALUE_STRING && x.v.n == 12 &&
+                                 memcmp(x.v.s, "service.name", 12) == 0;
                 } else if (NAME_IS(member, "value")) {
                     bad.at = NULL;
                     ok = read_any_value(P, &value, &bad);
@@ -667,8 +670,8 @@ static int read_request(Parser *P, int outer)
     return 1;
 }
 
-/* One document from P->in.p and the white space after it; on a shape error the document is first checked to be
- * valid JSON (orjson decodes it before the Python reader looks at its shape). */
+/* One document from the cursor and the white space after it. On a shape error the document is first
+ * checked to be valid JSON (orjson decodes it before the Python reader looks at its shape). */
 static int read_document(Parser *P)
 {
     const uint8_t *start = P->in.p;
