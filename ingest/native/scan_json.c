@@ -410,11 +410,11 @@ static int read_span(Parser *P)
                 int opened = open_list(P, 1, &bad, "attributes is not a list");
                 if (opened < 0)
                     return 0;
-                int items = 0;
-                while (opened && (more = json_element(&P->in, &items)) > 0)
+                int items = 0, more_items = 0;
+                while (opened && (more_items = json_element(&P->in, &items)) > 0)
                     if (!read_attribute(P, &bad))
                         return 0;
-                if (opened && more < 0)
+                if (more_items < 0)
                     return 0;
                 P->in.depth -= opened;
                 continue;
@@ -431,7 +431,7 @@ static int read_span(Parser *P)
             ok = read_time(P, &times[time]);
         else if (parent_field >= 0) {
             ok = json_scalar(&P->in, &x);
-            parent[parent_field] = x.truthy;
+            parent[parent_field] = ok && x.truthy;
         } else
             ok = json_skip(&P->in);
         if (!ok)
@@ -513,10 +513,55 @@ static int read_scope_spans(Parser *P)
     return more == 0;
 }
 
-/* service.name among a resource's attributes: its pool code (-1 when absent or not a string) */
+/* One attribute of a resource: when it is service.name, *service becomes its pool code (-1: not text). */
+static int read_resource_attribute(Parser *P, int32_t *service)
+{
+    const uint8_t *at = P->in.p;
+    if (json_peek(&P->in) != '{') {
+        if (!json_skip(&P->in))
+            return 0;
+        return fail_shape(P, at, "resource attribute is not an object");
+    }
+    if (!json_enter(&P->in))
+        return 0;
+    int count = 0, more, is_service = 0;
+    SinkValue value = {.type = VALUE_NONE};
+    Later bad = {0};
+    Str name;
+    while ((more = json_member(&P->in, &count, &name)) > 0) {
+        int ok;
+        if (NAME_IS(name, "key")) {
+            Scalar x;
+            ok = json_scalar(&P->in, &x);
+            is_service = x.v.type == VALUE_STRING && x.v.n == 12 && memcmp(x.v.s, "service.name", 12) == 0;
+        } else if (NAME_IS(name, "value")) {
+            bad.at = NULL;
+            ok = read_any_value(P, &value, &bad);
+        } else {
+            ok = json_skip(&P->in);
+        }
+        if (!ok)
+            return 0;
+    }
+    if (more < 0)
+        return 0;
+    P->in.depth--;
+    if (!is_service)
+        return 1;
+    if (bad.at) /* the Python reader takes int() of an intValue service name */
+        return fail_shape(P, bad.at, bad.why);
+    *service = -1; /* the last service.name wins, as in the Python reader; only text is a name */
+    if (value.type == VALUE_STRING && value.n > 0) {
+        *service = pool_intern(P->sink->service_pool, value.s, value.n);
+        if (*service < 0)
+            return json_fail_python(&P->in);
+    }
+    return 1;
+}
+
+/* service.name among a resource's attributes: its pool code (-1 when absent or not text) */
 static int read_resource(Parser *P, int32_t *service)
 {
-    Sink *s = P->sink;
     *service = -1;
     const uint8_t *at = P->in.p;
     if (json_peek(&P->in) != '{') {
@@ -535,54 +580,15 @@ static int read_resource(Parser *P, int32_t *service)
                 return 0;
             continue;
         }
+        *service = -1; /* a repeated member replaces the earlier one */
         int opened = open_list(P, 1, NULL, "resource attributes is not a list");
         if (opened < 0)
             return 0;
         int items = 0, more_items = 0;
-        while (opened && (more_items = json_element(&P->in, &items)) > 0) {
-            at = P->in.p;
-            if (json_peek(&P->in) != '{') {
-                if (!json_skip(&P->in))
-                    return 0;
-                return fail_shape(P, at, "resource attribute is not an object");
-            }
-            if (!json_enter(&P->in))
+        while (opened && (more_items = json_element(&P->in, &items)) > 0)
+            if (!read_resource_attribute(P, service))
                 return 0;
-            int members = 0, more_members, is_service = 0;
-            SinkValue value = {.type = VALUE_NONE};
-            Later bad = {0};
-            Str member;
-            while ((more_members = json_member(&P->in, &members, &member)) > 0) {
-                int ok;
-                if (NAME_IS(member, "key")) {
-                    Scalar x;
-                    ok = json_scalar(&P->in, &x);
-                    is_service = x.v.type == VALUE_STRING && x.v.n == 12 &&
-                                 memcmp(x.v.s, "service.name", 12) == 0;
-                } else if (NAME_IS(member, "value")) {
-                    bad.at = NULL;
-                    ok = read_any_value(P, &value, &bad);
-                } else {
-                    ok = json_skip(&P->in);
-                }
-                if (!ok)
-                    return 0;
-            }
-            if (more_members < 0)
-                return 0;
-            P->in.depth--;
-            if (!is_service)
-                continue;
-            if (bad.at) /* the Python reader takes int() of an intValue service name */
-                return fail_shape(P, bad.at, bad.why);
-            *service = -1; /* the last service.name wins, as in the Python reader; only text is a name */
-            if (value.type == VALUE_STRING && value.n > 0) {
-                *service = pool_intern(s->service_pool, value.s, value.n);
-                if (*service < 0)
-                    return json_fail_python(&P->in);
-            }
-        }
-        if (opened && more_items < 0)
+        if (more_items < 0)
             return 0;
         P->in.depth -= opened;
     }
