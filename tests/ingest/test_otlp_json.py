@@ -1,4 +1,4 @@
-"""OTLP/JSON: documents, JSON lines, the api_v3 wrapper, id case, int64 as numbers or strings."""
+"""OTLP/JSON: documents, JSON lines, the api_v3 wrapper, id case, int64 numbers or strings (both readers)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,17 @@ from population import make_population, otlp_json_document, write_otlp, write_ot
 
 from tracereplay.errors import InputError
 from tracereplay.ingest import read_dumps
+
+
+@pytest.fixture(autouse=True, params=[True, False], ids=["scanned", "decoded"])
+def scanner(request, monkeypatch):
+    """Every test runs with the compiled scanner and with the orjson reader (its fallback)."""
+    from tracereplay.ingest.readers import native, otlp_json
+
+    if request.param and not native.available():
+        pytest.skip("the C extension was not built")
+    monkeypatch.setattr(otlp_json, "USE_SCANNER", request.param)
+    return request.param
 
 
 @pytest.fixture(scope="module")
