@@ -19,6 +19,7 @@ import mmap
 import os
 import stat
 from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -54,9 +55,9 @@ def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBa
         raise InputError(path, "empty file (only white space)")
     scanned = yield from _scan(columns, head, lines=True)
     if scanned.status in (native.JSON_TRUNCATED, native.JSON_MALFORMED):  # not a value by itself: a document
-        document = head + stream.read()
-        scanned = yield from _scan(columns, document, lines=False)
-        scanned.check(path, document, first_line=blank + 1)
+        with _document(stream, head) as document:
+            scanned = yield from _scan(columns, document, lines=False)
+            scanned.check(path, document, first_line=blank + 1)
     else:
         scanned.check(path, head, first_line=blank + 1)
         line = blank + 1 + scanned.newlines
@@ -121,12 +122,31 @@ def _first_line(stream: BinaryIO) -> tuple[int, bytes]:
     return blank, line
 
 
+@contextmanager
+def _document(stream: BinaryIO, head: bytes) -> Iterator[bytes | memoryview]:
+    """The document from its first line to the end: a memory map of a plain file, else read whole."""
+    if not _is_plain_file(stream):
+        yield head + stream.read()
+        return
+    start = stream.tell() - len(head)
+    with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        view = memoryview(mapped)[start:]
+        try:
+            yield view
+        finally:  # a map cannot close under a live view
+            view.release()
+
+
+def _is_plain_file(stream: BinaryIO) -> bool:
+    plain = isinstance(stream, io.BufferedReader) and isinstance(stream.raw, io.FileIO)
+    return plain and stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+
+
 def _line_blocks(stream: BinaryIO) -> Iterator[memoryview]:
     """The rest of the stream in blocks of whole lines of about BLOCK_BYTES (a longer line is one block; the
     last may lack its newline). Each view is released once scanned, so its memory can be reused."""
-    plain = isinstance(stream, io.BufferedReader) and isinstance(stream.raw, io.FileIO)
-    if plain and stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
-        yield from _mapped_line_blocks(stream)  # a plain file: windows of a memory map, no copy
+    if _is_plain_file(stream):
+        yield from _mapped_line_blocks(stream)  # windows of a memory map, no copy
     else:
         yield from _read_line_blocks(stream)
 

@@ -200,14 +200,15 @@ def test_api_v3_wrapper_and_preferred_spellings(tmp_path, document):
     assert len(_same_as_decoded(both)["ts"]) < len(a["ts"])
 
 
-@pytest.mark.parametrize("layout", ["document", "lines", "gzip lines"])
+@pytest.mark.parametrize("layout", ["document", "gzip document", "lines", "gzip lines"])
 def test_small_batches_and_blocks(tmp_path, document, layout, monkeypatch):
     """Batches fill up mid-block (and one document outgrows a batch); lines straddle block boundaries."""
     monkeypatch.setattr(otlp_json, "BATCH_ROWS", 7)
     monkeypatch.setattr(otlp_json, "BLOCK_BYTES", 5000)  # shorter than most lines
     path = tmp_path / "t.json"
-    if layout == "document":
-        path.write_text(json.dumps(document))
+    if layout.endswith("document"):
+        text = json.dumps(document)
+        path.write_bytes(gzip.compress(text.encode()) if layout.startswith("gzip") else text.encode())
     else:
         rows = [json.dumps({"resourceSpans": [{**rs, "scopeSpans": [{**ss, "spans": ss["spans"][i:i + 3]}]}]})
                 for rs in document["resourceSpans"] for ss in rs["scopeSpans"]
@@ -217,7 +218,7 @@ def test_small_batches_and_blocks(tmp_path, document, layout, monkeypatch):
     _same_as_decoded(path)
     with open_dump(path) as stream:
         batches = list(otlp_json.read(path, stream, make_options()))
-    if layout == "document":  # one document: one batch, as large as it needs
+    if layout.endswith("document"):  # one document: one batch, as large as it needs
         assert len(batches) == 1 and batches[0].n > 7
     else:
         assert len(batches) > 1 and all(b.n <= 7 for b in batches)
