@@ -416,7 +416,7 @@ static int scan_literal(JsonReader *P, const char *word, Py_ssize_t n)
 
 /* The next member of an object whose '{' was read: 1 with its name (the cursor at its value), 0 after the
  * closing '}', -1 on an error. Escaped names are decoded (into P->key) when short enough to be a field. */
-int json_member(JsonReader *P, int *count, Str *name)
+int json_member(JsonReader *P, int *seen, Str *name)
 {
     json_skip_ws(P);
     if (P->p >= P->end)
@@ -425,7 +425,7 @@ int json_member(JsonReader *P, int *count, Str *name)
         P->p++;
         return 0;
     }
-    if (*count > 0) {
+    if (*seen > 0) {
         if (*P->p != ',')
             return json_fail_token(P, "expected ',' or '}' after an object member"), -1;
         P->p++;
@@ -451,12 +451,12 @@ int json_member(JsonReader *P, int *count, Str *name)
         return json_fail_token(P, "expected ':' after an object key"), -1;
     P->p++;
     json_skip_ws(P);
-    (*count)++;
+    *seen = 1; /* whether a comma comes first */
     return 1;
 }
 
 /* The next element of an array whose '[' was read: 1 (the cursor at it), 0 after the closing ']', -1. */
-int json_element(JsonReader *P, int *count)
+int json_element(JsonReader *P, int *seen)
 {
     json_skip_ws(P);
     if (P->p >= P->end)
@@ -465,7 +465,7 @@ int json_element(JsonReader *P, int *count)
         P->p++;
         return 0;
     }
-    if (*count > 0) {
+    if (*seen > 0) {
         if (*P->p != ',')
             return json_fail_token(P, "expected ',' or ']' after an array element"), -1;
         P->p++;
@@ -473,7 +473,7 @@ int json_element(JsonReader *P, int *count)
         if (json_peek(P) == ']')
             return json_fail(P, SCAN_MALFORMED, P->p, "trailing comma is not allowed"), -1;
     }
-    (*count)++;
+    *seen = 1; /* whether a comma comes first */
     return 1;
 }
 

@@ -95,9 +95,9 @@ int json_string(JsonReader *P, Str *out);
 int json_text(JsonReader *P, Str *s);
 /* The next member of an object whose '{' was read: 1 with its name (the cursor at its value), 0 after the
  * closing '}', -1 on an error. Escaped names are decoded when short enough to be a field name. */
-int json_member(JsonReader *P, int *count, Str *name);
+int json_member(JsonReader *P, int *seen, Str *name);
 /* The next element of an array whose '[' was read: 1 (the cursor at it), 0 after the closing ']', -1. */
-int json_element(JsonReader *P, int *count);
+int json_element(JsonReader *P, int *seen);
 /* Any value, checked and passed over. */
 int json_skip(JsonReader *P);
 /* Any value: scalars decoded, arrays and objects passed over (only whether they are empty is kept). */
