@@ -611,20 +611,21 @@ int json_int(const Scalar *x, int64_t *out)
     int negative = 0;
     if (p < end && (*p == '+' || *p == '-'))
         negative = *p++ == '-';
-    uint64_t value = 0, limit = (uint64_t)INT64_MAX + (uint64_t)negative;
-    int digits = 0;
+    uint64_t value = 0; /* up to 19 significant digits: below 1e19, which fits uint64 */
+    int digits = 0, significant = 0;
     for (; p < end; p++) {
         if (*p == '_' && digits && p + 1 < end && is_digit(p[1]))
             continue;
         if (!is_digit(*p))
             return 0;
-        uint64_t d = (uint64_t)(*p - '0');
-        if (value > (limit - d) / 10)
-            return 0;
-        value = value * 10 + d;
         digits++;
+        if (significant || *p != '0') {
+            if (++significant > 19)
+                return 0;
+            value = value * 10 + (uint64_t)(*p - '0');
+        }
     }
-    if (!digits)
+    if (!digits || value > (uint64_t)INT64_MAX + (uint64_t)negative)
         return 0;
     *out = negative ? (int64_t)(0 - value) : (int64_t)value;
     return 1;

@@ -287,6 +287,24 @@ def test_problems_in_dropped_spans_are_ignored_as_before(tmp_path):
     assert list(columns["ts"]) == [5]
 
 
+@pytest.mark.parametrize("text", ["9223372036854775807", "-9223372036854775808", "9223372036854775808",
+                                  "-9223372036854775809", "0009223372036854775807", " 12\t", "1_000", "1__0",
+                                  "_1", "1_", "+5", "", "-", "99999999999999999999", "0" * 30, "1e3", "0x10"])
+def test_times_are_read_as_int_reads_them(tmp_path, text):
+    user = {"key": "enduser.id", "value": {"stringValue": "u"}}
+    span = {"kind": 2, "startTimeUnixNano": text, "attributes": [user]}
+    path = tmp_path / "t.jsonl"
+    path.write_text(json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}) + "\n")
+    try:
+        expected = int(text)
+    except ValueError:
+        expected = None
+    if expected is None or not -(2**63) <= expected < 2**63:
+        _both_fail(path, r"t\.jsonl: line 1: not OTLP/JSON")
+    else:
+        assert list(_same_as_decoded(path)["ts"]) == [expected]
+
+
 def test_an_empty_value_is_absent(tmp_path):
     """As in the protobuf readers: an empty enduser.id leaves the user to the next key (user.id)."""
     attributes = [{"key": "enduser.id", "value": {"stringValue": ""}},
