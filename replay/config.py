@@ -59,6 +59,9 @@ class RunConfig:
     grace: float = 10.0  # how long a stop waits for requests in flight
     uvloop: bool = True
     http: str = "fast"  # "fast" (replay/fasthttp.py, lean keep-alive HTTP/1.1) or "aiohttp"
+    # https targets (replay/tls.py): verified against the system's CAs plus ca_cert, or not at all
+    ca_cert: str | None = None  # PEM file of CA certificates to trust as well (a private or self-signed CA)
+    insecure: bool = False  # no certificate verification at all (k6's insecureSkipTLSVerify, curl -k)
 
     @property
     def workload(self) -> Workload:
@@ -112,13 +115,22 @@ class RunConfig:
             p.append(f"http must be 'fast' or 'aiohttp', not {self.http!r}")
         if self.seed is not None and self.seed < 0:
             p.append("seed must be ≥ 0")
+        if self.insecure and self.ca_cert is not None:
+            p.append("choose ca_cert (verify against this CA) or insecure (verify nothing), not both")
         return p
 
     def validate(self, *, trace: bool = False) -> RunConfig:
-        """Raise ``ConfigError`` listing every problem; return self when valid."""
+        """Raise ``ConfigError`` listing every problem; return self when valid.
+
+        A ``ca_cert`` that cannot be loaded raises ``InputError`` naming the file: once, here, before any
+        worker starts, rather than as every request failing."""
         problems = self.problems(trace=trace)
         if problems:
             raise ConfigError(problems)
+        if self.ca_cert is not None:
+            from tracereplay.replay.tls import client_context
+
+            client_context(ca_cert=self.ca_cert)
         return self
 
     def to_dict(self) -> dict[str, Any]:

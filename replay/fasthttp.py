@@ -5,7 +5,8 @@ afford (``benchmarks/replay_throughput.py``). This transport does only what repl
 keep-alive connections to one target, requests written as bytes, responses parsed from the buffer
 (``Content-Length``, chunked, or until close), a per-request timeout as one timer handle, and the same
 :class:`~tracereplay.replay.transport.ErrorKind` classification as :class:`AiohttpTransport`. It follows no
-redirects, asks for no compression, keeps no cookies (the user's store does) and speaks TLS via ``ssl``.
+redirects, asks for no compression, keeps no cookies (the user's store does) and speaks TLS via ``ssl`` with
+the context of ``replay/tls.py`` (a failed handshake or certificate is ``ErrorKind.TLS``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping
 from urllib.parse import urlencode, urlsplit
 
+from tracereplay.replay.tls import client_context, warn_failure
 from tracereplay.replay.transport import ErrorKind, Request, RequestFailed, Response
 
 _CRLF2 = b"\r\n\r\n"
@@ -233,14 +235,23 @@ def _dechunk(buffer: bytearray, start: int) -> bytes | None:
 class FastTransport:
     """A ``Transport`` over pooled keep-alive HTTP/1.1 connections to one target (use as ``async with``)."""
 
-    def __init__(self, base_url: str, *, timeout_s: float = 10.0, max_connections: int = 0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout_s: float = 10.0,
+        max_connections: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         url = urlsplit(base_url)
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ValueError(f"not an http(s) URL: {base_url!r}")
         self.host = url.hostname
         self.port = url.port or (443 if url.scheme == "https" else 80)
         self.prefix = url.path.rstrip("/")
-        self.ssl = ssl.create_default_context() if url.scheme == "https" else None
+        # https: the one context for every connection (replay/tls.py); SNI and the host-name check use
+        # self.host, which create_connection passes as server_hostname
+        self.ssl = (ssl_context or client_context()) if url.scheme == "https" else None
         default_port = self.port == (443 if url.scheme == "https" else 80)
         self.host_header = (self.host if default_port else f"{self.host}:{self.port}").encode("ascii")
         self.timeout_s = timeout_s
@@ -248,6 +259,7 @@ class FastTransport:
         self._idle: deque[_Connection] = deque()
         self._slots: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._tls_warned = False
 
     async def __aenter__(self) -> FastTransport:
         self._loop = asyncio.get_running_loop()
@@ -325,8 +337,12 @@ class FastTransport:
                 )
         except TimeoutError:
             raise RequestFailed(ErrorKind.TIMEOUT, f"connect to {self.host}:{self.port} timed out") from None
-        except ssl.SSLError as exc:
-            raise RequestFailed(ErrorKind.PROTOCOL, f"TLS: {exc}") from None
+        except ssl.SSLError as exc:  # before OSError, its base: a bad certificate or a failed handshake
+            detail = f"{self.host}:{self.port}: {_tls_reason(exc)}"
+            if not self._tls_warned:
+                self._tls_warned = True
+                warn_failure(detail)
+            raise RequestFailed(ErrorKind.TLS, detail) from None
         except OSError as exc:
             raise RequestFailed(
                 ErrorKind.CONNECT, f"{self.host}:{self.port}: {exc.strerror or exc}"
@@ -367,3 +383,9 @@ def _expire(future: asyncio.Future, connection: _Connection) -> None:
     if not future.done():
         connection.abort()
         future.set_exception(RequestFailed(ErrorKind.TIMEOUT, "no complete answer in time"))
+
+
+def _tls_reason(exc: ssl.SSLError) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {exc.verify_message}"
+    return f"TLS handshake failed: {exc.reason or exc}"

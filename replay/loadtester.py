@@ -27,6 +27,7 @@ from tracereplay.replay.fasthttp import FastTransport
 from tracereplay.replay.limiter import RateLimiter
 from tracereplay.replay.recorder import Interval, Recorder, UserCounts
 from tracereplay.replay.runtime import Crowd, Pacing
+from tracereplay.replay.tls import client_context
 from tracereplay.replay.transport import AiohttpTransport, Transport
 from tracereplay.replay.user import ActionTable
 from tracereplay.replay.users import ControllerFactory, UserFactory
@@ -230,7 +231,10 @@ class LoadTester:
 def make_transport(config: RunConfig) -> Transport:
     """The HTTP client the config asks for (both pool connections across every user of the worker)."""
     kind = FastTransport if config.http == "fast" else AiohttpTransport
-    return kind(config.target, timeout_s=config.timeout, max_connections=config.max_connections)
+    context = client_context(ca_cert=config.ca_cert, insecure=config.insecure)
+    return kind(
+        config.target, timeout_s=config.timeout, max_connections=config.max_connections, ssl_context=context
+    )
 
 
 def _no_controller(key, rng):

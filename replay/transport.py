@@ -15,11 +15,14 @@ import asyncio
 import enum
 import errno
 import json as jsonlib
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import aiohttp
+
+from tracereplay.replay.tls import client_context, warn_failure
 
 
 class ErrorKind(enum.Enum):
@@ -31,6 +34,7 @@ class ErrorKind(enum.Enum):
     HTTP_4XX = "http_4xx"
     HTTP_5XX = "http_5xx"
     PROTOCOL = "protocol"  # not a valid HTTP answer, or the request could not be built
+    TLS = "tls"  # https: the certificate did not verify, or the TLS handshake failed
 
 
 @dataclass(slots=True)
@@ -86,14 +90,25 @@ class Transport(Protocol):
 class AiohttpTransport:
     """A ``Transport`` over one shared ``aiohttp.ClientSession`` (use as ``async with``)."""
 
-    def __init__(self, base_url: str, *, timeout_s: float = 10.0, max_connections: int = 0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout_s: float = 10.0,
+        max_connections: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self.max_connections = max_connections
+        self.ssl_context = ssl_context
         self._session: aiohttp.ClientSession | None = None
+        self._tls_warned = False
 
     async def __aenter__(self) -> AiohttpTransport:
-        connector = aiohttp.TCPConnector(limit=self.max_connections, ttl_dns_cache=300, ssl=False)
+        # the same context as FastTransport (replay/tls.py): verification on unless asked otherwise
+        context = self.ssl_context or client_context()
+        connector = aiohttp.TCPConnector(limit=self.max_connections, ttl_dns_cache=300, ssl=context)
         self._session = aiohttp.ClientSession(
             base_url=self.base_url,
             connector=connector,
@@ -130,11 +145,17 @@ class AiohttpTransport:
                 body = await response.read()
                 return Response(response.status, response.headers, body)
         except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
-            raise RequestFailed(classify(exc), _describe(exc)) from None
+            kind = classify(exc)
+            if kind is ErrorKind.TLS and not self._tls_warned:
+                self._tls_warned = True
+                warn_failure(_describe(exc))
+            raise RequestFailed(kind, _describe(exc)) from None
 
 
 def classify(exc: BaseException) -> ErrorKind:
     """Map a client-side exception to the kind of failure it means."""
+    if isinstance(exc, aiohttp.ClientSSLError):  # a ClientConnectorError too: check it first
+        return ErrorKind.TLS
     if isinstance(exc, aiohttp.ClientConnectorError):
         return ErrorKind.CONNECT
     if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):

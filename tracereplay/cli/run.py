@@ -72,6 +72,17 @@ def _common(function):
             show_default=True,
             help="HTTP client: our lean keep-alive HTTP/1.1 client, or aiohttp's.",
         ),
+        click.option(
+            "--ca-cert",
+            metavar="FILE",
+            help="https: also trust the CA certificates of this PEM file (a private or self-signed CA).",
+        ),
+        click.option(
+            "--insecure",
+            "-k",
+            is_flag=True,
+            help="https: do not verify the target's certificate at all (as curl -k).",
+        ),
         click.option("--quiet", "-q", is_flag=True, help="No live progress line."),
         click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
     ]
@@ -197,6 +208,8 @@ def _settings(options: dict[str, Any]) -> dict[str, Any]:
         "timeout": options["timeout"],
         "workers": options["workers"] or default_workers(),
         "http": options["http"],
+        "ca_cert": options["ca_cert"],
+        "insecure": options["insecure"],
     }
 
 
