@@ -140,6 +140,7 @@ def run_command(model: str, **options: Any) -> None:
       tracereplay run model.json --target http://127.0.0.1:8065 --arrival-rate 20 --max-users 500 -o runs/open
       tracereplay run model.json --target http://staging:8065 --arrival-scale 2 --duration 1h -o runs/2x
       tracereplay run script.toml --target http://127.0.0.1:8065 --users 10 -o runs/script
+      tracereplay run model.json --target https://staging:8443 --users 20 --ca-cert ca.pem -o runs/tls
 
     \b
     While it runs: + / - (or SIGUSR1 / SIGUSR2) add / remove users (open workload: arrival rate ±10%),
