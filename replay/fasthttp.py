@@ -341,7 +341,7 @@ class FastTransport:
             detail = f"{self.host}:{self.port}: {_tls_reason(exc)}"
             if not self._tls_warned:
                 self._tls_warned = True
-                warn_failure(detail)
+                warn_failure(detail, certificate=isinstance(exc, ssl.SSLCertVerificationError))
             raise RequestFailed(ErrorKind.TLS, detail) from None
         except OSError as exc:
             raise RequestFailed(

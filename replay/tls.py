@@ -55,11 +55,12 @@ def load_ca(context: ssl.SSLContext, ca_cert: str | Path) -> None:
         raise InputError(path, f"not a valid PEM CA certificate ({reason})") from None
 
 
-def warn_failure(detail: str) -> None:
+def warn_failure(detail: str, *, certificate: bool) -> None:
     """Say once (each transport calls this for its first TLS failure) what failed and what helps: the run
     records every such request as ``tls`` and goes on, which alone would leave the cause in the files."""
-    log.warning(
-        "tls: %s (every request this fails is recorded as a 'tls' error; "
-        "--ca-cert FILE trusts a private CA, --insecure skips verification)",
-        detail,
+    helps = (
+        "--ca-cert FILE trusts a private CA, --insecure skips verification"
+        if certificate
+        else "does the target speak TLS on that port?"
     )
+    log.warning("tls: %s (each request this fails is recorded as a 'tls' error; %s)", detail, helps)

@@ -148,7 +148,8 @@ class AiohttpTransport:
             kind = classify(exc)
             if kind is ErrorKind.TLS and not self._tls_warned:
                 self._tls_warned = True
-                warn_failure(_describe(exc))
+                certificate = isinstance(exc, aiohttp.ClientConnectorCertificateError)
+                warn_failure(_describe(exc), certificate=certificate)
             raise RequestFailed(kind, _describe(exc)) from None
 
 
