@@ -8,6 +8,7 @@ touches each distinct string once, never each span.
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 
 import numpy as np
@@ -29,7 +30,17 @@ _FALLBACK_FOR = {"url": "path", "client": "user", "agent": "user"}
 
 
 def available() -> bool:
+    """Whether the compiled scanners are there; says once per process (a warning) when they are not."""
+    global _missing_said
+    if _native is None and not _missing_said:
+        _missing_said = True
+        warnings.warn("the compiled OTLP scanners were not built (no C compiler at install): reading with "
+                      "the Python readers, ~10-20x slower; reinstall with gcc and the Python headers",
+                      RuntimeWarning, stacklevel=3)
     return _native is not None
+
+
+_missing_said = False
 
 
 OK = 0

@@ -13,6 +13,7 @@ from population import make_population, sdk_spans
 
 from tracereplay.errors import InputError
 from tracereplay.ingest import read_dumps
+from tracereplay.ingest.events import read_events
 from tracereplay.ingest.readers.otlp_proto import _encode_varint
 
 
@@ -140,3 +141,26 @@ def test_compiled_scanner_matches_protobuf_decoding(tmp_path, semconv, monkeypat
     _batches_equal(path, make_options(), monkeypatch)
     _batches_equal(path, make_options(span_kinds=["any"], user_keys=["user_agent.original", "enduser.id"]),
                    monkeypatch)
+
+
+def test_without_the_extension_ingest_warns_once_and_reads_the_same(tmp_path):
+    """A machine without a C compiler installs without the scanners: same table, slower, and it says so."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    dump = Path(__file__).parents[2] / "sample_traces" / "demo.otlp.pb"
+    code = (
+        "import sys\n"
+        "sys.modules['tracereplay.ingest._native'] = None  # what an install without a compiler gives\n"
+        "from tracereplay.cli import main\n"
+        "main(sys.argv[1:])\n"
+    )
+    out = tmp_path / "slow.parquet"
+    run = subprocess.run([sys.executable, "-c", code, "ingest", str(dump), "-o", str(out), "--json"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.count("tracereplay: warning: the compiled OTLP scanners were not built") == 1
+    assert "Traceback" not in run.stderr
+    salt = bytes.fromhex(out.with_name(out.name + ".salt").read_text().strip())
+    assert read_events(out).equals(read_dumps(dump, salt=salt))

@@ -9,6 +9,7 @@ regression flagged by ``report --baseline … --fail-on-regression`` exits 4.
 from __future__ import annotations
 
 import sys
+import warnings
 
 import click
 
@@ -33,8 +34,14 @@ for _module in (demo, ingest, model, run, report):
     _module.register(cli)
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Library warnings (e.g. a slow fallback) as one line, like our errors, not Python's two-line form."""
+    click.echo(f"tracereplay: warning: {message}", err=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: maps our errors to one clear line and exit status 1, never a traceback."""
+    warnings.showwarning = _one_line_warning
     try:
         cli.main(args=argv, prog_name="tracereplay", standalone_mode=False)
     except click.exceptions.Abort:
