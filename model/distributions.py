@@ -122,8 +122,13 @@ def _r(value: float) -> float:
     return float(f"{value:.9g}")
 
 
-def fit_duration(values: np.ndarray, *, ks_tolerance: float = 0.01) -> Duration | None:
-    """Fit the first family that fits ``values`` (seconds; NaN ignored). ``None`` when there is no value."""
+def fit_duration(values: np.ndarray, *, ks_tolerance: float = 0.01, noise_n: int | None = None
+                 ) -> Duration | None:
+    """Fit the first family that fits ``values`` (seconds; NaN ignored). ``None`` when there is no value.
+
+    ``noise_n``: judge "fits" at the sampling noise of that many values instead of ``len(values)`` — for
+    cells that are sampled together as one law, whose misfits would otherwise add up to more than the
+    noise of the whole."""
     values = np.asarray(values, dtype=np.float64)
     values = values[np.isfinite(values)]
     n = len(values)
@@ -135,7 +140,7 @@ def fit_duration(values: np.ndarray, *, ks_tolerance: float = 0.01) -> Duration 
         constant = float(positive[0]) if len(positive) else 0.0
         return Duration(family=Family.EMPIRICAL, n=n, zero_share=zero_share, quantiles=(constant,))
     logs = np.sort(np.log(positive))
-    accept = max(KS_CRITICAL / np.sqrt(len(logs)), ks_tolerance)
+    accept = max(KS_CRITICAL / np.sqrt(max(noise_n or len(logs), len(logs))), ks_tolerance)
 
     mu, sd = float(logs.mean()), max(float(logs.std()), 1e-6)
     ks = _ks_normal_mixture(logs, np.array([1.0]), np.array([mu]), np.array([sd]))

@@ -88,7 +88,8 @@ def fit(events: pd.DataFrame, **settings: Any) -> BehaviourModel:
     event_class = classes_of.session_class[arrays.session]
     previous = arrays.previous_action
     think_global = fit_duration(arrays.think_s, ks_tolerance=config.ks_tolerance)
-    gaps = arrays.session_gaps_s()
+    arrivals = _arrivals(arrays, config)
+    gaps, gap_hour = _arrival_clock_gaps(arrays, arrivals)
     gap_global = fit_duration(gaps, ks_tolerance=config.ks_tolerance)
     gap_class = _gap_class(arrays, user_class)
 
@@ -103,7 +104,7 @@ def fit(events: pd.DataFrame, **settings: Any) -> BehaviourModel:
         if len(values) == 0:             # a kind of session that is no user's main kind
             values, counts = np.array([1]), np.array([0])
         think_levels = _think_levels(arrays, previous, event_class == c, config)
-        gap_c = gaps[gap_class == c]
+        gap_c, hour_c = gaps[gap_class == c], gap_hour[gap_class == c]
         classes.append(UserClass(
             name=f"class-{c + 1}",
             share=len(users_c) / max(len(user_class), 1),
@@ -114,6 +115,9 @@ def fit(events: pd.DataFrame, **settings: Any) -> BehaviourModel:
             sessions_per_user=(values.astype(np.int64), counts.astype(np.int64)),
             session_gap=(fit_duration(gap_c, ks_tolerance=config.ks_tolerance)
                          if len(gap_c) >= config.min_cell_samples else None),
+            # The hours' laws are sampled together, as one law: they must fit at its noise level.
+            session_gap_by_hour=_fit_groups(hour_c, gap_c, config.min_cell_samples, config.ks_tolerance,
+                                            noise_n=len(gap_c)),
             think=think_levels[0],
             think_action=think_levels[1],
             think_transition=think_levels[2],
@@ -124,7 +128,7 @@ def fit(events: pd.DataFrame, **settings: Any) -> BehaviourModel:
         classes=classes,
         think=think_global,
         session_gap=gap_global,
-        arrivals=_arrivals(arrays, config),
+        arrivals=arrivals,
         max_session_actions=int(max(100, 4 * arrays.session_length.max())),
         source=_source(arrays),
         settings=asdict(config),
@@ -143,6 +147,15 @@ def _keep_frequent_actions(events: pd.DataFrame, min_count: int) -> pd.DataFrame
     if len(keep) == 0:
         raise ConfigError(f"no action is seen at least {min_count} times (min_action_count)")
     return events[events["action"].isin(keep)]
+
+
+def _arrival_clock_gaps(arrays: SessionArrays, arrivals: ArrivalProfile) -> tuple[np.ndarray, np.ndarray]:
+    """Gaps between a user's sessions measured on the arrival clock (see ``ArrivalProfile``), and the UTC
+    hour of day each gap began, in the order of ``_gap_class``. On that clock a quiet night counts for
+    little and a busy afternoon for much, so a gap drawn from any hour lands by the profile."""
+    end, start = arrays.session_gap_bounds_ns()
+    gaps = arrivals.to_arrival_clock(start / NS_PER_S) - arrivals.to_arrival_clock(end / NS_PER_S)
+    return gaps, (end // (3600 * NS_PER_S)) % 24
 
 
 def _gap_class(arrays: SessionArrays, user_class: np.ndarray) -> np.ndarray:
@@ -167,7 +180,8 @@ def _think_levels(arrays: SessionArrays, previous: np.ndarray, in_class: np.ndar
     return class_level, by_action, by_transition
 
 
-def _fit_groups(key: np.ndarray, values: np.ndarray, minimum: int, tol: float) -> dict[int, Duration]:
+def _fit_groups(key: np.ndarray, values: np.ndarray, minimum: int, tol: float, *, noise_n: int | None = None
+                ) -> dict[int, Duration]:
     """One fitted distribution per key with at least ``minimum`` values (a loop over keys, not values)."""
     order = np.argsort(key, kind="stable")
     keys, starts, counts = np.unique(key[order], return_index=True, return_counts=True)
@@ -175,7 +189,7 @@ def _fit_groups(key: np.ndarray, values: np.ndarray, minimum: int, tol: float) -
     fitted: dict[int, Duration] = {}
     for k, s, n in zip(keys.tolist(), starts.tolist(), counts.tolist(), strict=True):
         if n >= minimum:
-            dist = fit_duration(ordered[s : s + n], ks_tolerance=tol)
+            dist = fit_duration(ordered[s : s + n], ks_tolerance=tol, noise_n=noise_n)
             if dist is not None:
                 fitted[k] = dist
     return fitted

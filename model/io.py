@@ -1,10 +1,11 @@
 """The model file: one JSON document, versioned, no pickle.
 
-    {"format": "tracereplay-model", "version": 1, "tracereplay": "0.1.0", "saved": ISO,
+    {"format": "tracereplay-model", "version": 2, "tracereplay": "0.1.0", "saved": ISO,
      "source": {...}, "settings": {...}, "actions": [...], "action_stats": [...],
      "think": DIST, "session_gap": DIST, "arrivals": {...}, "max_session_actions": n,
-     "sticky_share": x, "class_mix": null | K×K,
-     "classes": [{..., "starts": [[a, count]...], "transitions": [[i, j, count]...]}]}
+     "sticky_share": x, "class_mix": null | K×K, "session_gap_clock": "arrivals",
+     "classes": [{..., "starts": [[a, count]...], "transitions": [[i, j, count]...],
+                  "session_gap_by_hour": [[hour, DIST]...]}]}
 
 Transitions are stored sparse as ``[from, to, count]`` with ``to == len(actions)`` meaning EXIT. The full
 schema is in docs/model.md. A reader opens every version up to :data:`FORMAT_VERSION`; a newer file, a
@@ -27,7 +28,10 @@ from tracereplay.model.behaviour import ActionStats, ArrivalProfile, BehaviourMo
 from tracereplay.model.distributions import Duration
 
 FORMAT = "tracereplay-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Version 2: session gaps are measured on the arrival clock ("session_gap_clock": "arrivals") and have
+# per-hour laws ("session_gap_by_hour" in each class). Version-1 files keep their wall-clock gaps.
+GAP_CLOCKS = ("arrivals", "wall")
 
 
 def save_model(model: BehaviourModel, path: str | Path) -> Path:
@@ -82,6 +86,7 @@ def model_to_dict(model: BehaviourModel) -> dict[str, Any]:
         "sticky_share": _round(model.sticky_share),
         "class_mix": None if model.class_mix is None else [[_round(v) for v in row]
                                                            for row in np.asarray(model.class_mix).tolist()],
+        "session_gap_clock": model.session_gap_clock,
         "classes": [_class_to_dict(c) for c in model.classes],
     }
 
@@ -130,6 +135,10 @@ def model_from_dict(data: Any, *, source: str | Path = "<model>") -> BehaviourMo
             mix = np.asarray(mix, dtype=np.float64)
             if mix.shape != (len(classes), len(classes)) or np.any(mix < 0) or not np.all(np.isfinite(mix)):
                 raise ValueError("class_mix must be a non-negative square matrix, one row per class")
+        place = "session_gap_clock"
+        gap_clock = str(data.get("session_gap_clock", "arrivals")) if version >= 2 else "wall"
+        if gap_clock not in GAP_CLOCKS:
+            raise ValueError(f"unknown clock {gap_clock!r} (one of {', '.join(GAP_CLOCKS)})")
         place = "top level"
         return BehaviourModel(
             actions=actions,
@@ -143,6 +152,7 @@ def model_from_dict(data: Any, *, source: str | Path = "<model>") -> BehaviourMo
             settings=dict(data.get("settings", {})),
             sticky_share=float(data.get("sticky_share", 1.0)),
             class_mix=mix,
+            session_gap_clock=gap_clock,
         )
     except KeyError as exc:
         raise ModelFileError(source, f"damaged: missing field {exc.args[0]!r}", where=place) from None
@@ -192,6 +202,7 @@ def _class_to_dict(c: UserClass) -> dict[str, Any]:
                         for i, j in zip(rows, cols, strict=True)],
         "sessions_per_user": {"values": values.tolist(), "users": counts.tolist()},
         "session_gap": _dist(c.session_gap),
+        "session_gap_by_hour": [[h, d.to_dict()] for h, d in sorted(c.session_gap_by_hour.items())],
         "think": _dist(c.think),
         "think_action": [[i, d.to_dict()] for i, d in sorted(c.think_action.items())],
         "think_transition": [[i, j, d.to_dict()] for (i, j), d in sorted(c.think_transition.items())],
@@ -224,6 +235,8 @@ def _class_from_dict(d: dict[str, Any], a: int) -> UserClass:
         transition_counts=transitions,
         sessions_per_user=(values, users),
         session_gap=_dist_from(d.get("session_gap")),
+        session_gap_by_hour={_index(h, 24, "hour"): Duration.from_dict(x)
+                             for h, x in d.get("session_gap_by_hour", [])},
         think=_dist_from(d.get("think")),
         think_action={_index(i, a): Duration.from_dict(x) for i, x in d.get("think_action", [])},
         think_transition={(_index(i, a), _index(j, a)): Duration.from_dict(x)
@@ -231,8 +244,8 @@ def _class_from_dict(d: dict[str, Any], a: int) -> UserClass:
     )
 
 
-def _index(value: Any, size: int) -> int:
+def _index(value: Any, size: int, what: str = "action index") -> int:
     index = int(value)
     if not 0 <= index < size:
-        raise ValueError(f"action index {index} is out of range (0..{size - 1})")
+        raise ValueError(f"{what} {index} is out of range (0..{size - 1})")
     return index

@@ -61,11 +61,15 @@ class SessionArrays:
 
     def session_gaps_s(self) -> np.ndarray:
         """Seconds from the end of a user's session to the start of that user's next session."""
+        end, start = self.session_gap_bounds_ns()
+        return (start - end) / NS_PER_S
+
+    def session_gap_bounds_ns(self) -> tuple[np.ndarray, np.ndarray]:
+        """(end of a session, start of the same user's next one) for every such pair, by user then time."""
         order = np.lexsort((self.session_start_ns, self.session_user))
         user = self.session_user[order]
         same = user[1:] == user[:-1]
-        gaps = self.session_start_ns[order][1:] - self.session_end_ns[order][:-1]
-        return gaps[same] / NS_PER_S
+        return self.session_end_ns[order][:-1][same], self.session_start_ns[order][1:][same]
 
 
 def session_arrays(events: pd.DataFrame, *, session_gap_s: float) -> SessionArrays:

@@ -76,9 +76,10 @@ class CompiledModel:
         self.spu_cum_list = [c.tolist() for c in self.spu_cum]
 
         tables = _TableSet()
+        # Per class and UTC hour of day the previous session ended (24 columns; back-off: class, global).
         self.gap_rows = np.array(
-            [tables.add(c.session_gap or model.session_gap) for c in model.classes], dtype=np.int64
-        )
+            [[tables.add(c.session_gap_by_hour.get(h) or c.session_gap or model.session_gap)
+              for h in range(24)] for c in model.classes], dtype=np.int64)
         global_row = tables.add(model.think)
         self.think_action_rows = np.full((k, max(a, 1)), global_row, dtype=np.int64)
         keys, rows = [], []
@@ -98,6 +99,7 @@ class CompiledModel:
 
         self.duration_rows = np.array([tables.add(s.duration) for s in model.action_stats], dtype=np.int64)
         self.tables = tables.stack()
+        self.arrivals = model.arrivals if model.session_gap_clock == "arrivals" else None
         self.error_rate = np.array([s.error_rate for s in model.action_stats], dtype=np.float64)
 
     def cell_key(self, class_index: int, previous: int | np.ndarray, action: int | np.ndarray):
@@ -148,11 +150,25 @@ class CompiledModel:
         names = self.actions
         return [names[c] for c in codes], np.array(think, dtype=np.float64)
 
-    def sample_session_gap(self, class_index: int, rng: np.random.Generator) -> float:
-        row = self.gap_rows[class_index : class_index + 1]
-        return float(sample_tables(self.tables, row, rng.random(1))[0])
+    def sample_session_gap(self, class_index: int, rng: np.random.Generator, after: float | None) -> float:
+        u = rng.random(1)
+        if after is None:
+            return float(sample_tables(self.tables, self.gap_rows[class_index, :1], u)[0])
+        end = np.array([float(after)])
+        return float(self.next_session_starts(np.array([class_index]), end, u)[0] - end[0])
 
     # ---- in bulk -----------------------------------------------------------------------------------
+    def next_session_starts(self, class_index: np.ndarray, end_s: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """When (epoch s) each user's next session starts, after one that ended at ``end_s``: a gap drawn
+        with uniforms ``u`` from the class's law, on the clock the gaps were fitted on. The one scheduling
+        rule of both ``simulate`` and the replay runtime (``sample_session_gap(..., after=)``)."""
+        hour = (np.floor(end_s / 3600.0) % 24).astype(np.int64)
+        gap = sample_tables(self.tables, self.gap_rows[class_index, hour], u)
+        if self.arrivals is None:                       # format-1 models: gaps on the wall clock
+            return end_s + gap
+        start = self.arrivals.from_arrival_clock(self.arrivals.to_arrival_clock(end_s) + gap)
+        return np.maximum(start, end_s)                 # never before the end (float rounding)
+
     def session_classes(self, user_class: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """The class whose chain each session follows: its user's, or drawn from the user's class mix."""
         if self.mix_cum is None:

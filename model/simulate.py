@@ -146,11 +146,22 @@ def _session_starts(model: BehaviourModel, c: CompiledModel, origin: int, sessio
     first_offset_s = slot * 3600.0 + rng.random(users) * slot_len[slot]
 
     first = np.r_[True, session_user[1:] != session_user[:-1]]
-    gap = sample_tables(c.tables, c.gap_rows[session_class], rng.random(len(session_user)))
-    step = np.where(first, 0.0, gap + np.r_[0.0, session_span[:-1]])
-    total = np.cumsum(step)
-    total -= np.repeat(total[first], np.diff(np.r_[np.flatnonzero(first), len(first)]))
-    return origin + ((first_offset_s[session_user] + total) * NS_PER_S).astype(np.int64)
+    u = rng.random(len(session_user))
+    start_s = np.where(first, first_offset_s[session_user], 0.0)     # seconds after origin
+    # Later sessions in waves: the n-th session of every user that has one, from the (n-1)-th's end.
+    # The gap is not additive on the wall clock (see CompiledModel.next_session_starts), so no cumsum;
+    # there are as many waves as sessions of the busiest user, each one vectorised over users.
+    first_at = np.flatnonzero(first)
+    rank = np.arange(len(session_user)) - np.repeat(first_at, np.diff(np.r_[first_at, len(first)]))
+    later = np.flatnonzero(~first)
+    later = later[np.argsort(rank[later], kind="stable")]
+    bounds = np.searchsorted(rank[later], np.arange(1, int(rank.max(initial=0)) + 2))
+    origin_s = origin / NS_PER_S
+    for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        now = later[lo:hi]
+        end = origin_s + start_s[now - 1] + session_span[now - 1]
+        start_s[now] = c.next_session_starts(session_class[now], end, u[now]) - origin_s
+    return origin + (start_s * NS_PER_S).astype(np.int64)
 
 
 def _frame(model: BehaviourModel, rng: np.random.Generator, ts: np.ndarray, user: np.ndarray,

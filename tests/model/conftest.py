@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from populations import POSTER, READER, SINGLE, generate, rare_spec
+from populations import DIURNAL, POSTER, READER, SINGLE, generate, rare_spec
 
 from tracereplay.model import fit
 
@@ -49,3 +50,17 @@ def switching():
 @pytest.fixture(scope="session")
 def rare_model(rare_actions):
     return fit(rare_actions[0])
+
+
+@pytest.fixture(scope="session")
+def diurnal():
+    """A strong day/night cycle (~40:1) and users who come back 1–4 days later at a fresh hour of the
+    day (20 % a couple of hours later): the case where gaps alone would smear later sessions over the
+    clock. Spans ~4 weeks, so arrivals are fitted by hour of week."""
+    spec = dataclasses.replace(SINGLE, return_days_mean=2.5, same_day_share=0.2, sessions_mean=4.0)
+    return generate([spec], users=2000, seed=15, hourly=DIURNAL)
+
+
+@pytest.fixture(scope="session")
+def diurnal_model(diurnal):
+    return fit(diurnal[0])

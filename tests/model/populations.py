@@ -31,6 +31,10 @@ class ClassSpec:
     sessions_mean: float = 3.0                  # 1 + Poisson(mean - 1)
     gap_median_s: float = 23.5 * 3600.0    # about a day later, so each user keeps its hour of day
     gap_sigma: float = 0.05
+    # Multi-day returns instead of the lognormal gap: the next session comes 1 + Poisson(mean - 1) days
+    # later at an hour drawn afresh from the day's profile, or (same_day_share) a few hours later.
+    return_days_mean: float | None = None
+    same_day_share: float = 0.0
     durations_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -91,11 +95,13 @@ def rare_spec() -> ClassSpec:
 
 
 _HOURLY = np.array([0.3] * 7 + [1.0] * 3 + [1.6] * 8 + [1.0] * 3 + [0.5] * 3)   # 24 bins, day heavy
+# A strong diurnal cycle: nights almost empty, a morning and an evening peak (ratio ~40:1).
+DIURNAL = np.array([0.05] * 6 + [0.3, 0.8] + [1.5] * 4 + [1.0] * 2 + [1.5] * 4 + [2.0] * 3 + [0.6, 0.2, 0.1])
 
 
 def generate(specs: list[ClassSpec], *, users: int, seed: int, days: float = 3.0,
              start: str = "2026-01-05T00:00:00Z", switching: list[list[float]] | None = None,
-             ) -> tuple[pd.DataFrame, np.ndarray]:
+             hourly: np.ndarray = _HOURLY) -> tuple[pd.DataFrame, np.ndarray]:
     """An event table of ``users`` users and the true class of each user (index into ``specs``).
 
     With ``switching``, users switch kinds: each session of a user of class ``u`` follows the chain of
@@ -111,8 +117,9 @@ def generate(specs: list[ClassSpec], *, users: int, seed: int, days: float = 3.0
     user_class = np.minimum(user_class, len(specs) - 1)
     origin = pd.Timestamp(start).value
     hours = int(days * 24)
-    hour_weights = np.tile(_HOURLY, int(np.ceil(hours / 24)))[:hours]
+    hour_weights = np.tile(hourly, int(np.ceil(hours / 24)))[:hours]
     cum_hours = (np.cumsum(hour_weights) / hour_weights.sum()).tolist()
+    cum_day = (np.cumsum(hourly) / np.sum(hourly)).tolist()
     compiled = [_Compiled(spec) for spec in specs]
     mixes = None if switching is None else [(np.cumsum(row) / np.sum(row)).tolist() for row in switching]
     rows: dict[str, list] = {k: [] for k in ("ts", "user", "session", "action", "duration_ms", "error")}
@@ -127,7 +134,7 @@ def generate(specs: list[ClassSpec], *, users: int, seed: int, days: float = 3.0
                 drawn = bisect.bisect_right(mixes[user_class[u]], rng.random())
                 kind = compiled[min(drawn, len(specs) - 1)]
             t = _session(kind, rng, t, f"user-{u}", f"user-{u}-s{s}", rows)
-            t += int(rng.lognormvariate(np.log(spec.spec.gap_median_s), spec.spec.gap_sigma) * 1e9)
+            t = _next_start(spec.spec, rng, t, origin, cum_day)
     events = pd.DataFrame(rows)
     events["ts"] = pd.to_datetime(events["ts"], utc=True)
     events["method"] = events["action"].str.split(" ").str[0]
@@ -136,6 +143,17 @@ def generate(specs: list[ClassSpec], *, users: int, seed: int, days: float = 3.0
     events["status"] = np.where(events["error"], 500, 200)
     events["source"] = "generated"
     return events, user_class
+
+
+def _next_start(spec: ClassSpec, rng: random.Random, end: int, origin: int, cum_day: list[float]) -> int:
+    if spec.return_days_mean is None:
+        return end + int(rng.lognormvariate(np.log(spec.gap_median_s), spec.gap_sigma) * 1e9)
+    if rng.random() < spec.same_day_share:
+        return end + int(rng.lognormvariate(np.log(2 * 3600.0), 0.5) * 1e9)
+    day_ns = 86400 * 10**9
+    day = (end - origin) // day_ns + 1 + _poisson(rng, spec.return_days_mean - 1)
+    hour = min(bisect.bisect_right(cum_day, rng.random()), 23)
+    return origin + day * day_ns + int((hour + rng.random()) * 3600e9)
 
 
 class _Compiled:
