@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -85,7 +86,10 @@ def from_model(model: Any, config: RunConfig, *, path: str | None = None) -> Beh
     one_session = config.workload is Workload.OPEN  # an arrival is one session of a new user
 
     def controllers(key: str, rng: np.random.Generator) -> StochasticController:
-        return StochasticController(model, rng, user_key=key, sessions=1 if one_session else None)
+        # The user's model timeline starts now, so its later sessions keep the model's hours of day.
+        return StochasticController(
+            model, rng, user_key=key, sessions=1 if one_session else None, start_s=time.time()
+        )
 
     scale = config.arrival_scale
 

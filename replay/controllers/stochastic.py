@@ -30,8 +30,10 @@ class SessionSource(Protocol):
         """(actions, think times in seconds between them — one fewer than actions)."""
         ...
 
-    def sample_session_gap(self, class_index: int, rng: np.random.Generator) -> float:
-        """Seconds between two sessions of one user."""
+    def sample_session_gap(
+        self, class_index: int, rng: np.random.Generator, after: float | None = None
+    ) -> float:
+        """Seconds between two sessions of one user; ``after`` (epoch s) is when the earlier one ended."""
         ...
 
     def arrival_rate(self, when: datetime) -> float:
@@ -47,7 +49,13 @@ class SessionSource(Protocol):
 
 
 class StochasticController:
-    """A user drawn from the model: ``sessions`` sessions (``None``: as the model samples), then done."""
+    """A user drawn from the model: ``sessions`` sessions (``None``: as the model samples), then done.
+
+    ``start_s`` (epoch seconds) places the user on the model's timeline: each session then ends its
+    think times after it began, and the gap to the next is drawn for that moment
+    (``sample_session_gap(..., after=)``), the rule ``simulate`` uses, so later sessions keep the
+    model's hours of day. Server time is not known here and not counted (it is small beside gaps).
+    """
 
     def __init__(
         self,
@@ -56,6 +64,7 @@ class StochasticController:
         *,
         user_key: str = "u",
         sessions: int | None = None,
+        start_s: float | None = None,
     ) -> None:
         self.source = source
         self.rng = rng
@@ -66,6 +75,8 @@ class StochasticController:
         self._actions: list[str] = []
         self._think: np.ndarray = np.empty(0)
         self._position = 0
+        self._timeline_s = start_s  # model time of the current session's start
+        self._last_think_s = 0.0
 
     def next_step(self, store: UserStore) -> Step | None:
         if self._position < len(self._actions):
@@ -81,6 +92,15 @@ class StochasticController:
             if not actions:
                 continue
             self._actions, self._think, self._position = list(actions), np.asarray(think, float), 1
-            gap = self.source.sample_session_gap(self.class_index, self.rng) if self._session else 0.0
+            gap = self._gap() if self._session else 0.0
+            self._last_think_s = float(np.sum(think))
             return Step(actions[0], wait_s=float(gap), session=f"{self.user_key}-s{self._session}")
         return None
+
+    def _gap(self) -> float:
+        if self._timeline_s is None:
+            return self.source.sample_session_gap(self.class_index, self.rng)
+        end = self._timeline_s + self._last_think_s
+        gap = self.source.sample_session_gap(self.class_index, self.rng, after=end)
+        self._timeline_s = end + gap
+        return gap

@@ -40,7 +40,9 @@ class HandModel:
         actions = [DEMO_ACTIONS[0], *middle, DEMO_ACTIONS[-1]]
         return actions, np.full(len(actions) - 1, self.think_s)
 
-    def sample_session_gap(self, class_index: int, rng: np.random.Generator) -> float:
+    def sample_session_gap(
+        self, class_index: int, rng: np.random.Generator, after: float | None = None
+    ) -> float:
         return self.think_s
 
     def arrival_rate(self, when: datetime) -> float:

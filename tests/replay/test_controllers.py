@@ -80,6 +80,38 @@ def test_stochastic_controller_with_a_real_fitted_model(demo_model):
     assert all(s.wait_s >= 0 for s in a)
 
 
+def test_stochastic_controller_keeps_later_sessions_on_the_models_hours(demo_model):
+    """With a start on the model's timeline, gaps are drawn as simulate draws them (model code), so the
+    later sessions of replayed users start by the fitted hourly profile, not smeared over the clock."""
+    from tracereplay.model import load_model
+
+    model = load_model(demo_model)
+    profile = model.arrivals.rate.reshape(-1, 24).mean(axis=0)
+    day = 1_790_000_000.0 - 1_790_000_000.0 % 86400
+    first = np.random.default_rng(0)
+    # First sessions by the profile, as simulate places them (and as an open workload would).
+    starts = day + (first.choice(24, 1500, p=profile / profile.sum()) + first.random(1500)) * 3600
+
+    def later_start_hours(timeline: bool) -> np.ndarray:
+        hours = []
+        for user, start in enumerate(starts.tolist()):
+            controller = StochasticController(model, np.random.default_rng(user),
+                                              start_s=start if timeline else None)
+            t = start                      # the model time of each step: waits add up (server time ≈ 0)
+            for step in steps_of(controller):
+                t += step.wait_s
+                if step.session is not None and not step.session.endswith("-s0"):
+                    hours.append(int(t // 3600 % 24))
+        counts = np.bincount(hours, minlength=24)
+        return counts / counts.sum()
+
+    def tvd(shares: np.ndarray) -> float:
+        return 0.5 * float(np.abs(shares - profile / profile.sum()).sum())
+
+    assert tvd(later_start_hours(True)) <= 0.10
+    assert tvd(later_start_hours(False)) > 0.15       # without a timeline: hours of day are lost
+
+
 def trace_events() -> pd.DataFrame:
     t0 = pd.Timestamp("2026-01-01T00:00:00Z")
     rows = []
