@@ -33,7 +33,9 @@ class SessionSource(Protocol):
     def sample_session_gap(
         self, class_index: int, rng: np.random.Generator, after: float | None = None
     ) -> float:
-        """Seconds between two sessions of one user; ``after`` (epoch s) is when the earlier one ended."""
+        """Seconds between two sessions of one user; ``after`` (epoch s) is when the earlier one ended.
+
+        ``after`` is optional to implement: a source without it gets gaps drawn without a time."""
         ...
 
     def arrival_rate(self, when: datetime) -> float:
