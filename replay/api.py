@@ -307,6 +307,7 @@ def write_run_json(
         "model_sha256": facts.get("model_sha256"),
         "source": facts.get("source"),
         "workload": facts.get("workload", config.workload.value),
+        "profile": facts.get("profile"),  # open workload on a model: the profile window (replay/behaviour.py)
         "config": config.to_dict(),
         "workers": config.workers,
         "started": started.isoformat(),

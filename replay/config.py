@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,7 +40,11 @@ class RunConfig:
     ramp_up: float = 0.0
     # open workload
     arrival_rate: float | None = None  # sessions/s
-    arrival_scale: float | None = None  # × the model's fitted arrival profile (hour of day)
+    arrival_scale: float | None = None  # × the model's fitted arrival profile (hour of day or of week)
+    # … read on a profile clock that starts at profile_start ("14:00", "mon 14:00"; None: the wall clock's
+    # time at start) and runs profile_speed × the wall clock. The rate stays F × profile at any speed.
+    profile_start: str | None = None
+    profile_speed: float = 1.0
     max_users: int = 10_000  # cap on concurrent users (sessions in flight) in the open workload
     max_late: float = 10.0  # an arrival that cannot start within this of its time is dropped
     arrivals: Arrivals = Arrivals.UNIFORM
@@ -95,6 +100,15 @@ class RunConfig:
         _positive(p, "arrival_rate", self.arrival_rate)
         _positive(p, "arrival_scale", self.arrival_scale)
         _positive(p, "max_users", self.max_users, integer=True)
+        _positive(p, "profile_speed", self.profile_speed)
+        if self.profile_start is not None:
+            try:
+                parse_profile_start(self.profile_start)
+            except ConfigError as exc:
+                p.extend(exc.problems)
+        clock = [n for n in ("profile_start", "profile_speed") if getattr(self, n) != _DEFAULT_CLOCK[n]]
+        if clock and self.arrival_scale is None:
+            p.append(f"{' and '.join(clock)} set the clock of the model's arrival profile: use arrival_scale")
         _positive(p, "speed", self.speed)
         _positive(p, "workers", self.workers, integer=True)
         _positive(p, "timeout", self.timeout)
@@ -150,6 +164,31 @@ class RunConfig:
                 changes[name] = value / n
         changes["max_users"] = max(1, self.max_users // n)
         return dataclasses.replace(self, **changes)
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_DAY_NAMES = {
+    name: i
+    for i, full in enumerate(("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"))
+    for name in (full[:3], full)
+}
+_DEFAULT_CLOCK: dict[str, Any] = {"profile_start": None, "profile_speed": 1.0}
+_START = re.compile(r"(?:(?P<day>[a-z]+)\s+)?(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?")
+
+
+def parse_profile_start(text: str) -> tuple[int | None, int]:
+    """``[weekday] HH:MM[:SS]`` → (weekday, 0 = Monday, or None; seconds into the day), else ConfigError.
+
+    >>> parse_profile_start("mon 14:30")
+    (0, 52200)
+    """
+    match = _START.fullmatch(str(text).strip().lower())
+    if match:
+        h, m, s = int(match["h"]), int(match["m"]), int(match["s"] or 0)
+        day = match["day"]
+        if (day is None or day in _DAY_NAMES) and h < 24 and m < 60 and s < 60:
+            return (None if day is None else _DAY_NAMES[day]), h * 3600 + m * 60 + s
+    raise ConfigError(f"profile_start {text!r} is not a time of the profile like 14:00, 9:30:15 or mon 14:00")
 
 
 def default_workers() -> int:

@@ -3,13 +3,20 @@
 Each arrival is a new user playing one session, due at its arrival time. When ``max_users`` sessions are
 already running, arrivals wait in line and start as soon as a user leaves — *late*, which their corrected
 latency shows; one that waited more than ``max_late`` is *dropped* (counted, never sent). The rate is
-fixed (``arrival_rate``), or follows the model's fitted profile (``arrival_scale`` × rate at the hour),
-and can be changed while running.
+fixed (``arrival_rate``), or follows the model's fitted profile (``arrival_scale`` × rate at the hour of
+the profile's clock, ``replay/behaviour.py``), and can be changed while running.
+
+Arrivals are placed on the run's clock (seconds from the start) by the expected number of sessions the rate
+accumulates: uniform arrivals one every 1.0 of it, Poisson ones every Exp(1) of it (time rescaling). A
+profile that says where its rate changes (``next_change``) is integrated exactly across the change, so a
+quiet hour followed by a busy one cannot swallow the busy one in one long gap; the same plan for the same
+seed, whatever the machine's timing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -23,13 +30,31 @@ from tracereplay.replay.users import UserFactory
 
 #: An arrival that starts more than this after its time counts as late.
 LATE_AFTER_S = 0.05
+#: While the rate is zero, look at it again this often (seconds of the run).
+IDLE_STEP_S = 0.1
 
 
-def next_gap(rate: float, rng: np.random.Generator, arrivals: Arrivals) -> float:
-    """Seconds to the next arrival at ``rate`` per second."""
-    if arrivals is Arrivals.POISSON:
-        return float(rng.exponential(1.0 / rate))
-    return 1.0 / rate
+def draw_need(rng: np.random.Generator, arrivals: Arrivals) -> float:
+    """Expected sessions to accumulate before the next arrival."""
+    return float(rng.standard_exponential()) if arrivals is Arrivals.POISSON else 1.0
+
+
+def advance(rate_at: Callable[[float], float], t: float, need: float) -> tuple[float, float, bool]:
+    """One step of the schedule from run second ``t``: (next time, need left, whether an arrival is due then).
+
+    The step ends at the arrival, or where the rate may change (``rate_at.next_change(t)`` if it has one,
+    else the rate is taken as constant from ``t``), or after ``IDLE_STEP_S`` of zero rate.
+    """
+    rate = rate_at(t)
+    change = getattr(rate_at, "next_change", None)
+    end = change(t) if change is not None else math.inf
+    if end <= t:  # float rounding at an hour boundary: never stand still
+        end = t + 1e-9
+    if rate <= 0:
+        return min(end, t + IDLE_STEP_S), need, False
+    if t + need / rate <= end:
+        return t + need / rate, 0.0, True
+    return end, need - rate * (end - t), False
 
 
 def plan_arrivals(
@@ -44,18 +69,14 @@ def plan_arrivals(
     [0.25, 0.5, 0.75]
     """
     times = []
-    t = 0.0
+    t, need = 0.0, draw_need(rng, arrivals)
     while True:
-        rate = rate_at(t)
-        if rate <= 0:
-            t += 0.1  # nothing arrives; look again shortly
-        else:
-            t += next_gap(rate, rng, arrivals)
-            if t >= duration_s:
-                break
-            times.append(t)
+        t, need, due = advance(rate_at, t, need)
         if t >= duration_s:
             break
+        if due:
+            times.append(t)
+            need = draw_need(rng, arrivals)
     return np.asarray(times)
 
 
@@ -81,7 +102,7 @@ class OpenWorkload:
         self.crowd = crowd
         self.factory = factory
         self.rate = rate  # a fixed rate overrides the profile (set_arrival_rate)
-        self.profile = profile  # wall-clock seconds → sessions/s
+        self.profile = profile  # seconds from the start of the run → sessions/s
         self.max_users = max_users
         self.max_late_s = max_late_s
         self.arrivals = arrivals
@@ -89,16 +110,23 @@ class OpenWorkload:
         self.waiting: deque[float] = deque()
         self.counts = UserCounts()
         self._task: asyncio.Task | None = None
+        self._origin: float | None = None  # time.monotonic() at the start: second 0 of the run's clock
         self._stopping = False
         crowd.on_exit(self._admit_waiting)
 
     finished = False  # arrivals never run out; the duration ends an open run
 
     def current_rate(self, now: float | None = None) -> float:
+        """Sessions/s at ``now`` (time.monotonic(); default: now)."""
+        if self._origin is None:
+            return self._rate_at(0.0)
+        return self._rate_at((time.monotonic() if now is None else now) - self._origin)
+
+    def _rate_at(self, t: float) -> float:
         if self.rate is not None:
             return self.rate
         assert self.profile is not None
-        return self.profile(time.time() if now is None else now)
+        return self.profile(t)
 
     def set_arrival_rate(self, rate: float) -> None:
         """Switch to a fixed ``rate`` sessions/s from now on."""
@@ -114,19 +142,23 @@ class OpenWorkload:
         if self._task is not None:
             self._task.cancel()
 
+    def _step(self, t: float, need: float) -> tuple[float, float, bool]:
+        # a fixed rate (set_arrival_rate) replaces the profile from the next step on
+        rate_at = self.profile if self.rate is None else (lambda _t: self.rate)
+        return advance(rate_at, t, need)  # type: ignore[arg-type]
+
     async def _schedule(self) -> None:
-        due = time.monotonic()
-        rate = self.current_rate()
-        due += next_gap(rate, self.rng, self.arrivals) if rate > 0 else 0.1
+        origin = self._origin = time.monotonic()
+        t, need, due = self._step(0.0, draw_need(self.rng, self.arrivals))
         while not self._stopping:
             now = time.monotonic()
-            while due <= now:  # every arrival that is due, even if we woke late
-                if rate > 0:
-                    self._arrive(due)
-                rate = self.current_rate()
-                due += next_gap(rate, self.rng, self.arrivals) if rate > 0 else 0.1
+            while origin + t <= now:  # every arrival that is due, even if we woke late
+                if due:
+                    self._arrive(origin + t)
+                    need = draw_need(self.rng, self.arrivals)
+                t, need, due = self._step(t, need)
             self._drop_stale(now)
-            await asyncio.sleep(due - now)
+            await asyncio.sleep(origin + t - now)
 
     def _arrive(self, due: float) -> None:
         if self.crowd.active < self.max_users and not self.waiting:

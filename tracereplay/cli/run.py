@@ -98,7 +98,21 @@ def _common(function):
 @click.option(
     "--arrival-scale",
     type=float,
-    help="Open workload: this factor × the model's fitted arrival profile (hour of day).",
+    help="Open workload: this factor × the model's fitted arrival profile (hour of day or week).",
+)
+@click.option(
+    "--profile-start",
+    metavar="TIME",
+    help="Open workload on a model: where on the profile's clock the run starts (14:00, or mon 14:00 "
+    "for an hour-of-week profile); default: the current UTC time.",
+)
+@click.option(
+    "--profile-speed",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Open workload on a model: the profile's clock runs this × the wall clock (60: a day in 24 "
+    "minutes); the rate stays F × the profile (the shape, not the day's volume).",
 )
 @click.option(
     "--max-users",
@@ -139,6 +153,10 @@ def run_command(model: str, **options: Any) -> None:
           --actions tracereplay.demo.actions -o runs/closed
       tracereplay run model.json --target http://127.0.0.1:8065 --arrival-rate 20 --max-users 500 -o runs/open
       tracereplay run model.json --target http://staging:8065 --arrival-scale 2 --duration 1h -o runs/2x
+      tracereplay run model.json --target http://staging:8065 --arrival-scale 1 --profile-start 14:00 \\
+          --duration 10m -o runs/afternoon
+      tracereplay run model.json --target http://staging:8065 --arrival-scale 60 --profile-speed 60 \\
+          --profile-start 00:00 --duration 24m -o runs/day-in-24m
       tracereplay run script.toml --target http://127.0.0.1:8065 --users 10 -o runs/script
       tracereplay run model.json --target https://staging:8443 --users 20 --ca-cert ca.pem -o runs/tls
 
@@ -151,6 +169,8 @@ def run_command(model: str, **options: Any) -> None:
         users=options["users"],
         arrival_rate=options["arrival_rate"],
         arrival_scale=options["arrival_scale"],
+        profile_start=options["profile_start"],
+        profile_speed=options["profile_speed"],
         max_users=options["max_users"],
         max_late=options["max_late"],
         ramp_up=options["ramp_up"],
@@ -159,7 +179,32 @@ def run_command(model: str, **options: Any) -> None:
     from tracereplay.replay.config import Arrivals
 
     settings["arrivals"] = Arrivals(options["arrivals"])
+    if options["arrival_scale"] is not None:
+        _announce_profile(model, options["target"], settings, quiet=options["quiet"])
     _execute(model, None, settings, options)
+
+
+def _announce_profile(model: str, target: str, settings: dict[str, Any], *, quiet: bool) -> None:
+    """One line on the profile window the run covers, and a warning if it would start no session."""
+    from datetime import UTC, datetime
+
+    from tracereplay.replay.behaviour import is_script, load_model_file, model_profile
+    from tracereplay.replay.config import RunConfig
+
+    config = RunConfig(target=target, **settings).validate()  # bad settings: the usual one-line error
+    if is_script(model):
+        return  # a script has no profile: the run says so
+    window = model_profile(load_model_file(model), config, now=datetime.now(UTC)).window(config.duration or 0)
+    if not quiet:
+        w = window
+        click.echo(
+            f"tracereplay: profile {w['start']} → {w['end']} ({w['profile_hours']:.3g} profile hours at "
+            f"{w['speed']:g}×) × {w['scale']:g}: {w['rate_min']:.3g}–{w['rate_max']:.3g} sessions/s, "
+            f"mean {w['rate_mean']:.3g}/s, ~{w['expected_sessions']:.3g} sessions",
+            err=True,
+        )
+    if window["warning"]:
+        click.echo(f"tracereplay: warning: {window['warning']}", err=True)
 
 
 @click.command("replay")
