@@ -76,7 +76,10 @@ class CompiledModel:
         self.spu_cum_list = [c.tolist() for c in self.spu_cum]
 
         tables = _TableSet()
-        # Per class and UTC hour of day the previous session ended (24 columns; back-off: class, global).
+        # Per class: the pooled law (a draw with no time), and per UTC hour of day the previous session
+        # ended (24 columns; back-off: class, global).
+        self.gap_class_rows = np.array(
+            [tables.add(c.session_gap or model.session_gap) for c in model.classes], dtype=np.int64)
         self.gap_rows = np.array(
             [[tables.add(c.session_gap_by_hour.get(h) or c.session_gap or model.session_gap)
               for h in range(24)] for c in model.classes], dtype=np.int64)
@@ -153,7 +156,7 @@ class CompiledModel:
     def sample_session_gap(self, class_index: int, rng: np.random.Generator, after: float | None) -> float:
         u = rng.random(1)
         if after is None:
-            return float(sample_tables(self.tables, self.gap_rows[class_index, :1], u)[0])
+            return float(sample_tables(self.tables, self.gap_class_rows[class_index : class_index + 1], u)[0])
         end = np.array([float(after)])
         return float(self.next_session_starts(np.array([class_index]), end, u)[0] - end[0])
 

@@ -58,6 +58,13 @@ def test_gaps_are_fitted_per_hour_the_session_ended(diurnal_model):
     assert all(d.n >= 30 for d in by_hour.values())        # thin hours back off to the class law
 
 
+def test_a_gap_drawn_without_a_time_comes_from_the_pooled_law(diurnal_model):
+    rng = np.random.default_rng(6)
+    drawn = np.array([diurnal_model.sample_session_gap(0, rng) for _ in range(3000)])
+    pooled = diurnal_model.classes[0].session_gap
+    assert np.median(drawn) == pytest.approx(pooled.median, rel=0.1)
+
+
 def test_replay_per_call_gap_is_the_bulk_schedule(diurnal_model):
     compiled = diurnal_model.compiled
     ends = 1.77e9 + np.arange(0, DAY, 977.0)
