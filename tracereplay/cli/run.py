@@ -196,11 +196,16 @@ def _announce_profile(model: str, target: str, settings: dict[str, Any], *, quie
         return  # a script has no profile: the run says so
     window = model_profile(load_model_file(model), config, now=datetime.now(UTC)).window(config.duration or 0)
     if not quiet:
+        from tracereplay.durations import format_duration
+
         w = window
+        span = format_duration(w["profile_hours"] * 3600)
+        rates = f"{w['rate_min']:.3g}" + (f"–{w['rate_max']:.3g}" if w["rate_max"] != w["rate_min"] else "")
+        expected = w["expected_sessions"]
+        count = f"{expected:,.0f}" if expected >= 10 else f"{expected:.2g}"
         click.echo(
-            f"tracereplay: profile {w['start']} → {w['end']} ({w['profile_hours']:.3g} profile hours at "
-            f"{w['speed']:g}×) × {w['scale']:g}: {w['rate_min']:.3g}–{w['rate_max']:.3g} sessions/s, "
-            f"mean {w['rate_mean']:.3g}/s, ~{w['expected_sessions']:.3g} sessions",
+            f"tracereplay: profile {w['start']} → {w['end']} ({span} of profile at {w['speed']:g}×) "
+            f"× {w['scale']:g}: {rates} sessions/s, mean {w['rate_mean']:.3g}/s, ~{count} sessions",
             err=True,
         )
     if window["warning"]:
