@@ -31,7 +31,7 @@ import pandas as pd
 
 from tracereplay.ingest.events import atomic_path
 from tracereplay.replay.actions.pack import load_pack
-from tracereplay.replay.behaviour import Behaviour, from_spec, from_trace
+from tracereplay.replay.behaviour import Behaviour, from_spec, from_trace, starting_at
 from tracereplay.replay.config import RunConfig, Workload
 from tracereplay.replay.histogram import mean_value, new_histogram, value_at_percentile
 from tracereplay.replay.live import LiveStats
@@ -39,6 +39,7 @@ from tracereplay.replay.loadtester import ExitReason, LoadTester, WorkerOutcome
 from tracereplay.replay.recorder import Interval
 from tracereplay.replay.transport import Transport
 from tracereplay.replay.user import ActionTable
+from tracereplay.replay.workloads.open import OpenWorkload
 
 if TYPE_CHECKING:
     from tracereplay.replay.workers import PoolHandle
@@ -130,27 +131,40 @@ class RunHandle:
         return finish_run(self.config, self.behaviour, [outcome])
 
 
-async def start_worker(
+def prepare_worker(
     spec: object,
     config: RunConfig,
     *,
     trace: str | Path | pd.DataFrame | None = None,
     worker: int = 0,
     workers: int = 1,
-    on_interval: Callable[[Interval], None] | None = None,
-    transport: Transport | None = None,
-) -> tuple[LoadTester, Behaviour]:
-    """Build and start one worker's LoadTester (this worker's share of ``config``)."""
+) -> tuple[RunConfig, Behaviour, ActionTable]:
+    """The slow part of a worker, before its load starts: its share of ``config``, its Behaviour (the model
+    or trace loaded) and its action table."""
     share = config.for_worker(worker) if workers > 1 else config
     if trace is not None:
         behaviour = from_trace(trace, share, worker=worker, workers=workers)
     else:
         behaviour = from_spec(spec, share, worker=worker)
-    table = ActionTable(load_pack(config.actions), behaviour.examples)
+    return share, behaviour, ActionTable(load_pack(config.actions), behaviour.examples)
+
+
+async def start_tester(
+    share: RunConfig,
+    behaviour: Behaviour,
+    table: ActionTable,
+    *,
+    worker: int = 0,
+    on_interval: Callable[[Interval], None] | None = None,
+    transport: Transport | None = None,
+    clock_start: float | None = None,
+) -> LoadTester:
+    """Start one worker's load now; ``clock_start`` (epoch seconds, a pool's common start) pins second 0 of
+    an open workload's schedule, as :func:`starting_at` pins its profile clock."""
     tester = LoadTester(
         share,
         controllers=behaviour.controllers,
-        workload=Workload.TRACE if trace is not None else None,
+        workload=Workload.TRACE if behaviour.kind == "trace" else None,
         table=table,
         profile=behaviour.profile,
         trace_users=behaviour.trace_users,
@@ -160,8 +174,10 @@ async def start_worker(
         transport=transport,
         on_interval=on_interval,
     )
+    if isinstance(tester.workload, OpenWorkload):
+        tester.workload.clock_start = clock_start
     await tester.start()
-    return tester, behaviour
+    return tester
 
 
 async def start_run(
@@ -184,7 +200,11 @@ async def start_run(
     config = RunConfig(target=target, **settings).validate(trace=trace is not None)
     if config.workers != 1:
         raise ValueError("start_run runs one worker in this process; use run() for several workers")
-    write_run_json(config, {"model": _describe_spec(model, trace)}, started=datetime.now(UTC))
+    share, behaviour, table = prepare_worker(model, config, trace=trace)
+    # the clock starts with the load, once the model is loaded; run.json says from the start what it covers
+    now = datetime.now(UTC)
+    behaviour = starting_at(behaviour, share, now)
+    write_run_json(config, {**behaviour.describe, "model": _describe_spec(model, trace)}, started=now)
     stats = LiveStats()
 
     def each_second(interval: Interval) -> None:
@@ -194,9 +214,7 @@ async def start_run(
         if progress is not None:
             progress(stats.snapshot())
 
-    tester, behaviour = await start_worker(
-        model, config, trace=trace, on_interval=each_second, transport=transport
-    )
+    tester = await start_tester(share, behaviour, table, on_interval=each_second, transport=transport)
     return RunHandle(tester, config, behaviour, stats)
 
 

@@ -8,6 +8,8 @@ nothing but that spec crosses a process boundary.
 A model's arrival profile is read on a *profile clock* (:class:`ProfileRate`): it shows ``profile_start``
 (default: the wall clock's time) when the run starts and runs ``profile_speed`` × the wall clock; the rate
 is ``arrival_scale`` × the profile's rate for the clock's hour. Speed replays the shape, not the volume.
+The clock starts at a wall-clock moment ``now`` chosen by whoever starts the load: one process when it
+starts, a pool once for all its workers (:func:`starting_at`), so every worker covers the same window.
 """
 
 from __future__ import annotations
@@ -59,13 +61,14 @@ def is_script(spec: object) -> bool:
     return isinstance(spec, Script) or (isinstance(spec, str | Path) and Path(spec).suffix in SCRIPT_SUFFIXES)
 
 
-def from_spec(spec: object, config: RunConfig, *, worker: int = 0) -> Behaviour:
-    """The Behaviour for a model/script spec (path or object) under ``config``."""
+def from_spec(spec: object, config: RunConfig, *, worker: int = 0, now: datetime | None = None) -> Behaviour:
+    """The Behaviour for a model/script spec (path or object) under ``config``; a model's profile clock
+    starts at ``now`` (default: the current time; :func:`starting_at` moves it)."""
     if is_script(spec):
         script = spec if isinstance(spec, Script) else load_script(spec)  # type: ignore[arg-type]
         return from_script(script, config, source=None if isinstance(spec, Script) else str(spec))
     model, path = (load_model_file(spec), str(spec)) if isinstance(spec, str | Path) else (spec, None)
-    return from_model(model, config, path=path)
+    return from_model(model, config, path=path, now=now)
 
 
 def load_model_file(path: str | Path) -> SessionSource:
@@ -77,7 +80,9 @@ def load_model_file(path: str | Path) -> SessionSource:
     return load_model(source)
 
 
-def from_model(model: Any, config: RunConfig, *, path: str | None = None) -> Behaviour:
+def from_model(
+    model: Any, config: RunConfig, *, path: str | None = None, now: datetime | None = None
+) -> Behaviour:
     missing = [
         name
         for name in (
@@ -106,10 +111,9 @@ def from_model(model: Any, config: RunConfig, *, path: str | None = None) -> Beh
     describe: dict[str, Any] = {"model": path, "model_sha256": _sha256(path), "source": "model"}
     profile = None
     if config.arrival_scale is not None:
-        profile = model_profile(model, config, now=datetime.now(UTC))
-        # run.json tells the whole run's rates: a worker's share × the workers (config.for_worker)
-        whole = dataclasses.replace(profile, scale=config.arrival_scale * config.workers)
-        describe["profile"] = whole.window(config.duration or 0.0)
+        now = now or datetime.now(UTC)
+        profile = model_profile(model, config, now=now)
+        describe["profile"] = run_window(profile, config, now)
     return Behaviour(
         kind="model",
         controllers=controllers,
@@ -119,6 +123,33 @@ def from_model(model: Any, config: RunConfig, *, path: str | None = None) -> Beh
         replace_users=True,
         describe=describe,
     )
+
+
+def starting_at(behaviour: Behaviour, config: RunConfig, now: datetime) -> Behaviour:
+    """``behaviour`` with its profile clock started at ``now`` (a pool's one start, for every worker)."""
+    if behaviour.profile is None:
+        return behaviour
+    profile = dataclasses.replace(behaviour.profile, start=profile_start(config, now=now))
+    describe = {**behaviour.describe, "profile": run_window(profile, config, now)}
+    return dataclasses.replace(behaviour, profile=profile, describe=describe)
+
+
+def run_window(profile: ProfileRate, config: RunConfig, now: datetime) -> dict[str, Any]:
+    """``run.json``'s ``profile``: the window of the whole run (a worker's share of the rate × the workers,
+    ``config.for_worker``) and ``wall_start``, the wall-clock moment the profile clock shows its start."""
+    whole = dataclasses.replace(profile, scale=profile.scale * config.workers)
+    return {**whole.window(config.duration or 0.0), "wall_start": now.isoformat()}
+
+
+def spec_profile(spec: object, config: RunConfig, *, now: datetime) -> ProfileRate | None:
+    """A worker's profile clock (``config`` is its share) for a model spec on the open workload, else None:
+    what a pool's parent announces in the first ``run.json`` before any worker is up."""
+    if config.arrival_scale is None or spec is None or is_script(spec):
+        return None
+    model = load_model_file(spec) if isinstance(spec, str | Path) else spec  # type: ignore[arg-type]
+    if not hasattr(model, "arrival_rate"):
+        return None  # not a model: the workers say so, in one line
+    return model_profile(model, config, now=now)
 
 
 def _gap_takes_after(model: Any) -> bool:

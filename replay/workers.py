@@ -6,12 +6,18 @@ of the users or arrival rate (``RunConfig.for_worker``), writing ``requests-<w>.
 worker (add/remove users, set the arrival rate, stop) and, from the workers, one interval a second (for
 the live view) and a final outcome (merged into ``run.json``). A worker that dies leaves its Parquet parts,
 which stay readable.
+
+The workers start their load together: each loads its model (or trace) and says it is ready; once all are,
+the parent picks one wall-clock start a little ahead (``RELEASE_AHEAD_S``) and sends it to every worker,
+which starts its load, and its profile clock, at that moment. So the workers cover one profile window,
+whatever their spawn times.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import multiprocessing as mp
 import queue
 import signal
@@ -25,13 +31,16 @@ from hdrh.histogram import HdrHistogram
 
 from tracereplay import errors
 from tracereplay.replay.actions.pack import load_pack
+from tracereplay.replay.behaviour import ProfileRate, profile_start, run_window, spec_profile, starting_at
 from tracereplay.replay.config import RunConfig
 from tracereplay.replay.histogram import new_histogram
 from tracereplay.replay.live import LiveStats, interval_from_wire, interval_to_wire
 from tracereplay.replay.loadtester import ExitReason, WorkerOutcome
 from tracereplay.replay.recorder import UserCounts
 
-STOP, ADD, REMOVE, RATE = "stop", "add", "remove", "rate"
+STOP, ADD, REMOVE, RATE, GO = "stop", "add", "remove", "rate", "go"
+#: How far ahead of the release the common start is: time for the "go" to reach every worker.
+RELEASE_AHEAD_S = 0.25
 
 
 # ------------------------------------------------------------------------------------------- the worker side
@@ -60,16 +69,23 @@ def worker_main(
 
 
 async def _worker(spec, trace, config, worker, workers, commands, reports) -> None:
-    from tracereplay.replay.api import start_worker
+    from tracereplay.replay.api import prepare_worker, start_tester
 
     loop = asyncio.get_running_loop()
-    tester, behaviour = await start_worker(
-        spec,
-        config,
-        trace=trace,
+    share, behaviour, table = prepare_worker(spec, config, trace=trace, worker=worker, workers=workers)
+    reports.put(("ready", worker))
+    start = await asyncio.to_thread(_await_go, commands)
+    if start is None:
+        return  # stopped before the load started
+    behaviour = starting_at(behaviour, share, datetime.fromtimestamp(start, UTC))
+    await asyncio.sleep(max(0.0, start - time.time()))
+    tester = await start_tester(
+        share,
+        behaviour,
+        table,
         worker=worker,
-        workers=workers,
         on_interval=lambda interval: reports.put(("interval", interval_to_wire(interval))),
+        clock_start=start,
     )
     reports.put(("started", worker, behaviour.describe, behaviour.kind))
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -99,6 +115,21 @@ async def _worker(spec, trace, config, worker, workers, commands, reports) -> No
     threading.Thread(target=listen, daemon=True, name="commands").start()
     outcome = await tester.wait()
     reports.put(("done", worker, _outcome_to_wire(outcome)))
+
+
+def _await_go(commands: mp.Queue) -> float | None:
+    """The pool's common start (epoch seconds), or None if told to stop first or the parent is gone."""
+    parent = mp.parent_process()
+    while parent is None or parent.is_alive():
+        try:
+            command = commands.get(timeout=0.5)
+        except queue.Empty:
+            continue
+        if command is not None and command[0] == GO:
+            return command[1]
+        if command is None or command[0] == STOP:
+            return None
+    return None
 
 
 def _outcome_to_wire(o: WorkerOutcome) -> dict[str, Any]:
@@ -143,8 +174,20 @@ def _outcome_from_wire(d: dict[str, Any]) -> WorkerOutcome:
 class PoolHandle:
     """A run across worker processes; the same controls as ``RunHandle``."""
 
-    def __init__(self, config: RunConfig, spec: object, trace: object, progress=None) -> None:
+    def __init__(
+        self,
+        config: RunConfig,
+        spec: object,
+        trace: object,
+        progress=None,
+        *,
+        facts: dict[str, Any] | None = None,
+        profile: ProfileRate | None = None,
+    ) -> None:
         self.config = config
+        self.start_at: float | None = None  # the workers' common start (epoch seconds), once released
+        self._first_facts = facts or {}  # what run.json says before the workers report
+        self._profile = profile  # a worker's profile clock, to re-anchor run.json's window at the release
         self.workers = config.workers
         self.stats = LiveStats()
         self._progress = progress
@@ -168,7 +211,7 @@ class PoolHandle:
         self._rate: float | None = config.arrival_rate
         self._next = 0  # round robin for add/remove
         self._changed = asyncio.Event()
-        self._started = asyncio.Event()
+        self._ready_count = 0
         self._started_count = 0
 
     # runtime control -----------------------------------------------------------------------------------
@@ -212,15 +255,38 @@ class PoolHandle:
             process.start()
         threading.Thread(target=self._pump, args=(loop,), daemon=True, name="reports").start()
         self._tick = loop.create_task(self._each_second())
-        while self._started_count < self.workers and not self._failures and self._any_alive():
+        await self._until(lambda: self._ready_count == self.workers)
+        self._release()
+        await self._until(lambda: self._started_count == self.workers)
+        # the live clock starts with the load, not with the spawning
+        self.stats.started = time.monotonic() + (self.start_at or time.time()) - time.time()
+
+    async def _until(self, condition) -> None:
+        """Wait until ``condition()``; a worker's failure stops the others and raises it."""
+        while not condition() and not self._failures and self._any_alive():
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), 0.5)
-        if self._failures:
+        if self._failures or not condition():
             self.stop()
             await self._join()
+            if not self._failures:
+                raise errors.TracereplayError("the worker processes ended before the run started")
             self._raise_first_failure()
-        self.stats.started = time.monotonic()  # the live clock starts with the load, not with the spawning
+
+    def _release(self) -> None:
+        """Pick the one start of every worker's load and profile clock; run.json's window starts there."""
+        from tracereplay.replay.api import write_run_json
+
+        self.start_at = time.time() + RELEASE_AHEAD_S
+        start = datetime.fromtimestamp(self.start_at, UTC)
+        if self._profile is not None:
+            share = self.config.for_worker(0)
+            profile = dataclasses.replace(self._profile, start=profile_start(share, now=start))
+            self._first_facts = {**self._first_facts, "profile": run_window(profile, share, start)}
+        write_run_json(self.config, self._first_facts, started=start)
+        for q in self._commands:
+            q.put((GO, self.start_at))
 
     async def wait(self):
         from tracereplay.replay.api import finish_run
@@ -281,6 +347,8 @@ class PoolHandle:
         kind = message[0]
         if kind == "interval":
             self.stats.add(interval_from_wire(message[1]))
+        elif kind == "ready":
+            self._ready_count += 1
         elif kind == "started":
             self._started_count += 1
             self._facts, self._kind = message[2], message[3]
@@ -317,7 +385,14 @@ async def start_pool(
     for spec in (model, trace):
         if isinstance(spec, str | Path) and not Path(spec).exists():
             raise errors.InputError(spec, "no such file")
-    write_run_json(config, {"model": _describe_spec(model, trace)}, started=datetime.now(UTC))
-    handle = PoolHandle(config, model, trace, progress)
+    # run.json says from the start what the run is meant to do (the profile window, provisional until the
+    # workers are up and released: PoolHandle._release)
+    now = datetime.now(UTC)
+    profile = spec_profile(model, config.for_worker(0), now=now) if trace is None else None
+    facts: dict[str, Any] = {"model": _describe_spec(model, trace)}
+    if profile is not None:
+        facts["profile"] = run_window(profile, config.for_worker(0), now)
+    write_run_json(config, facts, started=now)
+    handle = PoolHandle(config, model, trace, progress, facts=facts, profile=profile)
     await handle.start()
     return handle

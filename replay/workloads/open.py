@@ -111,6 +111,9 @@ class OpenWorkload:
         self.counts = UserCounts()
         self._task: asyncio.Task | None = None
         self._origin: float | None = None  # time.monotonic() at the start: second 0 of the run's clock
+        # second 0 as a wall-clock epoch when given (a pool's one start for all its workers, so they follow
+        # one schedule whenever each loop wakes); None: when the schedule starts
+        self.clock_start: float | None = None
         self._stopping = False
         crowd.on_exit(self._admit_waiting)
 
@@ -148,7 +151,10 @@ class OpenWorkload:
         return advance(rate_at, t, need)  # type: ignore[arg-type]
 
     async def _schedule(self) -> None:
-        origin = self._origin = time.monotonic()
+        origin = time.monotonic()
+        if self.clock_start is not None:
+            origin -= time.time() - self.clock_start
+        self._origin = origin
         t, need, due = self._step(0.0, draw_need(self.rng, self.arrivals))
         while not self._stopping:
             now = time.monotonic()

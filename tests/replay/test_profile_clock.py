@@ -3,10 +3,13 @@ hourly profile, on a real 127.0.0.1 server; the window in run.json; bad settings
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
+import signal
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -16,6 +19,7 @@ from aiohttp import web
 
 from tracereplay.errors import ConfigError
 from tracereplay.replay import Arrivals, run_async
+from tracereplay.replay.api import open_run
 from tracereplay.replay.behaviour import REFERENCE_MONDAY, ProfileRate, model_profile
 from tracereplay.replay.config import RunConfig, parse_profile_start
 from tracereplay.replay.workloads.open import plan_arrivals
@@ -161,6 +165,91 @@ async def test_workers_take_their_share_on_the_same_clock(serve, profile_model, 
     assert abs(result.sessions_started - 90) <= 6 and result.workers == 2
     window = json.loads((out / "run.json").read_text())["profile"]
     assert window["scale"] == 1 and window["expected_sessions"] == pytest.approx(90)  # the whole run's
+
+
+def starts_from(out, worker: int, wall_start: str) -> np.ndarray:
+    """Seconds from run.json's ``wall_start`` to the intended start of each of a worker's sessions."""
+    firsts = pd.read_parquet(out / f"requests-{worker}.parquet").groupby("session")["intended"].min()
+    return (firsts - pd.Timestamp(wall_start)).dt.total_seconds().to_numpy()
+
+
+async def test_pool_workers_share_one_clock_start_and_cover_the_announced_window(
+    serve, profile_model, tmp_path
+):
+    url = await serve(any_path_app())
+    out = tmp_path / "pool-clock"
+    result = await run_async(
+        profile_model, target=url, arrival_scale=1, profile_start="14:00", profile_speed=3600, duration=4,
+        workers=2, arrivals=Arrivals.POISSON, seed=11, think_scale=0, out=str(out),
+    )
+    window = json.loads((out / "run.json").read_text())["profile"]
+    assert (window["start"], window["end"]) == ("14:00", "18:00") and result.workers == 2
+    share = np.array([30.0, 60.0, 0.0, 10.0]) / 2  # each worker's sessions/s over the four profile hours
+    for worker in (0, 1):
+        t = starts_from(out, worker, window["wall_start"])
+        # inside the window on the common clock: at 3600× a worker off by 10 ms would be 36 profile-s off
+        assert t.min() >= -0.005 and t.max() < 4.0, (worker, t.min(), t.max())
+        assert not ((t > 2.005) & (t < 2.995)).any(), (worker, t[(t > 2) & (t < 3)])  # the empty 16:00
+        per_second = np.histogram(t, bins=[-0.005, 1, 2, 3, 4])[0]
+        assert (np.abs(per_second - share) <= 4 * np.sqrt(share) + 1).all(), (worker, per_second)
+    assert abs(result.sessions_started - 100) <= 4 * 10  # Poisson over both workers: 4 standard deviations
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_run_json_has_the_window_as_soon_as_the_run_starts(serve, profile_model, tmp_path, workers):
+    url = await serve(any_path_app())
+    out = tmp_path / f"early-{workers}"
+    handle = await open_run(
+        profile_model, target=url, arrival_scale=2, profile_start="03:10", duration=60, workers=workers,
+        out=str(out),
+    )
+    try:
+        first = json.loads((out / "run.json").read_text())
+    finally:
+        handle.stop()
+        await handle.wait()
+    assert first["exit_reason"] == "running" and first["ended"] is None
+    window = first["profile"]
+    assert (window["start"], window["end"], window["scale"]) == ("03:10", "03:11", 2)
+    assert window["expected_sessions"] == 0 and "03:00" in window["warning"]  # the zero-load warning too
+    last = json.loads((out / "run.json").read_text())
+    assert last["exit_reason"] == "interrupted" and last["profile"] == window  # the same window and start
+
+
+def test_cli_run_stopped_with_sigint_records_its_window(profile_model, tmp_path):
+    out = tmp_path / "sigint"
+
+    async def main() -> None:
+        server = web.AppRunner(any_path_app())
+        await server.setup()
+        site = web.TCPSite(server, "127.0.0.1", 0)
+        await site.start()
+        port = server.addresses[0][1]
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tracereplay", "run", profile_model, "--target", f"http://127.0.0.1:{port}",
+            "--arrival-scale", "1", "--profile-start", "14:00", "--profile-speed", "60", "--duration", "60s",
+            "--workers", "2", "--quiet", "-o", str(out),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not list(out.glob("users-*.parquet*")) and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)  # the load runs
+            early = json.loads((out / "run.json").read_text())
+            assert early["exit_reason"] == "running" and early["profile"]["start"] == "14:00"
+            process.send_signal(signal.SIGINT)
+            await asyncio.wait_for(process.wait(), 60)
+        finally:
+            if process.returncode is None:
+                process.kill()
+            await server.cleanup()
+
+    asyncio.run(main())
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["exit_reason"] == "interrupted"
+    window = meta["profile"]
+    assert (window["start"], window["end"], window["speed"]) == ("14:00", "15:00", 60)
+    assert window["expected_sessions"] == pytest.approx(30.0 * 60)  # 60 s at the 14:00 hour's 30/s
 
 
 # ------------------------------------------------------------------------------------------- the CLI
