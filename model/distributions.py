@@ -122,13 +122,14 @@ def _r(value: float) -> float:
     return float(f"{value:.9g}")
 
 
-def fit_duration(values: np.ndarray, *, ks_tolerance: float = 0.01, noise_n: int | None = None
-                 ) -> Duration | None:
+def fit_duration(values: np.ndarray, *, ks_tolerance: float = 0.01, noise_n: int | None = None,
+                 first: Family = Family.LOGNORMAL) -> Duration | None:
     """Fit the first family that fits ``values`` (seconds; NaN ignored). ``None`` when there is no value.
 
     ``noise_n``: judge "fits" at the sampling noise of that many values instead of ``len(values)`` — for
     cells that are sampled together as one law, whose misfits would otherwise add up to more than the
-    noise of the whole."""
+    noise of the whole. ``first``: the simplest family worth trying (families before it are skipped), for
+    slices of a pooled sample that is held to the same bar and already needed that family."""
     values = np.asarray(values, dtype=np.float64)
     values = values[np.isfinite(values)]
     n = len(values)
@@ -142,12 +143,13 @@ def fit_duration(values: np.ndarray, *, ks_tolerance: float = 0.01, noise_n: int
     logs = np.sort(np.log(positive))
     accept = max(KS_CRITICAL / np.sqrt(max(noise_n or len(logs), len(logs))), ks_tolerance)
 
-    mu, sd = float(logs.mean()), max(float(logs.std()), 1e-6)
-    ks = _ks_normal_mixture(logs, np.array([1.0]), np.array([mu]), np.array([sd]))
-    if ks <= accept:
-        return Duration(family=Family.LOGNORMAL, n=n, zero_share=zero_share, weights=(1.0,), mu=(mu,),
-                        sigma=(sd,), ks=ks)
-    if len(logs) >= _MIXTURE_MIN:
+    if first is Family.LOGNORMAL:
+        mu, sd = float(logs.mean()), max(float(logs.std()), 1e-6)
+        ks = _ks_normal_mixture(logs, np.array([1.0]), np.array([mu]), np.array([sd]))
+        if ks <= accept:
+            return Duration(family=Family.LOGNORMAL, n=n, zero_share=zero_share, weights=(1.0,), mu=(mu,),
+                            sigma=(sd,), ks=ks)
+    if first is not Family.EMPIRICAL and len(logs) >= _MIXTURE_MIN:
         mixture = _best_mixture(logs)
         if mixture is not None:
             w, m, s = mixture
