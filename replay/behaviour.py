@@ -125,20 +125,24 @@ def from_model(
     )
 
 
-def starting_at(behaviour: Behaviour, config: RunConfig, now: datetime) -> Behaviour:
-    """``behaviour`` with its profile clock started at ``now`` (a pool's one start, for every worker)."""
+def starting_at(
+    behaviour: Behaviour, config: RunConfig, now: datetime, *, wall: datetime | None = None
+) -> Behaviour:
+    """``behaviour`` with its profile clock reading the start ``config`` gives at ``now`` (no
+    ``profile_start``: ``now`` itself), from the wall-clock moment ``wall`` (default ``now``) on: a pool
+    launched at ``now`` releases all its workers at one ``wall``."""
     if behaviour.profile is None:
         return behaviour
     profile = dataclasses.replace(behaviour.profile, start=profile_start(config, now=now))
-    describe = {**behaviour.describe, "profile": run_window(profile, config, now)}
+    describe = {**behaviour.describe, "profile": run_window(profile, config, wall or now)}
     return dataclasses.replace(behaviour, profile=profile, describe=describe)
 
 
-def run_window(profile: ProfileRate, config: RunConfig, now: datetime) -> dict[str, Any]:
+def run_window(profile: ProfileRate, config: RunConfig, wall: datetime) -> dict[str, Any]:
     """``run.json``'s ``profile``: the window of the whole run (a worker's share of the rate × the workers,
     ``config.for_worker``) and ``wall_start``, the wall-clock moment the profile clock shows its start."""
     whole = dataclasses.replace(profile, scale=profile.scale * config.workers)
-    return {**whole.window(config.duration or 0.0), "wall_start": now.isoformat()}
+    return {**whole.window(config.duration or 0.0), "wall_start": wall.isoformat()}
 
 
 def spec_profile(spec: object, config: RunConfig, *, now: datetime) -> ProfileRate | None:

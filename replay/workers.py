@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import multiprocessing as mp
 import queue
 import signal
@@ -31,7 +30,7 @@ from hdrh.histogram import HdrHistogram
 
 from tracereplay import errors
 from tracereplay.replay.actions.pack import load_pack
-from tracereplay.replay.behaviour import ProfileRate, profile_start, run_window, spec_profile, starting_at
+from tracereplay.replay.behaviour import ProfileRate, run_window, spec_profile, starting_at
 from tracereplay.replay.config import RunConfig
 from tracereplay.replay.histogram import new_histogram
 from tracereplay.replay.live import LiveStats, interval_from_wire, interval_to_wire
@@ -74,10 +73,12 @@ async def _worker(spec, trace, config, worker, workers, commands, reports) -> No
     loop = asyncio.get_running_loop()
     share, behaviour, table = prepare_worker(spec, config, trace=trace, worker=worker, workers=workers)
     reports.put(("ready", worker))
-    start = await asyncio.to_thread(_await_go, commands)
-    if start is None:
+    go = await asyncio.to_thread(_await_go, commands)
+    if go is None:
         return  # stopped before the load started
-    behaviour = starting_at(behaviour, share, datetime.fromtimestamp(start, UTC))
+    launched, start = go
+    when = datetime.fromtimestamp(start, UTC)
+    behaviour = starting_at(behaviour, share, datetime.fromtimestamp(launched, UTC), wall=when)
     await asyncio.sleep(max(0.0, start - time.time()))
     tester = await start_tester(
         share,
@@ -117,8 +118,9 @@ async def _worker(spec, trace, config, worker, workers, commands, reports) -> No
     reports.put(("done", worker, _outcome_to_wire(outcome)))
 
 
-def _await_go(commands: mp.Queue) -> float | None:
-    """The pool's common start (epoch seconds), or None if told to stop first or the parent is gone."""
+def _await_go(commands: mp.Queue) -> tuple[float, float] | None:
+    """When the pool was launched and its workers' common start (epoch seconds), or None if told to stop
+    first or the parent is gone."""
     parent = mp.parent_process()
     while parent is None or parent.is_alive():
         try:
@@ -126,7 +128,7 @@ def _await_go(commands: mp.Queue) -> float | None:
         except queue.Empty:
             continue
         if command is not None and command[0] == GO:
-            return command[1]
+            return command[1], command[2]
         if command is None or command[0] == STOP:
             return None
     return None
@@ -183,11 +185,14 @@ class PoolHandle:
         *,
         facts: dict[str, Any] | None = None,
         profile: ProfileRate | None = None,
+        launched: float | None = None,
     ) -> None:
         self.config = config
+        # epoch seconds; a profile clock without profile_start shows this moment's time at its start
+        self.launched = launched or time.time()
         self.start_at: float | None = None  # the workers' common start (epoch seconds), once released
         self._first_facts = facts or {}  # what run.json says before the workers report
-        self._profile = profile  # a worker's profile clock, to re-anchor run.json's window at the release
+        self._profile = profile  # worker 0's profile clock, for run.json's window at the release
         self.workers = config.workers
         self.stats = LiveStats()
         self._progress = progress
@@ -280,13 +285,12 @@ class PoolHandle:
 
         self.start_at = time.time() + RELEASE_AHEAD_S
         start = datetime.fromtimestamp(self.start_at, UTC)
-        if self._profile is not None:
-            share = self.config.for_worker(0)
-            profile = dataclasses.replace(self._profile, start=profile_start(share, now=start))
-            self._first_facts = {**self._first_facts, "profile": run_window(profile, share, start)}
+        if self._profile is not None:  # the same window, from this moment on
+            window = run_window(self._profile, self.config.for_worker(0), start)
+            self._first_facts = {**self._first_facts, "profile": window}
         write_run_json(self.config, self._first_facts, started=start)
         for q in self._commands:
-            q.put((GO, self.start_at))
+            q.put((GO, self.launched, self.start_at))
 
     async def wait(self):
         from tracereplay.replay.api import finish_run
@@ -385,14 +389,15 @@ async def start_pool(
     for spec in (model, trace):
         if isinstance(spec, str | Path) and not Path(spec).exists():
             raise errors.InputError(spec, "no such file")
-    # run.json says from the start what the run is meant to do (the profile window, provisional until the
-    # workers are up and released: PoolHandle._release)
-    now = datetime.now(UTC)
+    # run.json says from the start what the run is meant to do: the profile window (its wall_start is set
+    # once the workers are up and released: PoolHandle._release)
+    launched = time.time()
+    now = datetime.fromtimestamp(launched, UTC)
     profile = spec_profile(model, config.for_worker(0), now=now) if trace is None else None
     facts: dict[str, Any] = {"model": _describe_spec(model, trace)}
     if profile is not None:
         facts["profile"] = run_window(profile, config.for_worker(0), now)
     write_run_json(config, facts, started=now)
-    handle = PoolHandle(config, model, trace, progress, facts=facts, profile=profile)
+    handle = PoolHandle(config, model, trace, progress, facts=facts, profile=profile, launched=launched)
     await handle.start()
     return handle

@@ -216,6 +216,26 @@ async def test_run_json_has_the_window_as_soon_as_the_run_starts(serve, profile_
     assert last["exit_reason"] == "interrupted" and last["profile"] == window  # the same window and start
 
 
+async def test_a_pool_without_profile_start_reads_the_launch_time_in_every_worker(
+    serve, profile_model, tmp_path
+):
+    url = await serve(any_path_app())
+    out = tmp_path / "launch"
+    launched = datetime.now(UTC)
+    handle = await open_run(
+        profile_model, target=url, arrival_scale=1, duration=60, workers=2, out=str(out)
+    )
+    first = json.loads((out / "run.json").read_text())["profile"]
+    handle.stop()
+    await handle.wait()
+    last = json.loads((out / "run.json").read_text())["profile"]
+    assert last == first  # the workers' clocks read what the parent announced, from the same wall_start
+    h, m, *sec = (int(part) for part in first["start"].split(":"))
+    off = (h * 3600 + m * 60 + sum(sec)) - (launched.hour * 3600 + launched.minute * 60 + launched.second)
+    assert min(off % 86400, -off % 86400) <= 2  # the launch's time of day (UTC), not the release's
+    assert datetime.fromisoformat(first["wall_start"]) > launched
+
+
 def test_cli_run_stopped_with_sigint_records_its_window(profile_model, tmp_path):
     out = tmp_path / "sigint"
 
