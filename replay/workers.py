@@ -272,12 +272,14 @@ class PoolHandle:
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), 0.5)
-        if self._failures or not condition():
+        if self._failures:
             self.stop()
             await self._join()
-            if not self._failures:
-                raise errors.TracereplayError("the worker processes ended before the run started")
             self._raise_first_failure()
+        if not condition() and self._ready_count < self.workers:  # died unheard (after the release: wait())
+            self.stop()
+            await self._join()
+            raise errors.TracereplayError("the worker processes ended before their load started")
 
     def _release(self) -> None:
         """Pick the one start of every worker's load and profile clock; run.json's window starts there."""
