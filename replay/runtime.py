@@ -59,7 +59,15 @@ class UserRunner:
 
     def start(self, pacing: Pacing) -> asyncio.Task:
         self.task = asyncio.get_running_loop().create_task(self._run(pacing))
+        # a done-callback, not the coroutine's `finally`: a task cancelled before its first step (a user
+        # removed right after it was added) never runs its body, and would stay counted as active
+        self.task.add_done_callback(self._finished)
         return self.task
+
+    def _finished(self, _task: asyncio.Task) -> None:
+        self.state = UserState.DONE
+        if self.on_done is not None:
+            self.on_done(self)
 
     def stop(self) -> None:
         """Ask the user to stop: at once when waiting, after the action in flight otherwise."""
@@ -110,8 +118,6 @@ class UserRunner:
                 raise  # cancelled in flight: a hard stop, let it propagate
         finally:
             self.state = UserState.DONE
-            if self.on_done is not None:
-                self.on_done(self)
 
 
 class Crowd:

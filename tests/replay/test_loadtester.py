@@ -60,6 +60,7 @@ async def test_add_and_remove_users_while_running(demo_url, hand_model, tmp_path
     assert await _eventually(lambda: handle.active_users == 2)
     handle.add_users(3)
     assert await _eventually(lambda: handle.active_users == 5)
+    await asyncio.sleep(0.5)  # let the added users act (the requests below show they ran)
     assert handle.remove_users(4) == 4
     assert await _eventually(lambda: handle.active_users == 1)
     handle.stop()
@@ -67,6 +68,19 @@ async def test_add_and_remove_users_while_running(demo_url, hand_model, tmp_path
     assert result.exit_reason == "interrupted"
     users = read_requests(tmp_path / "run")["user"].nunique()
     assert users >= 5
+
+
+async def test_users_removed_right_after_being_added_stop_counting(demo_url, hand_model, tmp_path):
+    """A user removed before its task first ran must still leave the count (it never runs its body)."""
+    handle = await start_run(
+        hand_model, target=demo_url, users=2, duration=5, out=str(tmp_path / "run"), actions=PACK
+    )
+    assert await _eventually(lambda: handle.active_users == 2)
+    handle.add_users(3)
+    assert handle.remove_users(3) == 3  # the same loop turn: none of the three has started
+    assert await _eventually(lambda: handle.active_users == 2)
+    handle.stop()
+    assert (await handle.wait()).exit_reason == "interrupted"
 
 
 async def _eventually(condition, timeout: float = 3.0) -> bool:
