@@ -43,6 +43,19 @@ static int fail_shape(Parser *P, const uint8_t *at, const char *msg)
     return json_fail(&P->in, JSON_NOT_OTLP, at, msg);
 }
 
+/* Enter the object at the cursor: 1 entered; 0 on invalid JSON, or on valid JSON that is not an object
+ * (a shape error `what`, reported once the value was checked to be valid JSON). */
+static int enter_object(Parser *P, const char *what)
+{
+    const uint8_t *at = P->in.p;
+    if (json_peek(&P->in) != '{') {
+        if (!json_skip(&P->in))
+            return 0;
+        return fail_shape(P, at, what);
+    }
+    return json_enter(&P->in);
+}
+
 /* A problem the Python reader meets only in spans it keeps: remembered, an error if the span is kept. */
 typedef struct {
     const uint8_t *at;
@@ -352,13 +365,7 @@ static int pick_time(Parser *P, const Time *camel, const Time *snake, const char
 static int read_span(Parser *P)
 {
     Sink *s = P->sink;
-    const uint8_t *span_at = P->in.p;
-    if (json_peek(&P->in) != '{') {
-        if (!json_skip(&P->in))
-            return 0;
-        return fail_shape(P, span_at, "span is not an object");
-    }
-    if (!json_enter(&P->in))
+    if (!enter_object(P, "span is not an object"))
         return 0;
     json_scratch_reset(&P->in.scratch);
     sink_span_begin(s);
@@ -488,13 +495,7 @@ static int read_list(Parser *P, int or_empty, const char *why, int (*read)(Parse
 
 static int read_scope_spans(Parser *P)
 {
-    const uint8_t *at = P->in.p;
-    if (json_peek(&P->in) != '{') {
-        if (!json_skip(&P->in))
-            return 0;
-        return fail_shape(P, at, "scopeSpans element is not an object");
-    }
-    if (!json_enter(&P->in))
+    if (!enter_object(P, "scopeSpans element is not an object"))
         return 0;
     Mark mark = {P->read, P->kept};
     int count = 0, more;
@@ -516,13 +517,7 @@ static int read_scope_spans(Parser *P)
 /* One attribute of a resource: when it is service.name, *service becomes its pool code (-1: not text). */
 static int read_resource_attribute(Parser *P, int32_t *service)
 {
-    const uint8_t *at = P->in.p;
-    if (json_peek(&P->in) != '{') {
-        if (!json_skip(&P->in))
-            return 0;
-        return fail_shape(P, at, "resource attribute is not an object");
-    }
-    if (!json_enter(&P->in))
+    if (!enter_object(P, "resource attribute is not an object"))
         return 0;
     int count = 0, more, is_service = 0;
     SinkValue value = {.type = VALUE_NONE};
@@ -598,13 +593,7 @@ static int read_resource(Parser *P, int32_t *service)
 
 static int read_resource_spans(Parser *P)
 {
-    const uint8_t *at = P->in.p;
-    if (json_peek(&P->in) != '{') {
-        if (!json_skip(&P->in))
-            return 0;
-        return fail_shape(P, at, "resourceSpans element is not an object");
-    }
-    if (!json_enter(&P->in))
+    if (!enter_object(P, "resourceSpans element is not an object"))
         return 0;
     Mark mark = {P->read, P->kept};
     int32_t service = -1;
@@ -640,12 +629,7 @@ static int read_resource_spans(Parser *P)
 static int read_request(Parser *P, int outer)
 {
     const uint8_t *at = P->in.p;
-    if (json_peek(&P->in) != '{') {
-        if (!json_skip(&P->in))
-            return 0;
-        return fail_shape(P, at, "expected an object with resourceSpans");
-    }
-    if (!json_enter(&P->in))
+    if (!enter_object(P, "expected an object with resourceSpans"))
         return 0;
     Mark mark = {P->read, P->kept};
     int chosen = 2, unwrapped = 0; /* 0 resourceSpans, 1 resource_spans, 2 none yet */
