@@ -14,10 +14,7 @@ line is a JSON value by itself.
 
 from __future__ import annotations
 
-import io
 import mmap
-import os
-import stat
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +27,7 @@ from tracereplay.ingest.raw import AttributeTable, RawBatch
 from tracereplay.ingest.readers import native
 from tracereplay.ingest.readers.jsontext import json_values
 from tracereplay.ingest.readers.rows import SpanRows
+from tracereplay.ingest.readers.windows import is_plain_file, windows
 
 NAME = "otlp-json"
 #: read with the compiled scanner (True) or by orjson decoding (the reference; used when it is missing)
@@ -125,7 +123,7 @@ def _first_line(stream: BinaryIO) -> tuple[int, bytes]:
 @contextmanager
 def _document(stream: BinaryIO, head: bytes) -> Iterator[bytes | memoryview]:
     """The document from its first line to the end: a memory map of a plain file, else read whole."""
-    if not _is_plain_file(stream):
+    if not is_plain_file(stream):
         yield head + stream.read()
         return
     start = stream.tell() - len(head)
@@ -137,59 +135,18 @@ def _document(stream: BinaryIO, head: bytes) -> Iterator[bytes | memoryview]:
             view.release()
 
 
-def _is_plain_file(stream: BinaryIO) -> bool:
-    plain = isinstance(stream, io.BufferedReader) and isinstance(stream.raw, io.FileIO)
-    return plain and stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
-
-
 def _line_blocks(stream: BinaryIO) -> Iterator[memoryview]:
     """The rest of the stream in blocks of whole lines of about BLOCK_BYTES (a longer line is one block; the
     last may lack its newline). Each view is released once scanned, so its memory can be reused."""
-    if _is_plain_file(stream):
-        yield from _mapped_line_blocks(stream)  # windows of a memory map, no copy
-    else:
-        yield from _read_line_blocks(stream)
-
-
-def _mapped_line_blocks(stream: BinaryIO) -> Iterator[memoryview]:
-    offset, size = stream.tell(), os.fstat(stream.fileno()).st_size
-    window = BLOCK_BYTES
-    while offset < size:
-        base = offset - offset % mmap.ALLOCATIONGRANULARITY
-        length = min(window + (offset - base), size - base)
-        with mmap.mmap(stream.fileno(), length, access=mmap.ACCESS_READ, offset=base) as mapped:
-            end = length if base + length == size else mapped.rfind(b"\n", offset - base) + 1
-            if end <= 0:  # no line ends in the window: a longer one
-                window *= 2
-                continue
-            view = memoryview(mapped)[offset - base:end]
-            try:
-                yield view
-            finally:  # also when the reader stops early: a map cannot close under a live view
-                view.release()
-        offset, window = base + end, BLOCK_BYTES
-
-
-def _read_line_blocks(stream: BinaryIO) -> Iterator[memoryview]:
-    """A decompressing stream, read into one reused buffer: the partial last line moves to the front."""
-    buffer = bytearray(BLOCK_BYTES)
-    filled = 0
-    while True:
-        got = stream.readinto(memoryview(buffer)[filled:]) or 0
-        filled += got
-        end = filled if not got else buffer.rfind(b"\n", 0, filled) + 1
+    for window in windows(stream, BLOCK_BYTES):
+        end = window.length if window.last else window.whole_lines()
         if end:
-            view = memoryview(buffer)[:end]
+            block = window.view[:end]
             try:
-                yield view
+                yield block
             finally:
-                view.release()
-            buffer[:filled - end] = buffer[end:filled]
-            filled -= end
-        if not got:
-            return
-        if filled == len(buffer):  # one line longer than the buffer: make room for it
-            buffer.extend(bytes(len(buffer)))
+                block.release()
+        window.taken = end
 
 
 def read_decoded(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBatch]:

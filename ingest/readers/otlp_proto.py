@@ -13,9 +13,6 @@ and only the fields the event table needs are copied out into columns.
 
 from __future__ import annotations
 
-import io
-import mmap
-import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +26,7 @@ from tracereplay.errors import InputError
 from tracereplay.ingest.options import IngestOptions
 from tracereplay.ingest.raw import AttributeTable, RawBatch
 from tracereplay.ingest.readers import native
+from tracereplay.ingest.readers.windows import windows
 
 NAME = "otlp"
 CHUNK_BYTES = 24 * 1024 * 1024
@@ -45,17 +43,24 @@ def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBa
         yield from read_decoded(path, stream, options)
         return
     columns = native.SpanColumns(options, NAME)
-    for block in _blocks(path, stream):
-        spans, _, _, error, at = native.count_pb(block.view, block.framing)
-        _check(path, error, block.offset + at)
+    head = stream.read(8)
+    if not head:
+        raise InputError(path, "empty file")
+    framing = _framing(path, head)
+    window = None
+    for window in windows(stream, CHUNK_BYTES, head):
+        spans, _, _, error, at = native.count_pb(window.view, framing)
+        _check(path, error, window.offset + at)
         full = columns.make_room(spans)
         if full is not None:
             yield full
-        read, kept, consumed, error, at = native.scan_pb(block.view, block.framing, columns.sink,
-                                                         columns.rows)
-        _check(path, error, block.offset + at)
+        read, kept, consumed, error, at = native.scan_pb(window.view, framing, columns.sink, columns.rows)
+        _check(path, error, window.offset + at)
         columns.scanned(read, kept)
-        block.consumed = consumed
+        window.taken = consumed  # whole messages; a partial one at the end starts the next window
+    if window is not None and window.taken < window.length:
+        raise InputError(path, "truncated: the last message is cut short by the end of the file",
+                         where=f"byte {window.offset + window.taken}")
     last = columns.take()
     if last is not None:
         yield last
@@ -64,79 +69,6 @@ def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBa
 def _check(path: Path, error: int, offset: int) -> None:
     if error != native.OK:
         raise InputError(path, "not a valid OTLP protobuf message", where=f"byte {offset}")
-
-
-class _Block:
-    """A window of the dump: ``view`` holds whole messages from file offset ``offset``, then a partial one."""
-
-    def __init__(self, framing: int) -> None:
-        self.framing = framing
-        self.view = memoryview(b"")
-        self.offset = 0
-        self.consumed = 0
-
-
-def _blocks(path: Path, stream: BinaryIO) -> Iterator[_Block]:
-    """The dump in windows of about CHUNK_BYTES; the scanner takes the whole messages of each and tells
-    how far it got, and the next window starts there."""
-    head = stream.read(8)
-    if not head:
-        raise InputError(path, "empty file")
-    framing = _framing(path, head)
-    if isinstance(stream, io.BufferedReader) and isinstance(stream.raw, io.FileIO):
-        yield from _mapped_blocks(path, stream, framing)  # a plain file: no copy at all
-        return
-    yield from _read_blocks(path, stream, framing, head)
-
-
-def _mapped_blocks(path: Path, stream: BinaryIO, framing: int) -> Iterator[_Block]:
-    """Windows of a memory map; each is unmapped once scanned, so resident memory stays one window."""
-    size = os.fstat(stream.fileno()).st_size
-    offset, window = 0, CHUNK_BYTES
-    block = _Block(framing)
-    while offset < size:
-        base = offset - offset % mmap.ALLOCATIONGRANULARITY
-        length = min(window + (offset - base), size - base)
-        with mmap.mmap(stream.fileno(), length, access=mmap.ACCESS_READ, offset=base) as mapped:
-            block.view, block.offset, block.consumed = memoryview(mapped)[offset - base:], offset, 0
-            try:
-                yield block
-            finally:  # also when the reader stops early: a map cannot close under a live view
-                block.view.release()
-        if block.consumed:
-            offset += block.consumed
-            window = CHUNK_BYTES
-        elif base + length == size:
-            raise InputError(path, "truncated: the last message is cut short by the end of the file",
-                             where=f"byte {offset}")
-        else:  # one message larger than the window
-            window *= 2
-
-
-def _read_blocks(path: Path, stream: BinaryIO, framing: int, head: bytes) -> Iterator[_Block]:
-    """A decompressing stream: read into one reused buffer; the partial message at the end of a block moves
-    to the front for the next read."""
-    buffer = bytearray(max(CHUNK_BYTES, len(head)))
-    buffer[:len(head)] = head
-    filled, offset = len(head), 0
-    block = _Block(framing)
-    while True:
-        got = stream.readinto(memoryview(buffer)[filled:])
-        filled += got or 0
-        block.view, block.offset, block.consumed = memoryview(buffer)[:filled], offset, 0
-        yield block
-        block.view.release()
-        rest = filled - block.consumed
-        if not got and rest == filled:  # end of file, and nothing more could be taken
-            if rest:
-                raise InputError(path, "truncated: the last message is cut short by the end of the file",
-                                 where=f"byte {offset}")
-            return
-        buffer[:rest] = buffer[block.consumed:filled]
-        offset += block.consumed
-        filled = rest
-        if filled == len(buffer):  # one message larger than the buffer: make room for it
-            buffer.extend(bytes(len(buffer)))
 
 
 def _framing(path: Path, head: bytes) -> int:
