@@ -1,0 +1,87 @@
+"""Request events: every request a simulated user made, or could not make, announced once.
+
+Locust's ``events.request`` is the anchor: a ``User`` fires one :class:`RequestEvent` per request on its
+worker's :class:`RequestHook`, and whoever needs requests subscribes to it — the recorder (Parquet and
+histograms), the live statistics, Prometheus metrics, a test. The user knows none of them.
+
+Times are ``time.monotonic()`` seconds, the clock the schedule uses; listeners that write wall-clock times
+convert them once (the recorder keeps one offset).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestEvent:
+    """One request as the user saw it.
+
+    ``intended`` is when the schedule wanted it to start, ``start``/``end`` when it was actually sent and
+    answered (equal for a request that could not be sent). ``status`` is None when no HTTP answer came;
+    ``error_kind`` is an ``ErrorKind`` value or None; ``error_detail`` says why, for failures.
+    """
+
+    user: str
+    session: str
+    action: str
+    method: str | None
+    route: str | None
+    path: str | None
+    status: int | None
+    intended: float
+    start: float
+    end: float
+    error_kind: str | None
+    nbytes: int
+    error_detail: str | None = None
+
+    @property
+    def latency_s(self) -> float:
+        """From the actual start to the answer."""
+        return self.end - self.start
+
+    @property
+    def corrected_latency_s(self) -> float:
+        """From the intended start to the answer (wrk2's rule against coordinated omission)."""
+        return self.end - min(self.intended, self.start)
+
+
+RequestListener = Callable[[RequestEvent], None]
+
+
+class RequestHook:
+    """The listeners of one worker's request events, called in the order they were added.
+
+    Listeners run synchronously in the event loop on the hot path, so they must be cheap (append, count)
+    and never block. A listener that raises is logged once and removed: a broken subscriber (a dashboard,
+    a metrics exporter) must not take the users down with it.
+    """
+
+    __slots__ = ("_listeners",)
+
+    def __init__(self) -> None:
+        self._listeners: tuple[RequestListener, ...] = ()
+
+    def add_listener(self, listener: RequestListener) -> RequestListener:
+        """Subscribe ``listener`` (usable as a decorator); returns it."""
+        self._listeners = (*self._listeners, listener)
+        return listener
+
+    def remove_listener(self, listener: RequestListener) -> None:
+        self._listeners = tuple(fn for fn in self._listeners if fn is not listener)
+
+    def fire(self, event: RequestEvent) -> None:
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("request listener %r raised; it is removed", listener)
+                self.remove_listener(listener)
+
+    def __len__(self) -> int:
+        return len(self._listeners)
