@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tracereplay.durations import parse_duration
 from tracereplay.errors import ConfigError
+from tracereplay.ingest.logformat import compile_log_format
 
 #: Attributes that name a user, in the default lookup order (the first present wins).
 DEFAULT_USER_KEYS: tuple[str, ...] = (
@@ -25,7 +26,8 @@ SPAN_KINDS: dict[str, int] = {
 }
 
 FORMATS: tuple[str, ...] = (
-    "auto", "otlp", "otlp-json", "jaeger", "zipkin", "segment", "mixpanel", "snowplow", "csv", "parquet",
+    "auto", "otlp", "otlp-json", "jaeger", "zipkin", "segment", "mixpanel", "snowplow", "access-log", "har",
+    "csv", "parquet",
 )
 
 
@@ -53,6 +55,10 @@ class IngestOptions:
     salt: bytes | None = None
     #: CSV/Parquet column mapping, e.g. {"user": "uid", "ts": "time", "action": "event"}
     columns: dict[str, str] = field(default_factory=dict)
+    #: access logs: an nginx ``log_format`` or Apache ``LogFormat`` string (implies the access-log format)
+    log_format: str | None = None
+    #: access logs and HAR: drop requests whose user agent is a well-known crawler (ingest/bots.py)
+    exclude_bots: bool = False
     #: spans per batch handed from a reader to the pipeline (bounds memory while reading)
     batch_spans: int = 65_536
     #: rows per Parquet row group in the output
@@ -86,6 +92,13 @@ class IngestOptions:
         if bad:
             targets = ", ".join(sorted(allowed))
             problems.append(f"unknown column mapping target(s) {', '.join(bad)} (one of {targets})")
+        if self.log_format is not None:
+            if self.format not in ("auto", "access-log"):
+                problems.append(f"--log-format is for access logs, not --format {self.format}")
+            try:
+                compile_log_format(self.log_format)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
         if problems:
             raise ConfigError(problems)
 

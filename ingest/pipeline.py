@@ -38,7 +38,9 @@ def collect(paths: Sequence[str | Path], options: IngestOptions) -> tuple[EventS
     def files() -> Iterator[tuple[FileSummary, Iterator[RawBatch]]]:
         for given in paths:
             path = Path(given)
-            fmt = options.format if options.format != "auto" else detect_format(path, read_head(path))
+            fmt = options.format
+            if fmt == "auto":
+                fmt = "access-log" if options.log_format else detect_format(path, read_head(path))
             read = reader_for(fmt)
             with open_dump(path) as stream, closing(read(path, stream, options)) as batches:
                 yield FileSummary(path=str(path), format=fmt), batches
@@ -61,6 +63,8 @@ def collect_batches(files: Iterable[tuple[FileSummary, Iterable[RawBatch]]],
             for batch in batches:
                 file_summary.spans += batch.read
                 dropped.update(batch.dropped)
+                for reason, line in batch.first_line.items():
+                    file_summary.first_line.setdefault(reason, line)
                 store.add(normalize(batch, dropped))
                 advance(batch.read)
                 del batch  # not held while the reader builds the next one

@@ -350,6 +350,8 @@ class RawBatch:
     read: int = 0
     #: spans the reader dropped, by reason
     dropped: Counter[str] = field(default_factory=Counter)
+    #: line-based readers: the first line number of each reason in ``dropped``
+    first_line: dict[str, int] = field(default_factory=dict)
 
     def coded(self, name: str) -> Coded:
         """A string column as :class:`Coded` (all missing when absent)."""

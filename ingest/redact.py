@@ -20,10 +20,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from tracereplay.errors import InputError
-from tracereplay.ingest.templating import template_path, template_segment
+from tracereplay.ingest.templating import is_secret, template_path, template_segment
 
 SALT_BYTES = 32
-_SECRET_PLACEHOLDERS = frozenset({"{email}", "{token}"})
 
 
 def new_salt() -> bytes:
@@ -71,7 +70,7 @@ def redact_path(path: str, *, template_ids: bool = False) -> str:
     parts = []
     for segment in bare.split("/"):
         placeholder = template_segment(segment) if segment else segment
-        parts.append(placeholder if placeholder in _SECRET_PLACEHOLDERS else segment)
+        parts.append(placeholder if is_secret(placeholder) else segment)
     return "/".join(parts)
 
 

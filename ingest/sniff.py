@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,9 @@ GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 PARQUET_MAGIC = b"PAR1"
 HEAD_BYTES = 64 * 1024
+#: the start of a Common/Combined Log Format line: host ident user [dd/Mon/yyyy:hh:mm:ss zone] "
+ACCESS_LOG_LINE = re.compile(
+    rb"\S+ \S+ \S+ \[[0-9]{2}/[A-Za-z]{3}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2} [+-][0-9]{4}\] \"")
 
 
 @contextmanager
@@ -90,6 +94,8 @@ def detect_format(path: str | Path, head: bytes) -> str:
         raise InputError(path, "empty file (only white space)")
     if text[:1] in (b"{", b"["):
         return _detect_json(path, text)
+    if _looks_like_access_log(text):
+        return "access-log"
     if _looks_like_text(text):
         first_line = text.split(b"\n", 1)[0]
         if first_line.count(b"\t") >= 100:  # Snowplow enriched TSV has 131 tab-separated fields
@@ -98,6 +104,16 @@ def detect_format(path: str | Path, head: bytes) -> str:
             return "csv"
         raise InputError(path, "text that is neither JSON, CSV nor Snowplow TSV (use --format to say which)")
     return "otlp"
+
+
+def _looks_like_access_log(text: bytes) -> bool:
+    """Most of the first (up to 20) lines start like Common/Combined Log Format lines (a junk line or a
+    cut last line does not hide the format)."""
+    lines = [line for line in text.split(b"\n")[:21] if line.strip()]
+    if len(lines) > 1 and not text.endswith(b"\n"):
+        lines = lines[:-1]  # the head may end mid-line
+    hits = sum(1 for line in lines[:20] if ACCESS_LOG_LINE.match(line))
+    return hits > 0 and 2 * hits > min(len(lines), 20)
 
 
 def _looks_like_text(data: bytes) -> bool:

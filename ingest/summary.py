@@ -11,6 +11,8 @@ class FileSummary:
     path: str
     format: str
     spans: int = 0
+    #: reason → first line number where a line was dropped for it (line-based formats)
+    first_line: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -52,7 +54,8 @@ class IngestSummary:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "files": [{"path": f.path, "format": f.format, "spans": f.spans} for f in self.files],
+            "files": [{"path": f.path, "format": f.format, "spans": f.spans, "first_line": f.first_line}
+                      for f in self.files],
             "spans_read": self.spans_read,
             "spans_kept": self.spans_kept,
             "spans_dropped": self.spans_dropped,

@@ -2,6 +2,12 @@
 
 Applied where a span has no ``http.route``, so that concrete ids never become separate actions.
 Works on the distinct paths only (there are far fewer of them than rows).
+
+Real sites name pages with words, numbers and dashes (``mission-sts-69.html``, ``logstash-monitorama-2013``,
+``kibana4.png``): those are pages, kept as they are. A segment is an id only as a whole (a number, a UUID, a
+hex id, an e-mail address), optionally with a file extension (``12345.jpg`` → ``{id}.jpg``); it is an opaque
+token when one of its dash/underscore/dot-separated pieces looks random: 12+ characters with letters and at
+least two separate runs of digits (``eyJhbGciOiJIUzI1NiJ9``), or 20+ characters mixing letters and digits.
 """
 
 from __future__ import annotations
@@ -18,18 +24,51 @@ _SEGMENT_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^[^@/\s]+@[^@/\s]+\.[A-Za-z]{2,}$"), "{email}"),
     (re.compile(r"^-?\d+$"), "{id}"),
     (re.compile(r"^(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{8,}$"), "{hex}"),
-    # long opaque tokens: 16+ characters of base64/url-safe alphabet mixing letters and digits
-    (re.compile(r"^(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9_\-.~+=]{16,}$"), "{token}"),
 )
+#: the characters of URL-safe tokens (base64url, base62, JWT parts)
+_TOKEN_ALPHABET = re.compile(r"^[A-Za-z0-9_\-.~+=]{12,}$")
+_PIECES = re.compile(r"[-_.~+=]")
+_DIGIT_RUNS = re.compile(r"\d+")
+#: a file extension kept beside a templated stem: ``{id}.jpg``
+_EXTENSION = re.compile(r"^(.+?)(\.[A-Za-z][A-Za-z0-9]{0,4})$")
+TOKEN = "{token}"
+EMAIL = "{email}"
 
 
 @lru_cache(maxsize=1 << 16)  # segments repeat across paths ("api", "v4", "users"…)
 def template_segment(segment: str) -> str:
-    """A path segment, or its placeholder when it looks like an id or a token."""
+    """A path segment, or its placeholder when it looks like an id or a token (an extension is kept)."""
+    whole = _placeholder(segment)
+    if whole is not None:
+        return whole
+    named = _EXTENSION.match(segment)
+    if named is not None:
+        stem = _placeholder(named.group(1))
+        if stem is not None and stem != EMAIL:
+            return stem + named.group(2)
+    return segment
+
+
+def _placeholder(segment: str) -> str | None:
     for pattern, placeholder in _SEGMENT_RULES:
         if pattern.match(segment):
             return placeholder
-    return segment
+    if _TOKEN_ALPHABET.match(segment) and any(map(_opaque, _PIECES.split(segment))):
+        return TOKEN
+    return None
+
+
+def _opaque(piece: str) -> bool:
+    """A random-looking piece: words and names have one run of digits at most (``kibana4``, ``sts69``)."""
+    if len(piece) < 12 or piece.isdigit() or not any(c.isalpha() for c in piece):
+        return False
+    runs = len(_DIGIT_RUNS.findall(piece))
+    return runs >= 2 or (len(piece) >= 20 and runs >= 1)
+
+
+def is_secret(placeholder: str) -> bool:
+    """Whether a templated segment stands for a secret (a token or an e-mail address), extension or not."""
+    return placeholder.startswith((TOKEN, EMAIL))
 
 
 def template_path(path: str) -> str:

@@ -28,6 +28,7 @@ READERS: dict[str, str] = {
     "segment": "segment",
     "mixpanel": "mixpanel",
     "snowplow": "snowplow",
+    "access-log": "accesslog",
     "csv": "table",
     "parquet": "table",
 }

@@ -7,8 +7,7 @@ import sys
 
 import click
 
-FORMAT_CHOICES = ("auto", "otlp", "otlp-json", "jaeger", "zipkin", "segment", "mixpanel", "snowplow", "csv",
-                  "parquet")
+from tracereplay.ingest.options import FORMATS as FORMAT_CHOICES
 
 
 def register(cli: click.Group) -> None:
@@ -37,16 +36,22 @@ def register(cli: click.Group) -> None:
 @click.option("--keep-user-ids", is_flag=True, help="Write raw user ids instead of salted-hash pseudonyms.")
 @click.option("--columns", metavar="MAP",
               help="CSV/Parquet column mapping, e.g. user=uid,ts=time,action=event.")
+@click.option("--log-format", metavar="FORMAT",
+              help="Access logs in a custom layout: an nginx log_format or Apache LogFormat string.")
+@click.option("--exclude-bots", is_flag=True,
+              help="Access logs and HAR: drop requests from well-known crawlers (see docs/formats.md).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--progress/--no-progress", default=True, help="Progress line on a terminal (default on).")
 def ingest_command(dumps: tuple[str, ...], output: str, format_name: str, user_keys: tuple[str, ...],
                    session_keys: tuple[str, ...], session_gap: str, services: tuple[str, ...],
                    span_kinds: tuple[str, ...], span_name: str | None, keep_user_ids: bool,
-                   columns: str | None, as_json: bool, progress: bool) -> None:
+                   columns: str | None, log_format: str | None, exclude_bots: bool, as_json: bool,
+                   progress: bool) -> None:
     """Turn trace or analytics dumps into the event table (one row per user action).
 
     Formats are told from the content: OTLP protobuf (one message or length-delimited, gzip/zstd), OTLP/JSON,
-    Jaeger, Zipkin v2, Segment/RudderStack, Mixpanel, Snowplow, CSV/Parquet (with --columns).
+    Jaeger, Zipkin v2, Segment/RudderStack, Mixpanel, Snowplow, web access logs (Common/Combined Log Format,
+    or any nginx/Apache layout with --log-format), HAR, CSV/Parquet (with --columns).
     Users are pseudonymised with a keyed hash; the key is kept in OUTPUT.salt, never in the output.
 
     \b
@@ -54,12 +59,16 @@ def ingest_command(dumps: tuple[str, ...], output: str, format_name: str, user_k
       tracereplay ingest traces.pb -o events.parquet
       tracereplay ingest export-*.jsonl.zst --service frontend --session-gap 20m -o events.parquet
       tracereplay ingest clicks.csv --columns user=uid,ts=time,action=event -o events.parquet --json
+      tracereplay ingest access.log access.log.1.gz --exclude-bots -o events.parquet
+      tracereplay ingest app.log -o e.parquet \\
+        --log-format '$remote_addr [$time_local] "$request" $status $request_time'
     """
     from tracereplay.ingest import ingest
 
     options: dict[str, object] = {
         "format": format_name, "session_gap": session_gap, "services": services,
         "span_name": span_name, "keep_user_ids": keep_user_ids, "progress": progress and not as_json,
+        "log_format": log_format, "exclude_bots": exclude_bots,
     }
     if user_keys:
         options["user_keys"] = user_keys
@@ -87,8 +96,9 @@ def _print_summary(summary) -> None:
     counts = Table(show_header=False, box=None, pad_edge=False)
     counts.add_row("spans read", f"{summary.spans_read:,}")
     counts.add_row("kept", f"{summary.spans_kept:,}")
+    first_lines = _first_lines(summary)
     for reason, count in sorted(summary.dropped.items(), key=lambda item: -item[1]):
-        counts.add_row(f"dropped: {reason}", f"{count:,}")
+        counts.add_row(f"dropped: {reason}", f"{count:,}{first_lines.get(reason, '')}")
     counts.add_row("users", f"{summary.users:,}")
     counts.add_row("sessions", f"{summary.sessions:,}")
     counts.add_row("actions", f"{summary.actions:,}")
@@ -105,3 +115,12 @@ def _print_summary(summary) -> None:
     console.print(counts)
     for file in summary.files:
         console.print(f"  {file.path}: {file.format}, {file.spans:,} spans")
+
+
+def _first_lines(summary) -> dict[str, str]:
+    """reason → " (first: FILE line N)" for the readers that count lines."""
+    out: dict[str, str] = {}
+    for file in summary.files:
+        for reason, line in file.first_line.items():
+            out.setdefault(reason, f" (first: {file.path} line {line})")
+    return out
