@@ -1,10 +1,10 @@
-"""Access-log layouts: an nginx ``log_format`` or Apache ``LogFormat`` string compiled once into a line regex.
+"""Access-log layouts: an nginx ``log_format`` or Apache ``LogFormat`` string compiled once into a program.
 
-A :class:`LogLayout` is one bytes regular expression for a whole line plus the meaning of each of its groups
-(``fields``). The reader runs it over blocks of lines (``findall``), so the per-line work is the regex
-engine's, never a Python loop. Every variable becomes a group that stops at the first character of the
-literal text that follows it (as nginx and Apache write them: fields are separated by literal text, and a
-field inside ``"…"`` runs to the closing quote). A field the model needs gets a canonical name:
+A :class:`LogLayout` is a small program for the line scanner (``ingest/native/scan_log.c``, or its Python
+twin in :mod:`tracereplay.ingest.readers.accesslog`) plus the name of each field it keeps. Literal text must
+match exactly; a variable becomes a field that runs to the first byte of the literal text after it (as nginx
+and Apache write them: fields are separated by literal text), and a field between ``"`` and ``"`` runs to
+the next unescaped quote. A field the model needs gets a canonical name:
 
 | name | nginx | Apache |
 |---|---|---|
@@ -33,15 +33,11 @@ from tracereplay.errors import ConfigError
 
 #: time field encodings
 TIME_CLF, TIME_ISO, TIME_EPOCH_S, TIME_EPOCH_MS, TIME_EPOCH_US = "clf", "iso8601", "s", "ms", "us"
-
-#: the built-in layout: Common Log Format, optionally followed by Combined's referer and user agent, then any
-#: trailing fields (nginx ``"$http_x_forwarded_for"``, ``$request_time``, Apache ``%D`` …) read by
-#: :func:`tracereplay.ingest.readers.accesslog.trailing_duration_ms`
-COMBINED = (
-    rb'(\S+) \S+ (\S+) \[([^\]\n]*)\] "([^"\n]*)" (\d{3}|-) (?:\d+|-)'
-    rb'(?: "([^"\n]*)" "([^"\n]*)")?( [^"\n]*(?:"[^"\n]*"[^"\n]*)*)?'
-)
-COMBINED_FIELDS = ("client", "remote_user", "time", "request", "status", "referer", "agent", "trailing")
+#: scanner operations and field kinds (mirrored in scan_log.c)
+OP_LIT, OP_FIELD, OP_OPT, OP_END = 1, 2, 3, 4
+PLAIN, QUOTED = 0, 1
+#: the slot of a field that is only skipped
+SKIP = 255
 
 _NGINX_NAMES = {
     "remote_addr": "client", "realip_remote_addr": "client", "remote_user": "remote_user",
@@ -65,17 +61,11 @@ _APACHE_TIME = {None: TIME_CLF, "sec": TIME_EPOCH_S, "msec": TIME_EPOCH_MS, "use
 
 _NGINX_VAR = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 _APACHE_DIRECTIVE = re.compile(r"%([<>]?)(?:!?\d+(?:,\d+)*)?(?:\{([^}]*)\})?([<>]?)([a-zA-Z%])")
-_TIME_PATTERNS = {
-    TIME_CLF: rb"[0-9]{2}/[A-Za-z]{3}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2} [+-][0-9]{4}",
-    TIME_ISO: rb"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(?:Z|[+-][0-9:]+)?",
-}
-
-
 @dataclass(frozen=True)
 class LogLayout:
-    """A compiled line layout: ``pattern`` matches one line (no newline); group i is ``fields[i]``."""
+    """A compiled line layout: ``program`` for the scanner; field slot i is ``fields[i]``."""
 
-    pattern: bytes
+    program: bytes
     fields: tuple[str, ...]
     #: how the ``time`` field is written
     time_kind: str = TIME_CLF
@@ -88,13 +78,78 @@ class LogLayout:
     text: str = "combined"
 
     def field(self, name: str) -> int | None:
-        """The group index of a field, or None."""
+        """The slot of a field, or None."""
         return self.fields.index(name) if name in self.fields else None
 
 
+class _Program:
+    """Assembles scanner operations (little-endian u16 lengths and jump targets)."""
+
+    def __init__(self) -> None:
+        self.code = bytearray()
+        self.fields: list[str] = []
+        self._pending: list[int] = []
+
+    def lit(self, text: str) -> None:
+        if text:
+            data = text.encode()
+            self.code += bytes([OP_LIT]) + len(data).to_bytes(2, "little") + data
+
+    def field(self, name: str, kind: int, stop: str) -> None:
+        if name in self.fields:  # written twice: the first one counts, the second is only skipped
+            slot = SKIP
+        else:
+            slot = len(self.fields)
+            self.fields.append(name)
+        self.code += bytes([OP_FIELD, slot, kind, ord(stop) if stop else 0])
+
+    def optional(self, text: str) -> None:
+        """Take ``text`` if the line continues with it, else jump to the next :meth:`label`."""
+        data = text.encode()
+        self.code += bytes([OP_OPT]) + len(data).to_bytes(2, "little") + data
+        self._pending.append(len(self.code))
+        self.code += b"\0\0"
+
+    def label(self) -> None:
+        at = self._pending.pop()
+        self.code[at:at + 2] = len(self.code).to_bytes(2, "little")
+
+    def end(self) -> bytes:
+        self.code.append(OP_END)
+        return bytes(self.code)
+
+
 def combined_layout() -> LogLayout:
-    """Common or Combined Log Format with optional trailing fields (the layout without ``--log-format``)."""
-    return LogLayout(pattern=COMBINED, fields=COMBINED_FIELDS)
+    """Common or Combined Log Format with optional trailing fields (the layout without ``--log-format``).
+
+    ``client ident user [time] "request" status bytes``, then optionally ``"referer" "agent"``, then
+    optionally anything (nginx ``"$http_x_forwarded_for"``, ``$request_time``, Apache ``%D`` …: read by
+    :func:`tracereplay.ingest.readers.accesslog.trailing_duration_ms`).
+    """
+    p = _Program()
+    p.field("client", PLAIN, " ")
+    p.lit(" ")
+    p.field("ident", PLAIN, " ")
+    p.lit(" ")
+    p.field("remote_user", PLAIN, " ")
+    p.lit(" [")
+    p.field("time", PLAIN, "]")
+    p.lit('] "')
+    p.field("request", QUOTED, '"')
+    p.lit('" ')
+    p.field("status", PLAIN, " ")
+    p.lit(" ")
+    p.field("bytes", PLAIN, " ")
+    p.optional(' "')
+    p.field("referer", QUOTED, '"')
+    p.lit('" "')
+    p.field("agent", QUOTED, '"')
+    p.lit('"')
+    p.label()
+    p.optional(" ")
+    p.field("trailing", PLAIN, "")
+    p.label()
+    return LogLayout(program=p.end(), fields=tuple(p.fields))
 
 
 def compile_log_format(text: str) -> LogLayout:
@@ -116,8 +171,8 @@ def compile_log_format(text: str) -> LogLayout:
         raise ConfigError(f"--log-format {text!r}: has no time field ($time_local, $time_iso8601, $msec, %t)")
     if "request" not in names and "path" not in names and "target" not in names:
         raise ConfigError(f"--log-format {text!r}: has no request ($request, %r) or path ($uri, %U)")
-    pattern, fields, extra = _assemble(parts)
-    return LogLayout(pattern=pattern, fields=fields, text=text, time_is_end=nginx, **extra)
+    program, fields, extra = _assemble(parts)
+    return LogLayout(program=program, fields=fields, text=text, time_is_end=nginx, **extra)
 
 
 def _unwrap(text: str) -> str:
@@ -170,9 +225,11 @@ def _apache_parts(body: str) -> list[_Part]:
             if argument not in _APACHE_TIME:
                 raise ConfigError(f"LogFormat %{{{argument}}}t: only %t, %{{sec}}t, %{{msec}}t and "
                                   "%{usec}t times are read")
+            if argument is None:  # %t writes [..] itself
+                parts += ["[", ("time", {"time_kind": TIME_CLF}), "]"]
+                continue
             name = "time"
             options["time_kind"] = _APACHE_TIME[argument]
-            options["brackets"] = argument is None  # %t writes [..] itself
         elif letter == "T":
             name = "duration"
             options["scale"] = _APACHE_T_SCALE.get(argument, 1000.0)
@@ -187,48 +244,32 @@ def _apache_parts(body: str) -> list[_Part]:
 
 
 def _assemble(parts: list[_Part]) -> tuple[bytes, tuple[str, ...], dict]:
-    """The regex of a parsed format, its group names, and the layout settings its fields imply."""
+    """The scanner program of a parsed format, its field names, and the settings its fields imply."""
     merged: list[_Part] = []
-    for part in parts:  # adjacent literals (from %%) join
+    for part in parts:  # adjacent literals (from %% or %t's brackets) join
+        if part == "":
+            continue
         if isinstance(part, str) and merged and isinstance(merged[-1], str):
             merged[-1] += part
         else:
             merged.append(part)
-    pattern = b""
-    fields: list[str] = []
+    program = _Program()
     extra: dict = {}
     for i, part in enumerate(merged):
         if isinstance(part, str):
-            pattern += re.escape(part.encode())
+            program.lit(part)
             continue
         name, options = part
         before = merged[i - 1] if i and isinstance(merged[i - 1], str) else ""
         after = merged[i + 1] if i + 1 < len(merged) and isinstance(merged[i + 1], str) else ""
-        group = _field_pattern(name, options, before, after)
-        if name in fields:  # a field written twice: the first one counts, the second only has to be there
-            pattern += group.replace(b"(", b"(?:", 1)
-            continue
-        fields.append(name)
-        pattern += group
-        if "time_kind" in options:
+        if i + 1 < len(merged) and not after:  # no byte to stop at between them
+            raise ConfigError(f"log format: two fields ({name} and the next) with nothing between them")
+        quoted = before.endswith('"') and after.startswith('"')
+        program.field(name, QUOTED if quoted else PLAIN, after[:1])
+        if "time_kind" in options and name == "time":
             extra["time_kind"] = options["time_kind"]
         if name == "duration":
             extra["duration_scale"] = options.get("scale", 1.0)
         if name == "upstream_duration":
             extra["upstream_scale"] = options.get("scale", 1.0)
-    return pattern + rb"[ \t]*", tuple(fields), extra
-
-
-def _field_pattern(name: str, options: dict, before: str, after: str) -> bytes:
-    if name == "time":
-        kind = options.get("time_kind", TIME_CLF)
-        inner = _TIME_PATTERNS.get(kind, rb"[0-9]+(?:\.[0-9]+)?")
-        return rb"\[(" + inner + rb")\]" if options.get("brackets") else b"(" + inner + b")"
-    if name == "status":
-        return rb"([0-9]{3}|-)"
-    if before.endswith('"') and after.startswith('"'):
-        return rb'([^"\n]*)'
-    if after:
-        stop = re.escape(after[0].encode())
-        return b"([^" + stop + rb"\n]*)" if after[0] != " " else rb"([^ \n]*)"
-    return rb"([^\n]*?)"
+    return program.end(), tuple(program.fields), extra

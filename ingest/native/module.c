@@ -25,6 +25,7 @@ PyMODINIT_FUNC PyInit__native(void)
         return NULL;
     if (PyModule_AddFunctions(module, scan_pb_methods) < 0 ||
         PyModule_AddFunctions(module, scan_json_methods) < 0 ||
+        PyModule_AddFunctions(module, scan_log_methods) < 0 ||
         PyModule_AddObjectRef(module, "Pool", (PyObject *)&PoolType) < 0 ||
         PyModule_AddObjectRef(module, "Sink", (PyObject *)&SinkType) < 0 ||
         PyModule_AddIntConstant(module, "OK", SCAN_OK) < 0 ||

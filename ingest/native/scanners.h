@@ -10,5 +10,6 @@ enum { SCAN_OK = 0, SCAN_TRUNCATED = 1, SCAN_MALFORMED = 2 };
 
 extern PyMethodDef scan_pb_methods[];   /* scan_pb.c: OTLP protobuf */
 extern PyMethodDef scan_json_methods[]; /* scan_json.c: OTLP/JSON */
+extern PyMethodDef scan_log_methods[];  /* scan_log.c: access-log lines */
 
 #endif

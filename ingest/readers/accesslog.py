@@ -1,26 +1,24 @@
 """Web server access logs (Common / Combined Log Format, or a custom nginx / Apache layout) → events.
 
-Lines are parsed a block at a time by one compiled regular expression (:mod:`tracereplay.ingest.logformat`)
-with ``findall``: the regex engine walks the bytes, Python never loops over lines. Every field is then *interned*: each
-distinct client, agent, request line, timestamp, status … is decoded and parsed once (a dict lookup per
-row, done in C by ``map``), and the per-row columns are numpy lookups into tables built from the distinct
-values. Memory is one block plus the distinct values (tables are reset when they grow past
-:data:`MAX_DISTINCT`).
+A compiled scanner (``ingest/native/scan_log.c``, :func:`scan_lines` is its Python twin when the extension
+is missing) runs the layout's program (:mod:`tracereplay.ingest.logformat`) over blocks of whole lines and
+interns every kept field into one pool per field for the file. Python then works per *distinct* value —
+parsing a timestamp, splitting a request line, templating a path, telling a bot — and turns codes into
+columns by numpy lookups. Memory is one block plus the distinct values (pools start afresh past
+:data:`MAX_DISTINCT` values).
 
 A line that does not fit the layout is never silently lost: it is counted in the ingest summary by reason
 (``malformed: unterminated quote``, ``malformed: binary junk``, ``malformed: over-long line``,
-``malformed: bad timestamp``, ``malformed: does not match the log format``), with the first line number of
-each reason. A valid line that carries no HTTP request (nginx logs ``"-"`` or TLS bytes for 400/408
-timeouts) is counted as ``no HTTP request line``.
+``malformed: bad timestamp``, ``malformed: does not match the log format``) with the first line number of
+each reason. A well-formed line without an HTTP request (nginx logs ``"-"`` or raw TLS bytes for 400/408
+answers) is counted as ``no HTTP request line``.
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from itertools import repeat
 from pathlib import Path
 from typing import BinaryIO
 
@@ -28,6 +26,11 @@ import numpy as np
 
 from tracereplay.ingest.bots import is_bot
 from tracereplay.ingest.logformat import (
+    OP_END,
+    OP_FIELD,
+    OP_LIT,
+    OP_OPT,
+    QUOTED,
     TIME_CLF,
     TIME_EPOCH_MS,
     TIME_EPOCH_S,
@@ -38,27 +41,33 @@ from tracereplay.ingest.logformat import (
 )
 from tracereplay.ingest.options import IngestOptions
 from tracereplay.ingest.raw import Coded, RawBatch
-from tracereplay.ingest.readers.jsontext import gc_paused
+from tracereplay.ingest.readers.native import _native
 from tracereplay.ingest.templating import template_path
 
 SOURCE = "access-log"
 #: bytes read from the stream at a time (a block is these plus the end of the line it cuts)
-BLOCK_BYTES = 4 << 20
-#: a longer line is skipped (and counted): no access log writes lines this long, a dump that does is hostile
+BLOCK_BYTES = 8 << 20
+#: rows a batch holds at most
+BATCH_ROWS = 1 << 17
+#: a longer line is skipped (and counted): no server writes lines this long, a dump that does is hostile
 MAX_LINE = 64 * 1024
-#: distinct values a field's table holds before it starts afresh (bounds memory on unique-per-line fields)
+#: distinct values a field's pool holds before it starts afresh (bounds memory on unique-per-line fields)
 MAX_DISTINCT = 1 << 20
 
 BOT = "bot (--exclude-bots)"
 NO_REQUEST = "no HTTP request line"
 MALFORMED = "malformed: "
-_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_LONG = re.compile(rb"^[^\n]{%d}" % (MAX_LINE + 1), re.MULTILINE)
+#: scanner line statuses (mirrored in scan_log.c) → reasons
+LINE_OK = 0
+LINE_REASONS = {1: "unterminated quote", 2: "binary junk", 3: "over-long line",
+                4: "does not match the log format"}
+#: fields the event table uses; the others are only skipped over
+_USED = frozenset({"client", "remote_user", "time", "request", "method", "path", "target", "status", "agent",
+                   "duration", "upstream_duration", "trailing"})
 _MONTHS = {m: i + 1 for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"))}
-_METHOD = re.compile(r"[A-Z][A-Z0-9_-]{0,31}")
-_NUMBER = re.compile(rb"[0-9]+(?:\.[0-9]+)?")
 _EPOCH_UNIT_NS = {TIME_EPOCH_S: 1e9, TIME_EPOCH_MS: 1e6, TIME_EPOCH_US: 1e3}
+_EPOCH = datetime(1970, 1, 1)
 
 
 def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBatch]:
@@ -67,15 +76,15 @@ def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBa
     parser = LineParser(layout, options)
     for block, lines_before, skipped in line_blocks(stream):
         for line in skipped:
-            parser.note(MALFORMED + "over-long line", line)
-        batch = parser.parse(block, lines_before)
-        if batch.read or batch.dropped:
-            yield batch
+            parser.note(MALFORMED + LINE_REASONS[3], line)
+        yield from parser.parse(block, lines_before)
+    if parser.dropped:
+        yield parser.flush()
 
 
 def line_blocks(stream: BinaryIO, size: int = BLOCK_BYTES,
                 max_line: int = MAX_LINE) -> Iterator[tuple[bytes, int, list[int]]]:
-    """(block of whole lines, lines before it, line numbers of over-long lines skipped just before it).
+    """(block of whole lines, lines before it, line numbers of over-long lines skipped before it).
 
     Memory stays one read plus at most ``max_line`` bytes of a cut line: a line that grows past it is
     skipped to its newline without being kept.
@@ -84,10 +93,7 @@ def line_blocks(stream: BinaryIO, size: int = BLOCK_BYTES,
     lines = 0
     skipping = False
     skipped: list[int] = []
-    while True:
-        chunk = stream.read(size)
-        if not chunk:
-            break
+    while chunk := stream.read(size):
         if skipping:
             newline = chunk.find(b"\n")
             if newline < 0:
@@ -110,264 +116,340 @@ def line_blocks(stream: BinaryIO, size: int = BLOCK_BYTES,
         yield (tail + b"\n" if tail else b""), lines, skipped
 
 
-class _Table:
-    """Distinct raw values of one field → codes, and per code whatever :meth:`add` derives from it.
+class _PyPool:
+    """The Python stand-in for ``_native.Pool``: distinct byte strings → codes, ``values`` as str."""
 
-    ``codes(column)`` costs one C-level dict lookup per row; ``derive`` runs once per distinct value.
-    """
-
-    def __init__(self, derive: Callable[[bytes], object]) -> None:
-        self.derive = derive
-        self.reset()
-
-    def reset(self) -> None:
+    def __init__(self) -> None:
         self.index: dict[bytes, int] = {}
-        self.derived: list[object] = []
+        self.values: list[str] = []
 
-    def codes(self, column: tuple[bytes, ...]) -> np.ndarray:
-        if len(self.index) > MAX_DISTINCT:
-            self.reset()
-        index = self.index
-        codes = np.fromiter(map(index.get, column, repeat(-1)), dtype=np.int64, count=len(column))
-        unseen = np.flatnonzero(codes < 0)
-        if len(unseen):
-            derived, derive = self.derived, self.derive
-            for i in unseen.tolist():
-                raw = column[i]
-                code = index.get(raw)
-                if code is None:
-                    code = index[raw] = len(derived)
-                    derived.append(derive(raw))
-                codes[i] = code
-        return codes
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def intern(self, raw: bytes) -> int:
+        code = self.index.get(raw)
+        if code is None:
+            code = self.index[raw] = len(self.values)
+            self.values.append(raw.decode("utf-8", "replace"))
+        return code
+
+
+def _new_pool():
+    return _native.Pool() if _native is not None else _PyPool()
+
+
+class _Derived:
+    """Something computed once per distinct value of a pool (a parsed time, a status …), as a numpy table
+    that grows with the pool; ``lookup(codes)`` gives it per row, ``missing`` for code −1."""
+
+    def __init__(self, function: Callable[[str], object], dtype, missing: object) -> None:
+        self.function, self.dtype, self.missing = function, dtype, missing
+        self.table = np.empty(0, dtype=dtype)
+        self.filled = 0
+
+    def lookup(self, codes: np.ndarray, values: list[str]) -> np.ndarray:
+        n = len(values)
+        if n + 1 > len(self.table):
+            table = np.empty(max(2 * len(self.table), n + 1, 64), dtype=self.dtype)
+            table[:self.filled] = self.table[:self.filled]
+            self.table = table
+        if n > self.filled:
+            self.table[self.filled:n] = [self.function(v) for v in values[self.filled:n]]
+            self.filled = n
+        self.table[n] = self.missing
+        return self.table[:n + 1][codes]
 
 
 class _Strings:
-    """A string field as :class:`Coded`: codes into one growing list of distinct strings ("-"/"" missing)."""
+    """A growing list of distinct strings with their codes: the values of a :class:`Coded` column."""
 
-    def __init__(self, convert: Callable[[str], str | None] = lambda s: s) -> None:
-        self.convert = convert
+    def __init__(self) -> None:
         self.values: list[str] = []
-        self.where: dict[str, int] = {}
-        self.table = _Table(self._code)
-        self.map: np.ndarray = np.empty(0, dtype=np.int32)
+        self.index: dict[str, int] = {}
 
-    def _code(self, raw: bytes) -> int:
-        text = raw.decode("utf-8", "replace")
-        value = None if text in ("", "-") else self.convert(text)
-        if value is None:
-            return -1
-        code = self.where.get(value)
+    def code(self, value: str) -> int:
+        code = self.index.get(value)
         if code is None:
-            if len(self.values) > MAX_DISTINCT:  # start a new list: batches already handed on keep theirs
-                self.values, self.where = [], {}
-            code = self.where[value] = len(self.values)
+            code = self.index[value] = len(self.values)
             self.values.append(value)
         return code
 
-    def coded(self, column: tuple[bytes, ...]) -> Coded:
-        codes = self.table.codes(column)
-        return Coded(_lookup(self.table.derived, codes, np.int32), self.values)
-
 
 class LineParser:
-    """Parses blocks of lines of one file with one layout into :class:`RawBatch` objects."""
+    """Parses the blocks of one file with one layout into :class:`RawBatch` objects."""
 
     def __init__(self, layout: LogLayout, options: IngestOptions) -> None:
         self.layout = layout
-        self.fields = layout.fields
-        self.regex = re.compile(rb"^(?:" + layout.pattern + rb"\r?$|([^\n]+))", re.MULTILINE)
-        self.lenient = re.compile(layout.pattern.replace(rb'([^"\n]*)', rb'((?:[^"\\\n]|\\.)*)') + rb"\r?")
+        self.user_field = next((k for k in options.user_keys if k in layout.fields), None)
+        used = _USED | {self.user_field}
+        self.kept = [name in used for name in layout.fields]
         self.exclude_bots = options.exclude_bots
-        self.user_field = next((k for k in options.user_keys if k in self.fields), None)
         self.dropped: Counter[str] = Counter()
         self.first_line: dict[str, int] = {}
-        parse_time = _time_parser(layout.time_kind)
-        self.times = _Table(lambda raw: parse_time(raw.decode("ascii", "replace")))
-        self.statuses = _Table(_status)
-        self.requests = _Table(self._request)
-        self.durations = _Table(self._duration)
-        self.upstream = _Table(lambda raw: _seconds_list(raw) * layout.upstream_scale)
+        self._fresh()
+
+    def _fresh(self) -> None:
+        """New pools and the tables derived from them (at the start, and once a pool passes MAX_DISTINCT)."""
+        self.pools = tuple(_new_pool() if kept else None for kept in self.kept)
+        parse_time = _time_parser(self.layout.time_kind)
+        self.times = _Derived(parse_time, np.int64, -1)
+        self.statuses = _Derived(_status, np.float64, np.nan)
+        self.present = {name: _Derived(_present, np.bool_, False) for name in ("client", "agent", "user")}
+        self.bots = _Derived(is_bot, np.bool_, False)
+        self.durations = _Derived(self._duration, np.float64, np.nan)
         self.methods, self.paths, self.routes = _Strings(), _Strings(), _Strings()
-        self.clients, self.agents = _Strings(), _Strings()
-        self.users = _Strings()
-        self.bots = _Table(lambda raw: is_bot(raw.decode("utf-8", "replace")))
-        self.targets, self.queries = _Table(_target_path), _Table(lambda raw: None)
+        self.requests = _Derived(self._request, np.int64, -1)  # method | path << 8 | route << 36
+        self.targets = _Derived(self._target, np.int64, -1)
+        self.route_of_path = _Derived(lambda path: self.routes.code(template_path(path)), np.int64, -1)
+        self.lone_methods = _Derived(self._request, np.int64, -1)
 
     def note(self, reason: str, line: int, count: int = 1) -> None:
         self.dropped[reason] += count
         self.first_line.setdefault(reason, line)
 
-    def parse(self, block: bytes, lines_before: int) -> RawBatch:
-        with gc_paused():  # findall builds a tuple per line: collections would cost more than parsing
-            rows = self.regex.findall(block)
-        numbers = None  # line numbers of the rows: lines_before + 1 + row index unless sifted
-        if rows and (len(rows) != block.count(b"\n") or any(r[-1] for r in rows)
-                     or _LONG.search(block) is not None or _CONTROL.search(block) is not None):
-            rows, numbers = self._sift(block, rows, lines_before)
-        read = len(rows)
+    def flush(self) -> RawBatch:
+        """An empty batch carrying the drops noted since the last batch."""
         dropped, self.dropped = self.dropped, Counter()
         first, self.first_line = self.first_line, {}
-        read += sum(dropped.values())
-        if not rows:
-            return RawBatch(n=0, columns={}, source=SOURCE, read=read, dropped=dropped, first_line=first)
-        columns = list(zip(*rows, strict=True))
-        if numbers is None:
-            numbers = np.arange(lines_before + 1, lines_before + 1 + len(rows))
-        batch = self._columns(columns, dropped, first, numbers)
-        batch.read = read
-        return batch
+        return RawBatch(n=0, columns={}, source=SOURCE, read=sum(dropped.values()), dropped=dropped,
+                        first_line=first)
 
-    def _sift(self, block: bytes, rows: list[tuple[bytes, ...]],
-              lines_before: int) -> tuple[list[tuple[bytes, ...]], np.ndarray]:
-        """The good rows and their line numbers; bad ones retried leniently (escaped quotes), else counted
-        by reason."""
-        good: list[tuple[bytes, ...]] = []
-        numbers: list[int] = []
-        lines = block.split(b"\n")
-        number = lines_before
-        at = 0
-        for line in lines:  # rows are the non-blank lines, in order
-            number += 1
-            if not line:
-                continue
-            if at >= len(rows):
+    def parse(self, block: bytes, lines_before: int) -> Iterator[RawBatch]:
+        start = 0
+        scan = _native.scan_log if _native is not None else scan_lines
+        while start < len(block):
+            if any(pool is not None and len(pool) > MAX_DISTINCT for pool in self.pools):
+                self._fresh()
+            codes = np.empty((len(self.pools), BATCH_ROWS), dtype=np.int32)
+            status = np.empty(BATCH_ROWS, dtype=np.uint8)
+            line = np.empty(BATCH_ROWS, dtype=np.int32)
+            rows, consumed, lines = scan(block, start, self.layout.program, self.pools, codes, status, line,
+                                         MAX_LINE)
+            if not consumed:
                 break
-            row = rows[at]
-            at += 1
-            reason = _malformed(line)
-            if reason is None and row[-1]:
-                match = self.lenient.fullmatch(line)
-                if match is not None:
-                    good.append((*match.groups(), b""))
-                    numbers.append(number)
-                    continue
-                reason = "unterminated quote" if _open_quote(line) else "does not match the log format"
-            if reason is not None:
-                self.note(MALFORMED + reason, number)
+            yield self._batch(codes[:, :rows], status[:rows], line[:rows].astype(np.int64) + lines_before + 1)
+            start += consumed
+            lines_before += lines
+
+    def _batch(self, codes: np.ndarray, status: np.ndarray, numbers: np.ndarray) -> RawBatch:
+        bad = status != LINE_OK
+        if bad.any():
+            for state, reason in LINE_REASONS.items():
+                hit = status == state
+                if hit.any():
+                    self.note(MALFORMED + reason, int(numbers[np.argmax(hit)]), int(hit.sum()))
+        dropped, first = self.dropped, self.first_line
+        self.dropped, self.first_line = Counter(), {}
+        read = len(status) + sum(dropped.values()) - int(bad.sum())
+        keep = ~bad
+        layout, n = self.layout, len(status)
+
+        def column(name: str) -> np.ndarray | None:
+            slot = layout.field(name)
+            return codes[slot] if slot is not None else None
+
+        def values(name: str) -> list[str]:
+            return self.pools[layout.field(name)].values  # type: ignore[union-attr]
+
+        ts = self.times.lookup(column("time"), values("time"))
+        _count(keep, ts < 0, MALFORMED + "bad timestamp", dropped, first, numbers)
+
+        method, path, route = self._request_columns(column, values, n)
+        _count(keep, (method.codes < 0) | (path.codes < 0), NO_REQUEST, dropped, first, numbers)
+
+        out: dict[str, np.ndarray | Coded] = {"method": method, "path": path, "route": route}
+        for name, field in (("client", "client"), ("agent", "agent"), ("user", self.user_field)):
+            codes_of = column(field) if field is not None else None
+            if codes_of is None:
                 continue
-            good.append(row)
-            numbers.append(number)
-        return good, np.array(numbers, dtype=np.int64)
-
-    def _columns(self, columns: list[tuple[bytes, ...]], dropped: Counter[str], first: dict[str, int],
-                 numbers: np.ndarray) -> RawBatch:
-        n = len(columns[0])
-        field = self.layout.field
-        keep = np.ones(n, dtype=bool)
-
-        ts = _lookup(self.times.derived, self.times.codes(columns[field("time")]), np.int64)
-        bad_time = ts < 0
-        if bad_time.any():
-            _count(keep, bad_time, MALFORMED + "bad timestamp", dropped, first, numbers)
-
-        method, path, route = self._request_columns(columns)
-        no_request = (method.codes < 0) | (path.codes < 0)
-        _count(keep, no_request, NO_REQUEST, dropped, first, numbers)
-
-        agent = self.agents.coded(columns[field("agent")]) if field("agent") is not None else Coded.missing(n)
-        if self.exclude_bots and field("agent") is not None:
-            bots = _lookup(self.bots.derived, self.bots.codes(columns[field("agent")]), bool)
+            present = self.present[name].lookup(codes_of, values(field))
+            out[name] = Coded(np.where(present, codes_of, -1).astype(np.int32), values(field))
+        if self.exclude_bots and column("agent") is not None:
+            bots = self.bots.lookup(column("agent"), values("agent"))
             _count(keep, bots, BOT, dropped, first, numbers)
+        if "user" in out:
+            user = out["user"]
+            named = np.where(user.codes >= 0, 0, -1).astype(np.int32)  # type: ignore[union-attr]
+            out["user_key"] = Coded(named, np.array([self.user_field], dtype=object))
 
-        duration = self._duration_column(columns, n)
+        duration = self._duration_column(column, values, n)
         known = ~np.isnan(duration)
         elapsed = np.where(known, duration * 1e6, 0).astype(np.int64)
-        if self.layout.time_is_end:  # nginx logs when the response is done: the request began earlier
+        if layout.time_is_end:  # nginx logs when the response is done: the request began earlier
             ts = ts - elapsed
-        end = np.where(known, ts + elapsed, 0)
-
-        status_field = field("status")
-        status = (_lookup(self.statuses.derived, self.statuses.codes(columns[status_field]), np.float64)
-                  if status_field is not None else np.full(n, np.nan))
-        out: dict[str, np.ndarray | Coded] = {
-            "ts": ts, "end": end, "method": method, "path": path, "route": route, "status": status,
-            "client": self.clients.coded(columns[field("client")]) if field("client") is not None
-            else Coded.missing(n),
-            "agent": agent,
-        }
-        if self.user_field is not None:
-            user = self.users.coded(columns[field(self.user_field)])
-            out["user"] = user
-            out["user_key"] = Coded(np.where(user.present, 0, -1).astype(np.int32),
-                                    np.array([self.user_field], dtype=object))
+        out["ts"] = ts
+        out["end"] = np.where(known, ts + elapsed, 0)
+        status_codes = column("status")
+        out["status"] = (self.statuses.lookup(status_codes, values("status")) if status_codes is not None
+                         else np.full(n, np.nan))
         if not keep.all():
             rows = np.flatnonzero(keep)
             out = {k: v.take(rows) if isinstance(v, Coded) else v[rows] for k, v in out.items()}
-        return RawBatch(n=int(keep.sum()), columns=out, source=SOURCE, dropped=dropped, first_line=first)
+        return RawBatch(n=int(keep.sum()), columns=out, source=SOURCE, read=read, dropped=dropped,
+                        first_line=first)
 
-    def _request_columns(self, columns: list[tuple[bytes, ...]]) -> tuple[Coded, Coded, Coded]:
+    def _request_columns(self, column, values, n: int) -> tuple[Coded, Coded, Coded]:
         """Method, path (query stripped) and route (the templated path) of every row."""
-        field = self.layout.field
-        if field("request") is not None:
-            codes = self.requests.codes(columns[field("request")])
-            table = _lookup_rows(self.requests.derived, codes, 3)
-            return (Coded(table[0], self.methods.values), Coded(table[1], self.paths.values),
-                    Coded(table[2], self.routes.values))
-        n = len(columns[0])
-        method = self.methods.coded(columns[field("method")]) if field("method") is not None else \
-            Coded.missing(n)
-        source = field("path") if field("path") is not None else field("target")
-        targets = _lookup(self.targets.derived, self.targets.codes(columns[source]), object)
-        path = Coded.from_objects(targets)
-        return method, path, path.map(template_path)
+        requests = column("request")
+        if requests is not None:
+            packed = self.requests.lookup(requests, values("request"))
+            method = np.where(packed >= 0, packed & 0xFF, -1)
+            path = np.where(packed >= 0, (packed >> 8) & 0xFFFFFFF, -1)
+            route = np.where(packed >= 0, packed >> 36, -1)
+        else:
+            name = "path" if column("path") is not None else "target"
+            path = self.targets.lookup(column(name), values(name))
+            route = self.route_of_path.lookup(path, self.paths.values)
+            methods = column("method")
+            method = self.lone_methods.lookup(methods, values("method")) if methods is not None else \
+                np.full(n, -1)
+        return (Coded(method.astype(np.int32), self.methods.values),
+                Coded(path.astype(np.int32), self.paths.values),
+                Coded(route.astype(np.int32), self.routes.values))
 
-    def _request(self, raw: bytes) -> tuple[int, int, int]:
-        """(method, path, route) codes of a request line; −1s when it is not ``METHOD TARGET [PROTOCOL]``."""
-        parts = raw.decode("utf-8", "replace").split(" ")
-        if len(parts) not in (2, 3) or not _METHOD.fullmatch(parts[0]):
-            return -1, -1, -1
+    def _request(self, text: str) -> int:
+        """``METHOD TARGET [PROTOCOL]`` → method | path << 8 | route << 36 (codes), −1 when it is not one.
+
+        A lone method (a layout with ``%m`` / ``$request_method``) gives just the method code.
+        """
+        parts = text.split(" ")
+        method = parts[0]
+        if not (0 < len(method) <= 32 and method.isascii() and method.isupper() and method.isalpha()):
+            return -1
+        if len(parts) == 1:
+            return self.methods.code(method) if len(self.methods.values) < 255 else -1
+        if len(parts) > 3:
+            return -1
         path = _path_of_target(parts[1])
-        if path is None:
-            return -1, -1, -1
-        method = self.methods._code(parts[0].encode())
-        return method, self.paths._code(path.encode()), self.routes._code(template_path(path).encode())
+        if path is None or len(self.methods.values) >= 255:
+            return -1
+        return (self.methods.code(method) | self.paths.code(path) << 8
+                | self.routes.code(template_path(path)) << 36)
 
-    def _duration(self, raw: bytes) -> float:
-        if self.layout.field("duration") is not None:
-            return _seconds_list(raw) * self.layout.duration_scale
-        return trailing_duration_ms(raw)
+    def _target(self, text: str) -> int:
+        path = _path_of_target(text) if text not in ("", "-") else None
+        return -1 if path is None else self.paths.code(path)
 
-    def _duration_column(self, columns: list[tuple[bytes, ...]], n: int) -> np.ndarray:
-        field = self.layout.field
-        for name, table in (("duration", self.durations), ("trailing", self.durations),
-                            ("upstream_duration", self.upstream)):
-            index = field(name)
-            if index is not None:
-                return _lookup(table.derived, table.codes(columns[index]), np.float64)
+    def _duration(self, text: str) -> float:
+        if self.layout.field("trailing") is not None:
+            return trailing_duration_ms(text)
+        scale = self.layout.duration_scale if self.layout.field("duration") is not None else \
+            self.layout.upstream_scale
+        return _seconds_list(text) * scale
+
+    def _duration_column(self, column, values, n: int) -> np.ndarray:
+        for name in ("duration", "trailing", "upstream_duration"):
+            codes = column(name)
+            if codes is not None:
+                return self.durations.lookup(codes, values(name))
         return np.full(n, np.nan)
 
 
-def trailing_duration_ms(raw: bytes) -> float:
+def scan_lines(block: bytes, start: int, program: bytes, pools: tuple, codes: np.ndarray, status: np.ndarray,
+               line: np.ndarray, max_line: int) -> tuple[int, int, int]:
+    """The Python twin of ``_native.scan_log`` (same program, same results; ~20× slower)."""
+    capacity = len(status)
+    rows = lines = 0
+    at = start
+    while at < len(block) and rows < capacity:
+        newline = block.find(b"\n", at)
+        if newline < 0:
+            break
+        text = block[at:newline]
+        at = newline + 1
+        if text.endswith(b"\r"):
+            text = text[:-1]
+        if not text:
+            lines += 1
+            continue
+        spans: list[bytes | None] = [None] * len(pools)
+        state = 3 if len(text) > max_line else _run_program(program, text, spans)
+        if state != 3 and any((c < 0x20 and c not in (9, 13)) or c == 0x7F for c in text):
+            state = 2
+        status[rows], line[rows] = state, lines
+        for j, pool in enumerate(pools):
+            value = spans[j]
+            kept = state == LINE_OK and pool is not None and value is not None
+            codes[j, rows] = pool.intern(value) if kept else -1
+        rows += 1
+        lines += 1
+    return rows, at - start, lines
+
+
+def _run_program(program: bytes, text: bytes, spans: list[bytes | None]) -> int:
+    pc, p, end = 0, 0, len(text)
+    while pc < len(program):
+        op = program[pc]
+        if op in (OP_LIT, OP_OPT):
+            n = int.from_bytes(program[pc + 1:pc + 3], "little")
+            literal = program[pc + 3:pc + 3 + n]
+            match = text.startswith(literal, p)
+            if op == OP_LIT:
+                if not match:
+                    return 4
+                p, pc = p + n, pc + 3 + n
+            elif match:
+                p, pc = p + n, pc + 5 + n
+            else:
+                pc = int.from_bytes(program[pc + 3 + n:pc + 5 + n], "little")
+        elif op == OP_FIELD:
+            slot, kind, stop = program[pc + 1], program[pc + 2], program[pc + 3]
+            first = p
+            if kind == QUOTED:
+                while p < end and text[p] != 0x22:
+                    p += 2 if text[p] == 0x5C and p + 1 < end else 1
+                if p >= end:
+                    return 1
+            elif stop:
+                found = text.find(bytes([stop]), p)
+                p = found if found >= 0 else end
+            else:
+                p = end
+            if slot < len(spans):
+                spans[slot] = text[first:p]
+            pc += 4
+        elif op == OP_END:
+            return LINE_OK if not text[p:].strip(b" \t\r") else 4
+        else:
+            return 4
+    return LINE_OK
+
+
+def trailing_duration_ms(text: str) -> float:
     """The request time among the fields after Combined's user agent, in ms (NaN when there is none).
 
     The first bare number counts: an integer is Apache's ``%D`` (microseconds), a decimal nginx's
     ``$request_time`` (seconds, millisecond resolution). Quoted fields (``"$http_x_forwarded_for"``) and
-    ``-`` are skipped.
+    ``-`` are skipped; ``rt=0.120`` / ``request_time=0.120`` (nginx "main_ext" style) are read too.
     """
-    for token in raw.split():
-        if token[:1] == b'"':
+    for token in text.split():
+        if token[:1] == '"':
             continue
-        if _NUMBER.fullmatch(token):
-            return float(token) / 1000.0 if b"." not in token else float(token) * 1000.0
-        key, sep, value = token.partition(b"=")  # key=value extensions: rt=0.120 request_time=0.120
-        if sep and key in (b"rt", b"request_time") and _NUMBER.fullmatch(value):
-            return float(value) * 1000.0
+        key, sep, value = token.partition("=")
+        if sep and key not in ("rt", "request_time"):
+            continue
+        number = value if sep else token
+        if number.replace(".", "", 1).isdigit() and number.isascii():
+            return float(number) * 1000.0 if "." in number or sep else float(number) / 1000.0
     return float("nan")
 
 
-def _seconds_list(raw: bytes) -> float:
-    """A number, or nginx's ``0.010, 0.002`` / ``0.010 : 0.002`` list of upstream tries (summed); NaN for
-    ``-``."""
+def _seconds_list(text: str) -> float:
+    """A number, or nginx's ``0.010, 0.002`` / ``0.010 : 0.002`` upstream tries (summed); NaN for ``-``."""
     total, seen = 0.0, False
-    for token in re.split(rb"[\s,:]+", raw.strip(b'" ')):
-        if _NUMBER.fullmatch(token):
+    for token in text.replace(",", " ").replace(":", " ").split():
+        token = token.strip('"')
+        if token.replace(".", "", 1).isdigit() and token.isascii():
             total, seen = total + float(token), True
     return total if seen else float("nan")
 
 
-def _status(raw: bytes) -> float:
-    return float(raw) if raw.isdigit() else float("nan")
+def _status(text: str) -> float:
+    return float(text) if text.isdigit() and text.isascii() and len(text) == 3 else float("nan")
+
+
+def _present(text: str) -> bool:
+    return text not in ("", "-")
 
 
 def _path_of_target(target: str) -> str | None:
@@ -384,10 +466,6 @@ def _path_of_target(target: str) -> str | None:
     return None
 
 
-def _target_path(raw: bytes) -> str | None:
-    return _path_of_target(raw.decode("utf-8", "replace")) if raw not in (b"", b"-") else None
-
-
 def _time_parser(kind: str) -> Callable[[str], int]:
     if kind == TIME_CLF:
         return _clf_time
@@ -399,18 +477,15 @@ def _time_parser(kind: str) -> Callable[[str], int]:
 
 def _clf_time(text: str) -> int:
     """``10/Oct/2000:13:55:36 -0700`` → UTC ns (−1 when invalid)."""
-    try:
-        month = _MONTHS[text[3:6]]
-        zone = text[21:26]
-        offset = (int(zone[1:3]) * 60 + int(zone[3:5])) * (1 if zone[0] == "+" else -1)
-        if zone[0] not in "+-" or len(text) != 26:
-            return -1
-        moment = datetime(int(text[7:11]), month, int(text[0:2]), int(text[12:14]), int(text[15:17]),
-                          int(text[18:20]))
-    except (KeyError, ValueError, IndexError):
+    if len(text) != 26 or text[20] != " " or text[21] not in "+-":
         return -1
-    seconds = (moment - _EPOCH).total_seconds() - offset * 60
-    return int(seconds) * 1_000_000_000
+    try:
+        offset = (int(text[22:24]) * 60 + int(text[24:26])) * (1 if text[21] == "+" else -1)
+        moment = datetime(int(text[7:11]), _MONTHS[text[3:6]], int(text[0:2]), int(text[12:14]),
+                          int(text[15:17]), int(text[18:20]))
+    except (KeyError, ValueError):
+        return -1
+    return (int((moment - _EPOCH).total_seconds()) - offset * 60) * 1_000_000_000
 
 
 def _iso_time(text: str) -> int:
@@ -428,33 +503,6 @@ def _epoch(text: str, scale: float) -> int:
         return round(float(text) * scale)
     except ValueError:
         return -1
-
-
-_EPOCH = datetime(1970, 1, 1)
-
-
-def _lookup(derived: list, codes: np.ndarray, dtype) -> np.ndarray:
-    table = np.array(derived, dtype=dtype) if derived else np.empty(0, dtype=dtype)
-    return table[codes] if len(codes) else np.empty(0, dtype=dtype)
-
-
-def _lookup_rows(derived: list, codes: np.ndarray, width: int) -> np.ndarray:
-    table = np.array(derived, dtype=np.int32).reshape(-1, width)
-    return table[codes].T if len(codes) else np.empty((width, 0), dtype=np.int32)
-
-
-def _malformed(line: bytes) -> str | None:
-    """Why a line is malformed before any field is looked at, or None."""
-    if len(line) > MAX_LINE:
-        return "over-long line"
-    if _CONTROL.search(line):
-        return "binary junk"
-    return None
-
-
-def _open_quote(line: bytes) -> bool:
-    """An odd number of unescaped double quotes: a quoted field runs past the end of the line."""
-    return (line.count(b'"') - line.count(b'\\"')) % 2 == 1
 
 
 def _count(keep: np.ndarray, mask: np.ndarray, reason: str, dropped: Counter[str], first: dict[str, int],
