@@ -17,6 +17,10 @@ GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 PARQUET_MAGIC = b"PAR1"
 HEAD_BYTES = 64 * 1024
+#: decompression bombs: past BOMB_FLOOR bytes out, more than BOMB_RATIO bytes out per byte in is refused.
+#: Real dumps compress 5-50× (access logs ~10-20× with gzip, OTLP ~10× with zstd); gzip tops out at ~1030×.
+BOMB_RATIO = 500
+BOMB_FLOOR = 64 << 20
 #: the start of a Common/Combined Log Format line: host ident user [dd/Mon/yyyy:hh:mm:ss zone] "
 ACCESS_LOG_LINE = re.compile(
     rb"\S+ \S+ \S+ \[[0-9]{2}/[A-Za-z]{3}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2} [+-][0-9]{4}\] \"")
@@ -37,22 +41,25 @@ def open_dump(path: str | Path) -> Iterator[BinaryIO]:
         raw.seek(0)
         if magic.startswith(GZIP_MAGIC):
             with gzip.GzipFile(fileobj=raw) as stream:
-                yield io.BufferedReader(_Guarded(stream, source, "gzip"), buffer_size=1 << 20)  # type: ignore[arg-type]
+                guarded = _Guarded(stream, source, "gzip", raw)  # type: ignore[arg-type]
+                yield io.BufferedReader(guarded, buffer_size=1 << 20)  # type: ignore[arg-type]
         elif magic == ZSTD_MAGIC:
             import zstandard
 
             # read_across_frames: the collector's file exporter may append several zstd frames
             with zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True) as stream:
-                yield io.BufferedReader(_Guarded(stream, source, "zstd"), buffer_size=1 << 20)  # type: ignore[arg-type]
+                guarded = _Guarded(stream, source, "zstd", raw)  # type: ignore[arg-type]
+                yield io.BufferedReader(guarded, buffer_size=1 << 20)  # type: ignore[arg-type]
         else:
             yield raw
 
 
 class _Guarded(io.RawIOBase):
-    """A decompressing stream whose corruption errors become InputError naming the file."""
+    """A decompressing stream whose corruption errors become InputError naming the file, and which refuses
+    to expand past :data:`BOMB_RATIO` times the compressed bytes read (``raw``: the compressed file)."""
 
-    def __init__(self, inner: BinaryIO, path: Path, codec: str) -> None:
-        self.inner, self.path, self.codec = inner, path, codec
+    def __init__(self, inner: BinaryIO, path: Path, codec: str, raw: BinaryIO) -> None:
+        self.inner, self.path, self.codec, self.raw = inner, path, codec, raw
         self.position = 0
 
     def readable(self) -> bool:
@@ -73,6 +80,10 @@ class _Guarded(io.RawIOBase):
             raise InputError(self.path, f"corrupt or truncated {self.codec} data ({exc})",
                              where=f"decompressed byte {self.position}") from None
         self.position += len(data)
+        if self.position > BOMB_FLOOR and self.position > BOMB_RATIO * max(self.raw.tell(), 1):
+            raise InputError(self.path, f"{self.codec} data expands more than {BOMB_RATIO}× (a decompression "
+                             "bomb?); decompress it yourself if it is real", where=f"decompressed byte "
+                             f"{self.position}")
         return data
 
 
@@ -106,6 +117,10 @@ def detect_format(path: str | Path, head: bytes) -> str:
     return "otlp"
 
 
+#: a HAR document: ``{"log": {`` first (every exporter writes ``log`` as the only top-level key)
+HAR_START = re.compile(r'\s*\{\s*"log"\s*:\s*\{')
+
+
 def _looks_like_access_log(text: bytes) -> bool:
     """Most of the first (up to 20) lines start like Common/Combined Log Format lines (a junk line or a
     cut last line does not hide the format)."""
@@ -130,6 +145,8 @@ def _detect_json(path: str | Path, text: bytes) -> str:
     first = _first_json_value(text)
     if isinstance(first, dict) and isinstance(first.get("result"), dict):
         first = first["result"]  # the Jaeger api_v3 wrapper
+    if isinstance(first, dict) and isinstance(first.get("log"), dict):
+        return "har"
     if isinstance(first, dict):
         keys = set(first)
         if "resourceSpans" in keys or "resource_spans" in keys:
@@ -166,17 +183,19 @@ def _first_json_value(text: bytes) -> object:
             return None
         try:
             value, _ = decoder.raw_decode(body)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # nesting deeper than the interpreter's stack
             return None
         return value
     line = text.split(b"\n", 1)[0]
     for candidate in (line, text):
         try:
             return json.loads(candidate)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             continue
     # a single document larger than the head: find its first keys without decoding all of it
     prefix = text.decode("utf-8", "replace")
+    if HAR_START.match(prefix):
+        return {"log": {}}
     for key in ("resourceSpans", "resource_spans", "data", "result"):
         if f'"{key}"' in prefix[:2048]:
             return {key: [] if key != "result" else {"resourceSpans": []}}

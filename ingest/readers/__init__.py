@@ -29,6 +29,7 @@ READERS: dict[str, str] = {
     "mixpanel": "mixpanel",
     "snowplow": "snowplow",
     "access-log": "accesslog",
+    "har": "har",
     "csv": "table",
     "parquet": "table",
 }
