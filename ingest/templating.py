@@ -5,7 +5,8 @@ Works on the distinct paths only (there are far fewer of them than rows).
 
 Real sites name pages with words, numbers and dashes (``mission-sts-69.html``, ``logstash-monitorama-2013``,
 ``kibana4.png``): those are pages, kept as they are. A segment is an id only as a whole (a number, a UUID, a
-hex id, an e-mail address), optionally with a file extension (``12345.jpg`` → ``{id}.jpg``); it is an opaque
+hex id, an e-mail address), optionally with a file extension (``12345.jpg`` → ``{id}.jpg``), or a hash
+between dots in a bundler's file name (``main.3f2a9c1b.chunk.js`` → ``main.{hex}.chunk.js``); it is an opaque
 token when one of its dash/underscore/dot-separated pieces looks random: 12+ characters with letters and at
 least two separate runs of digits (``eyJhbGciOiJIUzI1NiJ9``), or 20+ characters mixing letters and digits.
 """
@@ -33,29 +34,38 @@ _DIGIT_RUNS = re.compile(r"\d+")
 _EXTENSION = re.compile(r"^(.+?)(\.[A-Za-z][A-Za-z0-9]{0,4})$")
 TOKEN = "{token}"
 EMAIL = "{email}"
+#: placeholders a dotted piece of a file name may take (only hashes: a number there is a version, 1.2.3)
+_HASHED = {"{hex}": "{hex}", TOKEN: TOKEN, "{uuid}": "{uuid}"}
 
 
 @lru_cache(maxsize=1 << 16)  # segments repeat across paths ("api", "v4", "users"…)
 def template_segment(segment: str) -> str:
     """A path segment, or its placeholder when it looks like an id or a token (an extension is kept)."""
-    whole = _placeholder(segment)
-    if whole is not None:
-        return whole
     named = _EXTENSION.match(segment)
-    if named is not None:
+    if named is not None and "." not in named.group(1):  # named by an id, it keeps its type: {id}.html
         stem = _placeholder(named.group(1))
         if stem is not None and stem != EMAIL:
             return stem + named.group(2)
-    return segment
+    for pattern, placeholder in _SEGMENT_RULES:
+        if pattern.match(segment):
+            return placeholder
+    if "." in segment:  # bundler names: main.3f2a9c1b.chunk.js → main.{hex}.chunk.js (a hash per deploy)
+        pieces = segment.split(".")
+        hashed = [_HASHED.get(_placeholder(piece), piece) if len(piece) >= 8 else piece for piece in pieces]
+        if hashed != pieces:
+            return ".".join(hashed)
+    return TOKEN if _is_token(segment) else segment
 
 
 def _placeholder(segment: str) -> str | None:
     for pattern, placeholder in _SEGMENT_RULES:
         if pattern.match(segment):
             return placeholder
-    if _TOKEN_ALPHABET.match(segment) and any(map(_opaque, _PIECES.split(segment))):
-        return TOKEN
-    return None
+    return TOKEN if _is_token(segment) else None
+
+
+def _is_token(segment: str) -> bool:
+    return bool(_TOKEN_ALPHABET.match(segment)) and any(map(_opaque, _PIECES.split(segment)))
 
 
 def _opaque(piece: str) -> bool:

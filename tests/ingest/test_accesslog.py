@@ -14,12 +14,14 @@ well-formed Combined line has exactly 6 quotes, i.e. 7 fields.
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from tracereplay.ingest import read_dumps_with_summary
 from tracereplay.ingest.events import read_events
@@ -78,3 +80,23 @@ def test_request_fields_of_chosen_real_lines():
     feed = events[(events["path"] == "/blog/tags/puppet") & events["user"].str.startswith("46.105.14.53|")]
     assert len(feed) > 0 and not events["path"].str.contains("?", regex=False).any()
     assert set(events["method"].unique()) == {"GET", "HEAD", "POST", "OPTIONS"}
+
+
+@needs_real_log
+def test_rotated_gzip_and_zstd_files_merge_in_time_order(tmp_path):
+    lines = APACHE_LOGS.read_bytes().splitlines(keepends=True)[:6000]
+    older, newer = tmp_path / "access.log.1.zst", tmp_path / "access.log.gz"
+    older.write_bytes(zstandard.ZstdCompressor().compress(b"".join(lines[:3000])))
+    newer.write_bytes(gzip.compress(b"".join(lines[3000:])))
+    plain = tmp_path / "access.log"
+    plain.write_bytes(b"".join(lines))
+    merged, summary = read_dumps_with_summary([newer, older], keep_user_ids=True)  # the later file first
+    assert [f.format for f in summary.files] == ["access-log", "access-log"]
+    assert [f.spans for f in summary.files] == [3000, 3000]
+    whole, _ = read_dumps_with_summary(plain, keep_user_ids=True)
+    assert merged["ts"].is_monotonic_increasing
+    def rows(events):  # rows of one second may come in either file order: compare as sorted sets
+        return events.drop(columns="session").sort_values(["ts", "user", "path"]).reset_index(drop=True)
+
+    assert rows(merged).equals(rows(whole))
+    assert merged["path"].iloc[0] == "/presentations/logstash-monitorama-2013/images/redis.png"

@@ -27,8 +27,8 @@ def _capped() -> None:
 
 
 def _ingest(dump: Path, out: Path, *options: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tracereplay", "ingest", str(dump), "-o", str(out), *options],
-                          capture_output=True, text=True, timeout=TIMEOUT_S, preexec_fn=_capped)
+    command = [sys.executable, "-m", "tracereplay", "ingest", str(dump), "-o", str(out), *options]
+    return subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S, preexec_fn=_capped)
 
 
 def _assert_one_line_error(result: subprocess.CompletedProcess[str], dump: Path, out: Path) -> str:
@@ -114,7 +114,8 @@ def test_an_access_log_line_of_tens_of_megabytes_is_skipped_and_counted(tmp_path
     dump = tmp_path / "access.log"
     with open(dump, "w") as stream:
         stream.write(good * 3)
-        stream.write('127.0.0.1 - - [17/May/2015:10:05:04 +0000] "GET /' + "x" * (40 << 20) + ' HTTP/1.1" 200 5\n')
+        stream.write('127.0.0.1 - - [17/May/2015:10:05:04 +0000] "GET /' + "x" * (40 << 20)
+                     + ' HTTP/1.1" 200 5\n')
         stream.write(good * 2)
     out = tmp_path / "events.parquet"
     result = _ingest(dump, out, "--json")

@@ -37,3 +37,39 @@ def test_redact_path_keeps_ids_and_removes_secrets():
     assert redact_path("/u/jane@example.com/orders/3f2504e0-4f89-11d3-9a0c-0305e82c3301") == \
         "/u/{email}/orders/3f2504e0-4f89-11d3-9a0c-0305e82c3301"
     assert redact_path("/users/42", template_ids=True) == "/users/{id}"
+
+
+# Real paths from ../shared/data/apache_logs (semicomplete.com, May 2015) and from the real log:
+# page names made of words, numbers and dashes stay; dates, numeric ids and hashed file names are templated.
+@pytest.mark.parametrize(("path", "expected"), [
+    ("/presentations/logstash-monitorama-2013/images/kibana-search.png",
+     "/presentations/logstash-monitorama-2013/images/kibana-search.png"),
+    ("/presentations/logstash-monitorama-2013/plugin/highlight/highlight.js",
+     "/presentations/logstash-monitorama-2013/plugin/highlight/highlight.js"),
+    ("/blog/geekery/CEE-logging-for-profit.html", "/blog/geekery/CEE-logging-for-profit.html"),
+    ("/blog/geekery/Kyocera-KPC650-EVDO-in-FreeBSD.html",
+     "/blog/geekery/Kyocera-KPC650-EVDO-in-FreeBSD.html"),
+    ("/apple-touch-icon-120x120-precomposed.png", "/apple-touch-icon-120x120-precomposed.png"),
+    ("/images/jordan-80.png", "/images/jordan-80.png"),
+    ("/blog/geekery/102.html", "/blog/geekery/{id}.html"),
+    ("/files/blogposts/20081105/", "/files/blogposts/{id}/"),
+    ("/files/blogposts/20101112/logstash-logger-with-awesome_print.png",
+     "/files/blogposts/{id}/logstash-logger-with-awesome_print.png"),
+    ("/blog/2007/Jan/27", "/blog/{id}/Jan/{id}"),
+    ("/images/web/2009/banner.png", "/images/web/{id}/banner.png"),
+    ("/presentations/logstash-scale11x/css/fonts/PRmiXeptR36kaC0GEAetxp_TkvowlIOtbR7ePgFOpF4.ttf",
+     "/presentations/logstash-scale11x/css/fonts/{token}.ttf"),
+    ("/presentations/logstash-scale11x/css/fonts/Roboto-Bold.ttf",
+     "/presentations/logstash-scale11x/css/fonts/Roboto-Bold.ttf"),
+    ("/shuttle/missions/sts-69/mission-sts-69.html", "/shuttle/missions/sts-69/mission-sts-69.html"),
+    ("/images/KSC-logosmall.gif", "/images/KSC-logosmall.gif"),
+    ("/shuttle/missions/sts-71/images/KSC-95EC-0423.jpg",
+     "/shuttle/missions/sts-71/images/KSC-95EC-0423.jpg"),
+    ("/session/makerecognisable/530e5ff1-7b5e-4441-b4c2-31f9c84f5aba",
+     "/session/makerecognisable/{uuid}"),
+    ("/_wp-assets/shell/scripts.ea681fbb93b85a3ccde5.js", "/_wp-assets/shell/scripts.{hex}.js"),
+    ("/static/js/main.3f2a9c1b.chunk.js", "/static/js/main.{hex}.chunk.js"),
+    ("/downloads/tracereplay-1.2.3.tar.gz", "/downloads/tracereplay-1.2.3.tar.gz"),
+])
+def test_real_paths(path, expected):
+    assert template_path(path) == expected
