@@ -20,6 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import zstandard
 
@@ -100,3 +101,142 @@ def test_rotated_gzip_and_zstd_files_merge_in_time_order(tmp_path):
 
     assert rows(merged).equals(rows(whole))
     assert merged["path"].iloc[0] == "/presentations/logstash-monitorama-2013/images/redis.png"
+
+
+GOOD = ('10.0.0.{n} - - [17/May/2015:10:05:{s:02d} +0200] "GET /page/{n} HTTP/1.1" 200 512 "-" '
+        '"Mozilla/5.0 (X11)"')
+
+
+def _log(tmp_path: Path, lines: list[bytes], name: str = "access.log") -> Path:
+    path = tmp_path / name
+    path.write_bytes(b"".join(lines))
+    return path
+
+
+def _good(n: int) -> bytes:
+    return (GOOD.format(n=n, s=n % 60) + "\n").encode()
+
+
+def test_every_kind_of_malformed_line_is_counted_with_its_first_line(tmp_path):
+    lines = [
+        _good(1),
+        b'10.0.0.2 - - [17/May/2015:10:05:02 +0200] "GET /cut HTTP/1.1" 200 5 "-" "Mozilla/5.0 (trunc\n',
+        b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03junk\x00\n",
+        _good(4),
+        b'10.0.0.5 - - [17/Foo/2015:10:05:05 +0200] "GET /when HTTP/1.1" 200 5 "-" "x"\n',
+        b"hello, this is not an access log line\n",
+        b"\n",
+        b'10.0.0.8 - - [17/May/2015:10:05:08 +0200] "GET /' + b"a" * 70_000 + b' HTTP/1.1" 200 5\n',
+        b'10.0.0.9 - - [17/May/2015:10:05:09 +0200] "-" 408 0 "-" "-"\n',
+        b'10.0.0.10 - - [17/May/2015:10:05:10 +0200] "GET /q?a=\\"b\\" HTTP/1.1" 200 5 "-" '
+        b'"a \\"quoted\\" agent"\r\n',
+        _good(11),
+    ]
+    events, summary = read_dumps_with_summary(_log(tmp_path, lines), keep_user_ids=True)
+    assert summary.dropped == {
+        "malformed: unterminated quote": 1, "malformed: binary junk": 1, "malformed: bad timestamp": 1,
+        "malformed: does not match the log format": 1, "malformed: over-long line": 1,
+        "no HTTP request line": 1,
+    }
+    assert summary.files[0].first_line == {
+        "malformed: unterminated quote": 2, "malformed: binary junk": 3, "malformed: bad timestamp": 5,
+        "malformed: does not match the log format": 6, "malformed: over-long line": 8,
+        "no HTTP request line": 9,
+    }
+    assert summary.spans_read == 10  # the blank line is not a record
+    assert events["path"].tolist() == ["/page/1", "/page/4", "/q", "/page/11"]
+    # escaped quotes inside quoted fields (Apache writes \") and CRLF line ends are fine
+    assert events["user"].tolist()[2] == '10.0.0.10|a \\"quoted\\" agent'
+    # the zone is applied: 10:05:01 +0200 is 08:05:01 UTC
+    assert str(events["ts"].iloc[0]) == "2015-05-17 08:05:01+00:00"
+
+
+def test_nothing_parses_is_one_line_listing_the_reasons(tmp_path):
+    dump = _log(tmp_path, [_good(1).replace(b"[17/May", b"[17/Foo"), b"\x00\x01\x02 junk\n"])
+    out = tmp_path / "events.parquet"
+    result = _ingest(str(dump), "-o", str(out), "--format", "access-log")
+    assert result.returncode == 1 and not out.exists()
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"tracereplay: error: {dump}: no span matched")
+    assert "malformed: bad timestamp" in lines[0] and "malformed: binary junk" in lines[0]
+
+
+def test_a_junk_file_among_good_ones_is_not_fatal(tmp_path):
+    good = _log(tmp_path, [_good(n) for n in range(1, 6)], "good.log")
+    junk = _log(tmp_path, [_good(1).replace(b"[17/May", b"[17/Foo")], "junk.log")
+    events, summary = read_dumps_with_summary([good, junk], format="access-log", keep_user_ids=True)
+    assert len(events) == 5 and summary.dropped == {"malformed: bad timestamp": 1}
+
+
+@needs_real_log
+def test_the_python_twin_of_the_scanner_gives_the_same_columns():
+    from tracereplay.ingest import _native
+    from tracereplay.ingest.logformat import combined_layout
+    from tracereplay.ingest.readers.accesslog import MAX_LINE, _PyPool, scan_lines
+
+    block = APACHE_LOGS.read_bytes() + b"\n\x00junk line\n" + b'1.2.3.4 - - [1' + b"x" * 70_000 + b"\n"
+    layout = combined_layout()
+    results = []
+    for scan, pool in ((_native.scan_log, _native.Pool), (scan_lines, _PyPool)):
+        pools = tuple(pool() for _ in layout.fields)
+        codes = np.empty((len(pools), 20_000), dtype=np.int32)
+        status = np.empty(20_000, dtype=np.uint8)
+        line = np.empty(20_000, dtype=np.int32)
+        rows, consumed, lines = scan(block, 0, layout.program, pools, codes, status, line, MAX_LINE)
+        strings = [[pool_j.values[c] if c >= 0 else None for c in codes[j, :rows]]
+                   for j, pool_j in enumerate(pools)]
+        results.append((rows, consumed, lines, status[:rows].tolist(), line[:rows].tolist(), strings))
+    assert results[0] == results[1]
+    rows, consumed, lines, status, _, _ = results[0]
+    assert rows == 10_002 and consumed == len(block) and lines == 10_003
+    assert status.count(0) == 9_999 and status[8898] == 1 and status[-2:] == [2, 3]
+
+
+def test_apache_log_format_with_microseconds(tmp_path):
+    log_format = '%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i" %D'
+    dump = _log(tmp_path, [
+        b'10.1.1.1 - - [04/Dec/2026:18:00:00 +0000] "POST /api/orders HTTP/1.1" 201 10 "-" "curl/8" 2500\n',
+        b'10.1.1.1 - - [04/Dec/2026:18:00:01 +0000] "GET /api/orders/77 HTTP/1.1" 500 10 "-" "curl/8" 125\n',
+    ])
+    events, _ = read_dumps_with_summary(dump, log_format=log_format, keep_user_ids=True)
+    assert events["action"].tolist() == ["POST /api/orders", "GET /api/orders/{id}"]
+    assert events["duration_ms"].tolist() == [2.5, 0.125]
+    assert events["error"].tolist() == [False, True]
+    # Apache's %t is when the request came in: the start
+    assert str(events["ts"].iloc[0]) == "2026-12-04 18:00:00+00:00"
+
+
+def test_trailing_request_times_after_combined_are_read_without_options(tmp_path):
+    base = '10.1.1.1 - - [04/Dec/2026:18:00:0{s} +0000] "GET /a HTTP/1.1" 200 10 "-" "curl/8"'
+    dump = _log(tmp_path, [
+        (base.format(s=1) + ' "203.0.113.7" 0.250\n').encode(),   # nginx main + $request_time (s)
+        (base.format(s=2) + " 1500\n").encode(),                   # Apache %D (µs)
+        (base.format(s=3) + ' rt=0.020 uct="0.001" urt="0.019"\n').encode(),  # nginx rt=… style
+        (base.format(s=4) + "\n").encode(),
+    ])
+    events, _ = read_dumps_with_summary(dump, keep_user_ids=True)
+    assert events["duration_ms"].tolist()[:3] == [250.0, 1.5, 20.0]
+    assert np.isnan(events["duration_ms"].iloc[3])
+
+
+def test_bad_log_formats_are_refused_with_the_reason():
+    from tracereplay.errors import ConfigError
+    from tracereplay.ingest.options import make_options
+
+    for text, reason in [("%h %u", "no time field"), ("$remote_addr [$time_local]", "no request"),
+                         ("just text", "neither an nginx"), ("$remote_addr %h [$time_local]", "mixes"),
+                         ('$remote_addr$remote_user [$time_local] "$request"', "nothing between")]:
+        with pytest.raises(ConfigError, match=reason):
+            make_options(log_format=text)
+
+
+@needs_real_log
+def test_exclude_bots_on_the_real_log(tmp_path):
+    plain, _ = read_dumps_with_summary(APACHE_LOGS, keep_user_ids=True)
+    events, summary = read_dumps_with_summary(APACHE_LOGS, keep_user_ids=True, exclude_bots=True)
+    agents = events["user"].str.split("|", n=1).str[1].fillna("")
+    for crawler in ("Googlebot", "bingbot", "Baiduspider", "YandexBot"):
+        assert plain["user"].str.contains(crawler).any() and not agents.str.contains(crawler).any()
+    assert summary.dropped["bot (--exclude-bots)"] == len(plain) - len(events)
+    # people keep their requests: a Firefox on Windows and the Chrome on the first line
+    assert agents.str.contains("Firefox/28.0").any() and agents.str.contains("Chrome/32.0.1700.77").any()
