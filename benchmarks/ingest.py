@@ -1,7 +1,8 @@
-"""Ingest throughput and memory: OTLP protobuf and OTLP/JSON dumps → events.parquet, beside their peers.
+"""Ingest throughput and memory: OTLP protobuf, OTLP/JSON and access-log dumps → events.parquet, beside peers.
 
-    .venv/bin/python benchmarks/ingest.py                    # 1 M spans, both formats, with the peers
+    .venv/bin/python benchmarks/ingest.py                    # 1 M spans / lines, every format, with the peers
     .venv/bin/python benchmarks/ingest.py --spans 5000000 --only otlp --no-peers     # the memory goal
+    .venv/bin/python benchmarks/ingest.py --only access-log  # 1 M access-log lines beside a naive re loop
 
 Makes a dump of N server spans (10 attributes each, like an HTTP server's: method, route, path, status,
 user, session, user agent, client and server address, protocol) written straight with the protobuf classes
@@ -14,7 +15,13 @@ Peers, measured on the same bytes:
   that uses the protobuf library);
 * a per-span dict loop — decode, then build one dict per span with its attributes (the naive reader),
   without even writing Parquet;
-* for JSON: ``orjson.loads`` of every line (the floor) and the same per-span dict loop.
+* for JSON: ``orjson.loads`` of every line (the floor) and the same per-span dict loop;
+* for access logs: a naive ``re`` loop — one compiled Combined regex matched per line, the timestamp parsed
+  with ``datetime.strptime``, one dict a line (what a hand-written log parser does), no Parquet.
+
+The access log is the real ``../shared/data/apache_logs`` (10 000 lines of a real site) repeated to N lines,
+each copy shifted by 4 days and given its own client addresses, so that times, users and sessions grow
+with N as in a longer real log while the pages stay real.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -32,6 +40,8 @@ from pathlib import Path
 
 SPANS_PER_MESSAGE = 1000
 T0_NS = 1_767_225_600 * 10**9
+REAL_LOG = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "apache_logs"
+COMBINED = re.compile(r'^(\S+) \S+ (\S+) \[([^\]]+)\] "(\S+) (\S+)[^"]*" (\d{3}) (\S+) "([^"]*)" "([^"]*)"')
 
 
 # --- making the dumps -------------------------------------------------------------------------------------
@@ -159,6 +169,30 @@ def make_json(path: Path, spans: int) -> None:
             out.write(orjson.dumps(document) + b"\n")
 
 
+def make_access_log(path: Path, lines: int) -> None:
+    """The real log repeated to ``lines`` lines: copy k is 4 k days later and its clients are k.x.y.z."""
+    from datetime import datetime, timedelta
+
+    real = REAL_LOG.read_bytes().splitlines(keepends=True)
+    stamp = re.compile(rb"\[(\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2}) ")
+    with open(path, "wb") as out:
+        copy = 0
+        while lines > 0:
+            shift = timedelta(days=4 * copy)
+
+            def later(match: re.Match, shift=shift) -> bytes:
+                moment = datetime.strptime(match.group(1).decode(), "%d/%b/%Y:%H:%M:%S") + shift
+                return b"[" + moment.strftime("%d/%b/%Y:%H:%M:%S").encode() + b" "
+
+            block = b"".join(real[:lines])
+            block = stamp.sub(later, block)
+            if copy:  # other clients: the first octet becomes the copy number
+                block = re.sub(rb"(?m)^\d+\.", str(copy % 256).encode() + b".", block)
+            out.write(block)
+            lines -= min(lines, len(real))
+            copy += 1
+
+
 def _frames(path: Path):
     with open(path, "rb") as stream:
         while header := stream.read(4):
@@ -231,9 +265,26 @@ def child(mode: str, dump: Path, out: Path) -> dict:
                                 }
                             )
         spans = len(rows)
+    elif mode == "re-loop":
+        from datetime import datetime
+
+        rows = []
+        with open(dump, encoding="utf-8", errors="replace") as stream:  # the naive log parser
+            for line in stream:
+                match = COMBINED.match(line)
+                if match is None:
+                    continue
+                client, user, when, method, target, status, _size, _referer, agent = match.groups()
+                rows.append({"client": client, "user": user,
+                             "ts": datetime.strptime(when, "%d/%b/%Y:%H:%M:%S %z"), "method": method,
+                             "path": target.split("?", 1)[0], "status": int(status), "agent": agent})
+        spans = len(rows)
     seconds = time.perf_counter() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"mode": mode, "spans": spans, "seconds": seconds, "peak_rss_mb": peak_mb}
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak_mb = usage.ru_maxrss / 1024
+    # CPU seconds (user + system, imports included): what one core spent, whatever else the machine runs
+    cpu = usage.ru_utime + usage.ru_stime
+    return {"mode": mode, "spans": spans, "seconds": seconds, "cpu_seconds": cpu, "peak_rss_mb": peak_mb}
 
 
 def measure(mode: str, dump: Path, out: Path) -> dict:
@@ -254,7 +305,7 @@ def main() -> None:
     )
     parser.add_argument("--spans", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (the median is shown)")
-    parser.add_argument("--only", choices=["otlp", "otlp-json"], help="one format only")
+    parser.add_argument("--only", choices=["otlp", "otlp-json", "access-log"], help="one format only")
     parser.add_argument("--no-peers", action="store_true", help="measure tracereplay only")
     parser.add_argument("--child", nargs=3, metavar=("MODE", "DUMP", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -266,14 +317,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tracereplay-bench-") as tmp:
         work = Path(tmp)
         protobuf, json_lines = work / "spans.otlp.pb", work / "spans.otlp.jsonl"
-        started = time.perf_counter()
-        make_protobuf(protobuf, args.spans)
-        print(
-            f"made {args.spans:,} spans: {protobuf.stat().st_size / 1e6:,.0f} MB protobuf "
-            f"in {time.perf_counter() - started:.1f}s",
-            flush=True,
-        )
         plan = []
+        if args.only in (None, "otlp", "otlp-json"):
+            started = time.perf_counter()
+            make_protobuf(protobuf, args.spans)
+            print(
+                f"made {args.spans:,} spans: {protobuf.stat().st_size / 1e6:,.0f} MB protobuf "
+                f"in {time.perf_counter() - started:.1f}s",
+                flush=True,
+            )
         if args.only in (None, "otlp"):
             plan += [("otlp", "ingest", protobuf)]
             if not args.no_peers:
@@ -289,7 +341,17 @@ def main() -> None:
             plan += [("otlp-json", "ingest", json_lines)]
             if not args.no_peers:
                 plan += [("otlp-json", "json-floor", json_lines), ("otlp-json", "json-dict-loop", json_lines)]
-        print(f"\n{'format':10} {'what':16} {'spans/s (median)':>17} {'runs':>30} {'peak RSS':>10}")
+        if args.only in (None, "access-log"):
+            access_log = work / "access.log"
+            started = time.perf_counter()
+            make_access_log(access_log, args.spans)
+            print(f"made an access log: {args.spans:,} lines, {access_log.stat().st_size / 1e6:,.0f} MB "
+                  f"in {time.perf_counter() - started:.1f}s", flush=True)
+            plan += [("access-log", "ingest", access_log)]
+            if not args.no_peers:
+                plan += [("access-log", "re-loop", access_log)]
+        print(f"\n{'format':10} {'what':16} {'spans/s (median)':>17} {'runs':>30} {'peak RSS':>10}"
+              f" {'per CPU-second':>15}")
         baseline: dict[str, float] = {}
         for fmt, mode, dump in plan:
             runs = [measure(mode, dump, work / "events.parquet") for _ in range(args.repeat)]
@@ -299,7 +361,9 @@ def main() -> None:
             ratio = "" if mode == "ingest" else f"  (ingest = {baseline[fmt] / median:.2f}×)"
             shown = " ".join(f"{r / 1000:,.0f}k" for r in rates)
             peak = max(r["peak_rss_mb"] for r in runs)
-            print(f"{fmt:10} {mode:16} {median:>17,.0f} {shown:>30} {peak:>8,.0f}MB{ratio}", flush=True)
+            per_cpu = statistics.median(r["spans"] / r["cpu_seconds"] for r in runs)
+            print(f"{fmt:10} {mode:16} {median:>17,.0f} {shown:>30} {peak:>8,.0f}MB {per_cpu:>15,.0f}{ratio}",
+                  flush=True)
         load = os.getloadavg()[0]
         print(f"\nmachine: {os.cpu_count()} cores, load {load:.1f}; python {sys.version.split()[0]}")
 

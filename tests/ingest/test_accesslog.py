@@ -240,3 +240,23 @@ def test_exclude_bots_on_the_real_log(tmp_path):
     assert summary.dropped["bot (--exclude-bots)"] == len(plain) - len(events)
     # people keep their requests: a Firefox on Windows and the Chrome on the first line
     assert agents.str.contains("Firefox/28.0").any() and agents.str.contains("Chrome/32.0.1700.77").any()
+
+
+def test_timestamps_parse_like_strptime_with_their_zone():
+    from datetime import UTC, datetime, timedelta
+
+    from tracereplay.ingest.readers.accesslog import _clf_times
+
+    rng = np.random.default_rng(7)
+    texts, expected = [], []
+    for seconds, minutes in zip(rng.integers(-2_208_988_800, 4_102_444_800, 5_000),
+                                rng.integers(-14 * 4, 14 * 4 + 1, 5_000) * 15, strict=True):
+        moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=int(seconds))
+        sign = "+" if minutes >= 0 else "-"
+        zone = f"{sign}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
+        texts.append(moment.strftime("%d/%b/%Y:%H:%M:%S") + " " + zone)
+        expected.append(int(datetime.strptime(texts[-1], "%d/%b/%Y:%H:%M:%S %z").timestamp()) * 10**9)
+    assert _clf_times(texts).tolist() == expected
+    bad = ["29/Feb/2015:00:00:00 +0000", "17/Foo/2015:10:05:03 +0000", "17/May/2015 10:05:03 +0000",
+           "1x/May/2015:10:05:03 +0000", "17/May/2015:24:00:00 +0000", "17/May/2015:10:05:03 0000", "short"]
+    assert _clf_times(bad).tolist() == [-1] * len(bad)
