@@ -489,10 +489,15 @@ def _clf_times(texts: list[str]) -> np.ndarray:
     """``10/Oct/2000:13:55:36 -0700`` → UTC ns (−1 when invalid), for many values in one numpy pass (every
     new distinct timestamp of a batch; a per-value ``datetime`` was most of the reader's time)."""
     out = np.full(len(texts), -1, dtype=np.int64)
-    sized = [i for i, text in enumerate(texts) if len(text) == _CLF_WIDTH and text.isascii()]
-    if not sized:
-        return out
-    chars = np.frombuffer("".join(texts[i] for i in sized).encode("ascii"), dtype=np.uint8)
+    joined = "".join(texts)
+    if len(joined) == _CLF_WIDTH * len(texts) and joined.isascii():  # the usual case: no per-value pass
+        sized: list[int] | slice = slice(None)
+    else:
+        sized = [i for i, text in enumerate(texts) if len(text) == _CLF_WIDTH and text.isascii()]
+        if not sized:
+            return out
+        joined = "".join(texts[i] for i in sized)
+    chars = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
     chars = chars.reshape(-1, _CLF_WIDTH).astype(np.int64)
     digits = chars - 48
 
@@ -518,7 +523,7 @@ def _clf_times(texts: list[str]) -> np.ndarray:
     valid &= (day >= 1) & (day <= _days_in_month(year, month)) & (hour < 24) & (minute < 60) & (second < 60)
     offset = sign * (number(22, 2) * 60 + number(24, 2))
     seconds = _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset * 60
-    out[np.array(sized)] = np.where(valid, seconds * 1_000_000_000, -1)
+    out[sized] = np.where(valid, seconds * 1_000_000_000, -1)
     return out
 
 
