@@ -89,7 +89,8 @@ def test_a_proxy_recording_of_many_browsers_splits_users_by_cookie(tmp_path):
                _entry("https://shop.example/login", "2023-07-12T18:00:03Z")]
     har = _recording(tmp_path, entries)
     out = tmp_path / "events.parquet"
-    command = [sys.executable, "-m", "tracereplay", "ingest", str(har), "-o", str(out), "--json", "--user-key", "sid"]
+    command = [sys.executable, "-m", "tracereplay", "ingest", str(har), "-o", str(out), "--json",
+               "--user-key", "sid"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
