@@ -319,34 +319,19 @@ def main() -> None:
         protobuf, json_lines = work / "spans.otlp.pb", work / "spans.otlp.jsonl"
         plan = []
         if args.only in (None, "otlp", "otlp-json"):
-            started = time.perf_counter()
-            make_protobuf(protobuf, args.spans)
-            print(
-                f"made {args.spans:,} spans: {protobuf.stat().st_size / 1e6:,.0f} MB protobuf "
-                f"in {time.perf_counter() - started:.1f}s",
-                flush=True,
-            )
+            _make(make_protobuf, protobuf, args.spans, f"{args.spans:,} spans, protobuf")
         if args.only in (None, "otlp"):
             plan += [("otlp", "ingest", protobuf)]
             if not args.no_peers:
                 plan += [("otlp", "parse-floor", protobuf), ("otlp", "dict-loop", protobuf)]
         if args.only in (None, "otlp-json"):
-            started = time.perf_counter()
-            make_json(json_lines, args.spans)
-            print(
-                f"made OTLP/JSON: {json_lines.stat().st_size / 1e6:,.0f} MB "
-                f"in {time.perf_counter() - started:.1f}s",
-                flush=True,
-            )
+            _make(make_json, json_lines, args.spans, "OTLP/JSON")
             plan += [("otlp-json", "ingest", json_lines)]
             if not args.no_peers:
                 plan += [("otlp-json", "json-floor", json_lines), ("otlp-json", "json-dict-loop", json_lines)]
         if args.only in (None, "access-log"):
             access_log = work / "access.log"
-            started = time.perf_counter()
-            make_access_log(access_log, args.spans)
-            print(f"made an access log: {args.spans:,} lines, {access_log.stat().st_size / 1e6:,.0f} MB "
-                  f"in {time.perf_counter() - started:.1f}s", flush=True)
+            _make(make_access_log, access_log, args.spans, f"an access log of {args.spans:,} lines")
             plan += [("access-log", "ingest", access_log)]
             if not args.no_peers:
                 plan += [("access-log", "re-loop", access_log)]
@@ -366,6 +351,13 @@ def main() -> None:
                   flush=True)
         load = os.getloadavg()[0]
         print(f"\nmachine: {os.cpu_count()} cores, load {load:.1f}; python {sys.version.split()[0]}")
+
+
+def _make(make, path: Path, count: int, what: str) -> None:
+    started = time.perf_counter()
+    make(path, count)
+    seconds = time.perf_counter() - started
+    print(f"made {what}: {path.stat().st_size / 1e6:,.0f} MB in {seconds:.1f}s", flush=True)
 
 
 if __name__ == "__main__":

@@ -119,6 +119,12 @@ class _Program:
         return bytes(self.code)
 
 
+#: Common Log Format: (field, kind, stop byte, literal text after it)
+_COMBINED = (("client", PLAIN, " ", " "), ("ident", PLAIN, " ", " "), ("remote_user", PLAIN, " ", " ["),
+             ("time", PLAIN, "]", '] "'), ("request", QUOTED, '"', '" '), ("status", PLAIN, " ", " "),
+             ("bytes", PLAIN, " ", ""))
+
+
 def combined_layout() -> LogLayout:
     """Common or Combined Log Format with optional trailing fields (the layout without ``--log-format``).
 
@@ -127,24 +133,13 @@ def combined_layout() -> LogLayout:
     :func:`tracereplay.ingest.readers.accesslog.trailing_duration_ms`).
     """
     p = _Program()
-    p.field("client", PLAIN, " ")
-    p.lit(" ")
-    p.field("ident", PLAIN, " ")
-    p.lit(" ")
-    p.field("remote_user", PLAIN, " ")
-    p.lit(" [")
-    p.field("time", PLAIN, "]")
-    p.lit('] "')
-    p.field("request", QUOTED, '"')
-    p.lit('" ')
-    p.field("status", PLAIN, " ")
-    p.lit(" ")
-    p.field("bytes", PLAIN, " ")
+    for name, kind, stop, literal in _COMBINED:
+        p.field(name, kind, stop)
+        p.lit(literal)
     p.optional(' "')
-    p.field("referer", QUOTED, '"')
-    p.lit('" "')
-    p.field("agent", QUOTED, '"')
-    p.lit('"')
+    for name, literal in (("referer", '" "'), ("agent", '"')):
+        p.field(name, QUOTED, '"')
+        p.lit(literal)
     p.label()
     p.optional(" ")
     p.field("trailing", PLAIN, "")
