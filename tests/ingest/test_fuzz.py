@@ -22,6 +22,8 @@ SEEDS = {
     "mixpanel": SAMPLES / "mixpanel" / "export.jsonl",
     "snowplow": SAMPLES / "snowplow" / "enriched.tsv",
     "csv": SAMPLES / "csv" / "events.csv",
+    "access-log": Path(__file__).parent / "data" / "apache_logs.head",
+    "har": Path(__file__).parent / "data" / "chrome-postdata.har",
 }
 FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -34,24 +36,29 @@ def otlp_bytes(tmp_path_factory) -> bytes:
 
 
 def _seed(fmt: str, otlp_bytes: bytes) -> bytes:
-    return otlp_bytes if fmt.startswith("otlp") and fmt != "otlp-json" else SEEDS[fmt].read_bytes()[:6000]
+    if fmt.startswith("otlp") and fmt != "otlp-json":
+        return otlp_bytes
+    return SEEDS[fmt.removesuffix("-py")].read_bytes()[:6000]
 
 
 def _ingest_or_input_error(tmp_path: Path, data: bytes, fmt: str) -> None:
-    from tracereplay.ingest.readers import otlp_proto
+    from tracereplay.ingest.readers import accesslog, otlp_proto
 
     path = tmp_path / "fuzzed.dump"
     path.write_bytes(data)
-    scanned = otlp_proto.USE_SCANNER
-    # "otlp" fuzzes the protobuf-decoding reference, "otlp-scanned" the compiled scanner
+    scanned, native = otlp_proto.USE_SCANNER, accesslog._native
+    # "otlp" fuzzes the protobuf-decoding reference, "otlp-scanned" the compiled scanner; "access-log-py" the
+    # Python twin of the line scanner
     otlp_proto.USE_SCANNER = fmt == "otlp-scanned"
-    fmt = "otlp" if fmt == "otlp-scanned" else fmt
+    if fmt == "access-log-py":
+        accesslog._native = None
+    fmt = {"otlp-scanned": "otlp", "access-log-py": "access-log"}.get(fmt, fmt)
     try:
         read_dumps(path, format=fmt, salt=b"k")
     except InputError as exc:
         assert str(exc).startswith(str(path)) and "\n" not in str(exc)
     finally:
-        otlp_proto.USE_SCANNER = scanned
+        otlp_proto.USE_SCANNER, accesslog._native = scanned, native
 
 
 mutation = st.lists(st.tuples(st.sampled_from(["flip", "cut", "insert", "delete"]), st.integers(0, 10**6),
@@ -73,14 +80,14 @@ def _mutate(data: bytes, steps: list[tuple[str, int, bytes]]) -> bytes:
     return bytes(out)
 
 
-@pytest.mark.parametrize("fmt", ["otlp", "otlp-scanned", *SEEDS, "auto"])
+@pytest.mark.parametrize("fmt", ["otlp", "otlp-scanned", *SEEDS, "access-log-py", "auto"])
 @FUZZ
 @given(data=st.binary(max_size=512))
 def test_random_bytes(tmp_path, fmt, data):
     _ingest_or_input_error(tmp_path, data, fmt)
 
 
-@pytest.mark.parametrize("fmt", ["otlp", "otlp-scanned", *SEEDS])
+@pytest.mark.parametrize("fmt", ["otlp", "otlp-scanned", *SEEDS, "access-log-py"])
 @FUZZ
 @given(steps=mutation, compress=st.booleans())
 def test_mutated_files(tmp_path, otlp_bytes, fmt, steps, compress):
