@@ -260,7 +260,10 @@ def _assemble(parts: list[_Part]) -> tuple[bytes, tuple[str, ...], dict]:
         if i + 1 < len(merged) and not after:  # no byte to stop at between them
             raise ConfigError(f"log format: two fields ({name} and the next) with nothing between them")
         quoted = before.endswith('"') and after.startswith('"')
+        first = name not in program.fields  # a field written twice is read from its first place
         program.field(name, QUOTED if quoted else PLAIN, after[:1])
+        if not first:
+            continue
         if "time_kind" in options and name == "time":
             extra["time_kind"] = options["time_kind"]
         if name == "duration":

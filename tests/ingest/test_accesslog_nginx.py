@@ -22,6 +22,9 @@ from tracereplay.ingest import read_dumps_with_summary
 
 TIMED = ('$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
          '"$http_referer" "$http_user_agent" $request_time "$cookie_sid"')
+#: no request line: method and target apart, ISO 8601 and epoch times, the upstream-free request time
+SPLIT = ('$remote_addr $time_iso8601 $msec $request_method $request_uri $status "$http_user_agent" '
+         '$upstream_response_time $request_time')
 AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 
 
@@ -57,8 +60,10 @@ events {{ worker_connections 64; }}
 http {{
     {temp}
     log_format timed '{TIMED}';
+    log_format split '{SPLIT}';
     access_log {root}/combined.log combined;
     access_log {root}/timed.log timed;
+    access_log {root}/split.log split;
     server {{
         listen 127.0.0.1:{port};
         root {site};
@@ -79,7 +84,7 @@ http {{
     finally:
         server.terminate()
         server.wait(timeout=10)
-    return {"combined": root / "combined.log", "timed": root / "timed.log"}
+    return {"combined": root / "combined.log", "timed": root / "timed.log", "split": root / "split.log"}
 
 
 def _wait_for(port: int, server: subprocess.Popen) -> None:
@@ -139,3 +144,19 @@ def test_nginx_custom_log_format_gives_durations_and_cookie_users(nginx_logs, tm
     assert events["duration_ms"].notna().all() and (events["duration_ms"] >= 0).all()
     assert events.groupby("user").size().to_dict() == {
         "alice": 3, "bob": 2, f"127.0.0.1|{AGENT}": 1}
+
+
+def test_nginx_layout_without_a_request_line(nginx_logs):
+    """``$request_method`` + ``$request_uri``, ``$time_iso8601`` (the first time field counts), ``-`` for the
+    upstream time of a static file: the request time is used."""
+    events, summary = read_dumps_with_summary(nginx_logs["split"], log_format=SPLIT, keep_user_ids=True)
+    assert summary.spans_read == 8 and len(events) == 6
+    assert summary.dropped == {"no HTTP request line": 2}  # nginx logs no method for "HELLO THERE" / TLS
+    assert events["action"].tolist() == ["GET /index.html", "GET /items/{id}", "GET /items/{id}",
+                                         "GET /mission-sts-69.html", "GET /missing", "GET /index.html"]
+    assert events["path"].tolist()[2] == "/items/456"  # the query of $request_uri is stripped
+    combined, _ = read_dumps_with_summary(nginx_logs["combined"], keep_user_ids=True)
+    # ISO time has seconds, and nginx logs the end: the start is at most the request time earlier
+    gap = (combined["ts"].reset_index(drop=True) - events["ts"].reset_index(drop=True)).dt.total_seconds()
+    assert ((gap >= -1) & (gap <= 1)).all()
+    assert events["duration_ms"].notna().all()
