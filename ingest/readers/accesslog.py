@@ -52,7 +52,7 @@ BATCH_ROWS = 1 << 17
 #: a longer line is skipped (and counted): no server writes lines this long, a dump that does is hostile
 MAX_LINE = 64 * 1024
 #: distinct values a field's pool holds before it starts afresh (bounds memory on unique-per-line fields)
-MAX_DISTINCT = 1 << 20
+MAX_DISTINCT = 1 << 17
 
 BOT = "bot (--exclude-bots)"
 NO_REQUEST = "no HTTP request line"

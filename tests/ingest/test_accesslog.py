@@ -260,3 +260,16 @@ def test_timestamps_parse_like_strptime_with_their_zone():
     bad = ["29/Feb/2015:00:00:00 +0000", "17/Foo/2015:10:05:03 +0000", "17/May/2015 10:05:03 +0000",
            "1x/May/2015:10:05:03 +0000", "17/May/2015:24:00:00 +0000", "17/May/2015:10:05:03 0000", "short"]
     assert _clf_times(bad).tolist() == [-1] * len(bad)
+
+
+@needs_real_log
+def test_pools_starting_afresh_give_the_same_table(monkeypatch):
+    """Memory bound: a field's distinct values are dropped past MAX_DISTINCT; the table must not change."""
+    from tracereplay.ingest.readers import accesslog
+
+    whole, _ = read_dumps_with_summary(APACHE_LOGS, salt=b"k")
+    monkeypatch.setattr(accesslog, "MAX_DISTINCT", 500)
+    monkeypatch.setattr(accesslog, "BATCH_ROWS", 1_000)  # many batches, so the pools start afresh often
+    bounded, summary = read_dumps_with_summary(APACHE_LOGS, salt=b"k")
+    assert summary.files[0].first_line == {"malformed: unterminated quote": 8899}
+    assert bounded.equals(whole)
