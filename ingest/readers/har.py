@@ -55,7 +55,6 @@ def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBa
         "ts", "end", "method", "path", "route", "status", "span_error", "service", "user", "user_key",
         "session", "agent")}
     dropped: Counter[str] = Counter()
-    first_line: dict[str, int] = {}
     file_user = f"har:{path}"
     for number, entry in enumerate(entries, 1):
         try:
@@ -65,7 +64,6 @@ def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBa
                              where=f"entry {number}") from None
         if isinstance(row, str):
             dropped[row] += 1
-            first_line.setdefault(row, number)
             continue
         for name, value in row.items():
             columns[name].append(value)
@@ -78,8 +76,7 @@ def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBa
     }
     for name in ("method", "path", "route", "service", "user", "user_key", "session", "agent"):
         batch[name] = np.array(columns[name], dtype=object)
-    yield RawBatch(n=n, columns=batch, source=SOURCE, read=len(entries), dropped=dropped,
-                   first_line=first_line)
+    yield RawBatch(n=n, columns=batch, source=SOURCE, read=len(entries), dropped=dropped)
 
 
 def har_entries(path: Path, stream: BinaryIO) -> list:
