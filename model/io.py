@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from tracereplay.errors import ModelFileError
-from tracereplay.ingest.events import atomic_path
+from tracereplay.files import atomic_path
 from tracereplay.model.behaviour import ActionStats, ArrivalProfile, BehaviourModel, UserClass
 from tracereplay.model.distributions import Duration
 

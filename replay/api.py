@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
-from tracereplay.ingest.events import atomic_path
+from tracereplay.files import atomic_path
 from tracereplay.replay.actions.pack import load_pack
 from tracereplay.replay.behaviour import Behaviour, from_spec, from_trace, starting_at
 from tracereplay.replay.config import RunConfig, Workload

@@ -23,7 +23,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from hdrh.histogram import HdrHistogram
 
-from tracereplay.ingest.events import EVENT_SCHEMA, atomic_path
+from tracereplay.files import atomic_path
+from tracereplay.ingest.events import EVENT_SCHEMA
 from tracereplay.replay.histogram import new_histogram, record_many
 
 REQUEST_SCHEMA = pa.schema(

@@ -246,7 +246,7 @@ def _print_tables(summary: Any, output: Path | None, **parts: Any) -> None:
     if output is None:
         _render_all(summary, _console(), **parts)
         return
-    from tracereplay.ingest.events import atomic_path
+    from tracereplay.files import atomic_path
 
     with atomic_path(output) as tmp, open(tmp, "w", encoding="utf-8") as handle:
         _render_all(summary, _console(handle), **parts)
@@ -278,7 +278,7 @@ def _emit(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
         return
-    from tracereplay.ingest.events import atomic_path
+    from tracereplay.files import atomic_path
 
     with atomic_path(output) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")
