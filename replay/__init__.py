@@ -11,13 +11,14 @@ only writer of its store, sends through a ``Transport``), ``UserController`` (``
 
 from __future__ import annotations
 
-from tracereplay.replay.api import RunHandle, RunResult, replay, run, run_async, start_run
+from tracereplay.replay.api import RunHandle, replay, run, run_async, start_run
 from tracereplay.replay.config import Arrivals, RunConfig, Workload
 from tracereplay.replay.controllers.base import Step, UserController
 from tracereplay.replay.controllers.simple import Script, SimpleController, load_script
 from tracereplay.replay.controllers.stochastic import SessionSource, StochasticController
 from tracereplay.replay.controllers.trace import TraceController, UserPlan, plan_users
 from tracereplay.replay.loadtester import ExitReason, LoadTester
+from tracereplay.replay.runner import RunResult
 from tracereplay.replay.store import MemStore, MutableUserStore, UserStore
 from tracereplay.replay.transport import (
     AiohttpTransport,

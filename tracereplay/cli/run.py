@@ -188,8 +188,8 @@ def _announce_profile(model: str, target: str, settings: dict[str, Any], *, quie
     """One line on the profile window the run covers, and a warning if it would start no session."""
     from datetime import UTC, datetime
 
-    from tracereplay.replay.behaviour import is_script, load_model_file, model_profile
     from tracereplay.replay.config import RunConfig
+    from tracereplay.replay.sources import is_script, load_model_file, model_profile
 
     config = RunConfig(target=target, **settings).validate()  # bad settings: the usual one-line error
     if is_script(model):
@@ -269,10 +269,11 @@ def _execute(
 ) -> None:
     import json
 
-    from tracereplay.replay.api import _run_loop
+    # here, not at the top: the runtime imports aiohttp, numpy and pandas, which `--help` does not need
     from tracereplay.replay.cli_live import drive
+    from tracereplay.replay.runner import run_loop
 
-    result = _run_loop(
+    result = run_loop(
         drive(
             model,
             events,

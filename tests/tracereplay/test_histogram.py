@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from tracereplay.report import histogram
-
-from .conftest import nearest_rank
+from tests.report.conftest import nearest_rank
+from tracereplay import histogram
 
 
 def test_counts_index_matches_the_hdrh_library() -> None:
