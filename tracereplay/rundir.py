@@ -223,7 +223,7 @@ def worker_files(run_dir: str | Path, kind: str) -> tuple[Path, ...]:
                 parts.setdefault(worker, []).append(file)
         elif match["ext"] == PARQUET:
             merged[worker] = file
-        else:
+        elif file.stat().st_size > 0:  # killed before the stream's first bytes: it holds nothing
             streams[worker] = file
     chosen: list[Path] = []
     for worker in sorted(merged.keys() | streams.keys() | parts.keys()):
@@ -283,6 +283,9 @@ class StreamWriter:
         self._sink = pa.OSFile(str(self.path), "wb")
         self._writer = pa.ipc.new_stream(self._sink, schema)
         self.rows = 0
+        # Arrow writes the schema with the first batch: an empty one now makes the stream readable from
+        # its first byte on, even if the worker is killed before its first second is flushed
+        self.write(schema.empty_table())
 
     def write(self, table: pa.Table) -> None:
         self._writer.write_table(table)

@@ -12,6 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from tracereplay.errors import InputError
+from tracereplay.report import load_run
+from tracereplay.rundir import stream_batches
+
 PACK = "tracereplay.demo.actions"
 
 
@@ -106,9 +110,23 @@ def _wait_for(path_glob: Path, pattern: str, timeout: float = 20) -> None:
         time.sleep(0.1)
 
 
-def test_ctrl_c_mid_run_leaves_a_readable_run_directory(demo_process, demo_model, tmp_path):
-    out = tmp_path / "run"
-    process = subprocess.Popen(
+def _wait_for_seconds(stream: Path, seconds: int, timeout: float = 30) -> None:
+    """Until ``stream`` (a worker's requests stream) holds ``seconds`` flushed batches with rows."""
+    deadline = time.monotonic() + timeout
+    while _flushed_seconds(stream) < seconds:
+        assert time.monotonic() < deadline, f"fewer than {seconds} flushed seconds in {stream}"
+        time.sleep(0.1)
+
+
+def _flushed_seconds(stream: Path) -> int:
+    try:
+        return sum(b.num_rows > 0 for b in stream_batches(stream))
+    except InputError:  # not there yet, or its first bytes are being written
+        return 0
+
+
+def _start_run(demo_model: str, demo_process: str, out: Path) -> subprocess.Popen:
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -134,7 +152,12 @@ def test_ctrl_c_mid_run_leaves_a_readable_run_directory(demo_process, demo_model
         stderr=subprocess.PIPE,
         text=True,
     )
-    _wait_for(out, "requests-0.part*.parquet")
+
+
+def test_ctrl_c_mid_run_leaves_a_readable_run_directory(demo_process, demo_model, tmp_path):
+    out = tmp_path / "run"
+    process = _start_run(demo_model, demo_process, out)
+    _wait_for_seconds(out / "requests-0.arrows", 1)
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=30)
     assert process.returncode == 130, stderr
@@ -143,15 +166,55 @@ def test_ctrl_c_mid_run_leaves_a_readable_run_directory(demo_process, demo_model
     assert meta["exit_reason"] == "interrupted"
     frame = requests_of(out)
     assert len(frame) == meta["requests"] > 0
-    assert not list(out.glob("*.part*")), "parts merged"
+    assert not list(out.glob("*.arrows")), "streams converted to Parquet"
     assert "interrupted" in stdout
+
+
+def test_a_killed_run_is_readable_and_lost_at_most_its_last_second(demo_process, demo_model, tmp_path):
+    """SIGKILL: no handler runs, nothing is converted; the streams hold every flushed second."""
+    out = tmp_path / "run"
+    process = _start_run(demo_model, demo_process, out)
+    _wait_for_seconds(out / "requests-0.arrows", 2)
+    process.kill()
+    killed_at = pd.Timestamp.now(tz="UTC")
+    process.communicate(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    assert not list(out.glob("requests-*.parquet")) and (out / "requests-0.arrows").exists()
+
+    run = load_run(out)  # the stream, read up to its last complete batch
+    assert run.meta["exit_reason"] == "running"  # it never got to say otherwise
+    requests, users = run.requests, run.users
+    assert len(requests) >= users["requests"].iloc[-1] > 0  # every second the counters saw is there
+    # flushed once a second: what is lost is what was sent after the last flush
+    assert (killed_at - requests["ts"].max()).total_seconds() < 2.5
+    summary = run.summary
+    assert summary.total["count"] == len(requests)
+    done = tracereplay("report", str(out))
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
 
 
 def _controlled_run(model: str, target: str, out) -> list[str]:
     """A 4 s, one-worker run of 2 users that runtime control (signals, keys) changes in steps of 3."""
     return [
-        sys.executable, "-m", "tracereplay", "run", model, "--target", target, "--users", "2", "--step", "3",
-        "--duration", "4s", "--actions", PACK, "--workers", "1", "-o", str(out),
+        sys.executable,
+        "-m",
+        "tracereplay",
+        "run",
+        model,
+        "--target",
+        target,
+        "--users",
+        "2",
+        "--step",
+        "3",
+        "--duration",
+        "4s",
+        "--actions",
+        PACK,
+        "--workers",
+        "1",
+        "-o",
+        str(out),
     ]
 
 
@@ -163,7 +226,7 @@ def test_sigusr1_adds_users_and_sigusr2_removes_them(demo_process, demo_model, t
         stderr=subprocess.PIPE,
         text=True,
     )
-    _wait_for(out, "users-0.parquet")
+    _wait_for_seconds(out / "requests-0.arrows", 1)
     os.kill(process.pid, signal.SIGUSR1)
     time.sleep(1.3)
     os.kill(process.pid, signal.SIGUSR2)
@@ -177,8 +240,22 @@ def test_sigusr1_adds_users_and_sigusr2_removes_them(demo_process, demo_model, t
 def _fast_replay(events: str, target: str, out, *, workers: int) -> list[str]:
     """`replay` arguments for a fifth of the recorded users at 50 000× speed, gaps capped at 20 ms."""
     return [
-        "replay", events, "--target", target, "--speed", "50000", "--max-gap", "20ms", "--sample", "20%",
-        "--actions", PACK, "--workers", str(workers), "-o", str(out),
+        "replay",
+        events,
+        "--target",
+        target,
+        "--speed",
+        "50000",
+        "--max-gap",
+        "20ms",
+        "--sample",
+        "20%",
+        "--actions",
+        PACK,
+        "--workers",
+        str(workers),
+        "-o",
+        str(out),
     ]
 
 
@@ -254,7 +331,7 @@ def test_keyboard_plus_adds_users(demo_process, demo_model, tmp_path):
     )
     os.close(slave)
     try:
-        _wait_for(out, "users-0.parquet")
+        _wait_for_seconds(out / "requests-0.arrows", 1)
         os.write(master, b"+")
         _, stderr = process.communicate(timeout=30)
     finally:
