@@ -403,3 +403,33 @@ def test_replay_shards_whole_users_across_workers(demo_process, demo_events, tmp
     assert single.returncode == 0, single.stderr
     assert set(requests_of(tmp_path / "one")["user"]) == set(frame["user"])  # the same users either way
     assert json.loads(done.stdout)["exit_reason"] == "completed"
+
+
+def test_end_of_run_figures_equal_the_reports(demo_process, demo_model, tmp_path):
+    """One percentile rule: the end-of-run line, ``--json`` and run.json give ``report``'s p50/p90/p99.
+
+    Two worker processes, so the figures are merged from per-second, per-worker histograms on one side and
+    computed from the requests files on the other."""
+    out = tmp_path / "run"
+    done = tracereplay(
+        "run", demo_model, "--target", demo_process, "--users", "6", "--duration", "3s", "--actions", PACK,
+        "--workers", "2", "--think-scale", "0.02", "--json", "-o", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    totals = json.loads((out / "run.json").read_text())["totals"]
+    shown = tracereplay(
+        "run", demo_model, "--target", demo_process, "--users", "2", "--duration", "1s", "--actions", PACK,
+        "--workers", "1", "-q", "-o", str(tmp_path / "shown"),
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    report = json.loads(tracereplay("report", str(out), "--json").stdout)["total"]
+    assert result["requests"] == report["count"] > 50
+    for kind, ours in (("measured", "latency_ms"), ("corrected", "latency_corrected_ms")):
+        for p in ("p50", "p90", "p99"):
+            assert result[ours][p] == totals[ours][p] == report[kind][f"{p}_ms"], (kind, p)
+        assert result[ours]["max"] == report[kind]["max_ms"]
+    # the human end-of-run table prints those same numbers
+    shown_report = json.loads(tracereplay("report", str(tmp_path / "shown"), "--json").stdout)["total"]
+    line = next(ln for ln in shown.stdout.splitlines() if ln.lstrip().startswith("corrected"))
+    assert line.split()[1:4] == [f"{shown_report['corrected'][f'{p}_ms']:.1f}" for p in ("p50", "p90", "p99")]
