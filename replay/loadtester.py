@@ -6,7 +6,7 @@
     outcome = await tester.wait()    # until the duration passes, the workload is done or stop() is called
 
 The stop is graceful: waiting users stop at once, requests in flight finish and are recorded (up to
-``config.grace`` seconds), the last batch is flushed and the Parquet parts are merged.
+``config.grace`` seconds), the last batch is flushed and the recorder's streams become Parquet.
 """
 
 from __future__ import annotations

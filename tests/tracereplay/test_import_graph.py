@@ -101,7 +101,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(name)
         for target in sorted(edges(name)):
             if state.get(target) == 1:
-                return [*stack[stack.index(target):], target]
+                return [*stack[stack.index(target) :], target]
             if target not in state and (found := visit(target)) is not None:
                 return found
         stack.pop()

@@ -12,6 +12,8 @@ from typing import Any
 
 import click
 
+from tracereplay.cli.params import Duration
+
 EXIT_THRESHOLD = 3
 EXIT_REGRESSION = 4
 _NICE_BUCKETS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
@@ -20,21 +22,6 @@ _NICE_BUCKETS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
 def register(cli: click.Group) -> None:
     """Add ``report`` to ``cli``."""
     cli.add_command(report)
-
-
-def _bucket(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
-    from tracereplay.durations import parse_duration
-    from tracereplay.errors import ConfigError
-
-    if value is None:
-        return None
-    try:
-        seconds = parse_duration(value)
-    except ConfigError as exc:
-        raise click.BadParameter(str(exc)) from None
-    if seconds < 0.001:
-        raise click.BadParameter(f"{value!r} is too small (at least 1ms)")
-    return seconds
 
 
 def _thresholds(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[Any]:
@@ -61,7 +48,7 @@ def _thresholds(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 @click.option(
     "-o", "--output", type=click.Path(path_type=Path), help="Write the printed output to exactly this file."
 )
-@click.option("--bucket", callback=_bucket, metavar="DURATION", help="Add the over-time table (e.g. 5s).")
+@click.option("--bucket", type=Duration(minimum=0.001), help="Add the over-time table (e.g. 5s).")
 @click.option(
     "--latency",
     type=click.Choice(["corrected", "measured"]),
