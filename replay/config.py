@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tracereplay.errors import ConfigError
+from tracereplay.replay.tls import client_context
 
 
 class Workload(enum.Enum):
@@ -226,8 +227,6 @@ class RunConfig:
         if problems:
             raise ConfigError(problems)
         if self.ca_cert is not None:
-            from tracereplay.replay.tls import client_context
-
             client_context(ca_cert=self.ca_cert)
         return self
 

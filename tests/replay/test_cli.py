@@ -196,25 +196,8 @@ def test_a_killed_run_is_readable_and_lost_at_most_its_last_second(demo_process,
 def _controlled_run(model: str, target: str, out) -> list[str]:
     """A 4 s, one-worker run of 2 users that runtime control (signals, keys) changes in steps of 3."""
     return [
-        sys.executable,
-        "-m",
-        "tracereplay",
-        "run",
-        model,
-        "--target",
-        target,
-        "--users",
-        "2",
-        "--step",
-        "3",
-        "--duration",
-        "4s",
-        "--actions",
-        PACK,
-        "--workers",
-        "1",
-        "-o",
-        str(out),
+        sys.executable, "-m", "tracereplay", "run", model, "--target", target, "--users", "2", "--step", "3",
+        "--duration", "4s", "--actions", PACK, "--workers", "1", "-o", str(out),
     ]
 
 
@@ -240,22 +223,8 @@ def test_sigusr1_adds_users_and_sigusr2_removes_them(demo_process, demo_model, t
 def _fast_replay(events: str, target: str, out, *, workers: int) -> list[str]:
     """`replay` arguments for a fifth of the recorded users at 50 000× speed, gaps capped at 20 ms."""
     return [
-        "replay",
-        events,
-        "--target",
-        target,
-        "--speed",
-        "50000",
-        "--max-gap",
-        "20ms",
-        "--sample",
-        "20%",
-        "--actions",
-        PACK,
-        "--workers",
-        str(workers),
-        "-o",
-        str(out),
+        "replay", events, "--target", target, "--speed", "50000", "--max-gap", "20ms", "--sample", "20%",
+        "--actions", PACK, "--workers", str(workers), "-o", str(out),
     ]
 
 

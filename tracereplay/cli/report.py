@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from tracereplay.cli.params import Duration
+from tracereplay.files import atomic_path
 
 EXIT_THRESHOLD = 3
 EXIT_REGRESSION = 4
@@ -233,7 +234,6 @@ def _print_tables(summary: Any, output: Path | None, **parts: Any) -> None:
     if output is None:
         _render_all(summary, _console(), **parts)
         return
-    from tracereplay.files import atomic_path
 
     with atomic_path(output) as tmp, open(tmp, "w", encoding="utf-8") as handle:
         _render_all(summary, _console(handle), **parts)
@@ -265,7 +265,6 @@ def _emit(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
         return
-    from tracereplay.files import atomic_path
 
     with atomic_path(output) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")

@@ -15,7 +15,7 @@ import click
 
 from tracereplay.cli.params import DURATION, FRACTION
 from tracereplay.durations import format_duration
-from tracereplay.replay.config import REPLAY, RUN, Arrivals, RunConfig
+from tracereplay.replay.config import REPLAY, RUN, Arrivals, RunConfig, default_workers
 
 #: Where a verb's option differs from the setting's own declaration (RunConfig is the API's contract).
 OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
@@ -115,7 +115,7 @@ def _announce_profile(model: str, target: str, settings: dict[str, Any], *, quie
     """One line on the profile window the run covers, and a warning if it would start no session."""
     from datetime import UTC, datetime
 
-    from tracereplay.replay.config import RunConfig
+    # here, not at the top: loading a model imports numpy and pandas, which `--help` does not need
     from tracereplay.replay.sources import is_script, load_model_file, model_profile
 
     config = RunConfig(target=target, **settings).validate()  # bad settings: the usual one-line error
@@ -123,8 +123,6 @@ def _announce_profile(model: str, target: str, settings: dict[str, Any], *, quie
         return  # a script has no profile: the run says so
     window = model_profile(load_model_file(model), config, now=datetime.now(UTC)).window(config.duration or 0)
     if not quiet:
-        from tracereplay.durations import format_duration
-
         w = window
         span = format_duration(w["profile_hours"] * 3600)
         rates = f"{w['rate_min']:.3g}" + (f"–{w['rate_max']:.3g}" if w["rate_max"] != w["rate_min"] else "")
@@ -157,8 +155,6 @@ def replay_command(events: str, **options: Any) -> None:
 
 def _settings(command: str, options: dict[str, Any]) -> dict[str, Any]:
     """RunConfig's keyword arguments from the parsed options (the target goes separately)."""
-    from tracereplay.replay.config import default_workers
-
     names = [f.name for f in dataclasses.fields(RunConfig) if command in f.metadata.get("commands", ())]
     settings = {name: options[name] for name in names if name != "target"}
     if "arrivals" in settings:
@@ -190,7 +186,7 @@ def _execute(
     if options["as_json"]:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
-        from tracereplay.replay.cli_live import print_result
+        from tracereplay.replay.cli_live import print_result  # rich: only when there is a result to show
 
         print_result(result)
     if result.exit_reason == "interrupted":
