@@ -24,7 +24,7 @@ schemes and are left out: this measures the storage scheme only.
 
 Printed per scheme: write time (the whole soak's flushes, wall and CPU; making the data is not timed),
 RSS at the start, every 10 % and at the end of the soak, peak RSS, files in the run directory before the
-end-of-run step, the end-of-run merge or conversion time, and the final file's size.
+end-of-run step and their size, the end-of-run merge or conversion time, and the final file's size.
 """
 
 from __future__ import annotations
@@ -158,7 +158,8 @@ def child(scheme: str, seconds: int, rps: int, real_time: bool) -> dict:
             write_cpu += time.process_time() - cpu
             if (s + 1) % max(1, seconds // 10) == 0:
                 samples.append(round(rss_mb(), 1))
-        files = len(list(run_dir.iterdir()))
+        files = list(run_dir.iterdir())
+        disk_mb = sum(f.stat().st_size for f in files) / 2**20
         began = time.perf_counter()
         target = writer.finish()
         finish_s = time.perf_counter() - began
@@ -170,7 +171,8 @@ def child(scheme: str, seconds: int, rps: int, real_time: bool) -> dict:
             "write_cpu_s": round(write_cpu, 2),
             "rss_mb": samples,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "files_before_end": files,
+            "files_before_end": len(files),
+            "disk_before_end_mb": round(disk_mb, 1),
             "finish_s": round(finish_s, 2),
             "final_mb": round(target.stat().st_size / 2**20, 1),
             "rows": rows,
@@ -205,6 +207,7 @@ def main() -> None:
         ("write_s", "soak write time s"),
         ("peak_rss_mb", "peak RSS MB"),
         ("files_before_end", "files before the end"),
+        ("disk_before_end_mb", "MB on disk before end"),
         ("finish_s", "end-of-run merge s"),
         ("final_mb", "final file MB"),
     ):

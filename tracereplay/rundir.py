@@ -51,8 +51,10 @@ RUNNING = "running"  # exit_reason while the run is going (or if it crashed)
 
 REQUESTS, USERS = "requests", "users"
 PARQUET, STREAM = ".parquet", ".arrows"
+#: Each batch's buffers zstd-compressed: an hour at 2 000 req/s is ~0.5 GB on disk instead of ~1.4 GB.
+STREAM_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
 #: Rows a Parquet row group holds when a stream is converted (the report reads a row group at a time).
-ROW_GROUP_ROWS = 1 << 17
+ROW_GROUP_ROWS = 1 << 16
 
 REQUEST_SCHEMA = pa.schema(
     [
@@ -243,7 +245,7 @@ def is_stream(path: Path) -> bool:
 def stream_schema(path: Path) -> pa.Schema:
     """The schema of an ``.arrows`` stream; InputError if it has none (not a stream, or empty)."""
     try:
-        with pa.memory_map(str(path)) as source:
+        with pa.OSFile(str(path)) as source:
             return pa.ipc.open_stream(source).schema
     except (pa.ArrowInvalid, OSError, ValueError) as exc:
         raise InputError(path, f"not a readable Arrow stream ({_first_line(exc)})") from None
@@ -256,7 +258,9 @@ def stream_batches(path: Path, columns: list[str] | None = None) -> Iterator[pa.
     before it. A file with no readable schema at all is an InputError naming it.
     """
     try:
-        source = pa.memory_map(str(path))
+        # read, not memory-mapped: each batch is decoded into its own buffers and freed once used, so
+        # converting or reading an hour of a worker's requests holds one row group, not the whole file
+        source = pa.OSFile(str(path))
         reader = pa.ipc.open_stream(source)
     except (pa.ArrowInvalid, OSError, ValueError) as exc:
         raise InputError(path, f"not a readable Arrow stream ({_first_line(exc)})") from None
@@ -281,7 +285,7 @@ class StreamWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # OSFile writes straight to the file descriptor: no user-space buffer a crash could lose
         self._sink = pa.OSFile(str(self.path), "wb")
-        self._writer = pa.ipc.new_stream(self._sink, schema)
+        self._writer = pa.ipc.new_stream(self._sink, schema, options=STREAM_OPTIONS)
         self.rows = 0
         # Arrow writes the schema with the first batch: an empty one now makes the stream readable from
         # its first byte on, even if the worker is killed before its first second is flushed
