@@ -160,9 +160,9 @@ def child(scheme: str, seconds: int, rps: int, real_time: bool) -> dict:
                 samples.append(round(rss_mb(), 1))
         files = list(run_dir.iterdir())
         disk_mb = sum(f.stat().st_size for f in files) / 2**20
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         target = writer.finish()
-        finish_s = time.perf_counter() - began
+        finish_s, finish_cpu = time.perf_counter() - began, time.process_time() - cpu
         rows = pq.ParquetFile(target).metadata.num_rows
         assert rows == seconds * rps, (rows, seconds * rps)
         return {
@@ -174,6 +174,7 @@ def child(scheme: str, seconds: int, rps: int, real_time: bool) -> dict:
             "files_before_end": len(files),
             "disk_before_end_mb": round(disk_mb, 1),
             "finish_s": round(finish_s, 2),
+            "finish_cpu_s": round(finish_cpu, 2),
             "final_mb": round(target.stat().st_size / 2**20, 1),
             "rows": rows,
         }
@@ -205,10 +206,12 @@ def main() -> None:
     print(f"{'':24}{'old (part/s)':>16}{'new (stream)':>16}")
     for key, label in (
         ("write_s", "soak write time s"),
+        ("write_cpu_s", "soak write CPU s"),
         ("peak_rss_mb", "peak RSS MB"),
         ("files_before_end", "files before the end"),
         ("disk_before_end_mb", "MB on disk before end"),
         ("finish_s", "end-of-run merge s"),
+        ("finish_cpu_s", "end-of-run merge CPU s"),
         ("final_mb", "final file MB"),
     ):
         print(f"{label:24}{old[key]:>16}{new[key]:>16}")
