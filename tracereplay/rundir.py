@@ -29,6 +29,7 @@ import json
 import platform
 import re
 import sys
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -271,7 +272,12 @@ def stream_batches(path: Path, columns: list[str] | None = None) -> Iterator[pa.
             except StopIteration:
                 return
             except (pa.ArrowInvalid, OSError):
-                return  # a torn tail: what a killed writer leaves
+                # a torn tail: what a writer killed mid-batch leaves. Said once, as the rows after it are
+                # lost (at most the second being written)
+                warnings.warn(
+                    f"{path}: ends in an incomplete batch; read up to its last complete second", stacklevel=2
+                )
+                return
             yield batch.select(columns) if columns is not None else batch
 
 

@@ -101,3 +101,18 @@ def test_a_finished_stream_becomes_parquet_with_large_row_groups(tmp_path) -> No
     assert path.name == "users-5.parquet" and not (tmp_path / "users-5.arrows").exists()
     parquet = pq.ParquetFile(path)
     assert parquet.metadata.num_rows == 300 and parquet.metadata.num_row_groups == 1
+
+
+def test_unknown_fields_of_the_same_version_are_tolerated(tmp_path) -> None:
+    """A newer tracereplay may add fields within version 1; an older reader keeps what it knows."""
+    document = {"started": "2026-01-01T00:00:00Z", "workers": 2, "future_field": {"x": 1}, "ended": None}
+    (tmp_path / "run.json").write_text(json.dumps(document))
+    meta = rundir.read_run_json(tmp_path)
+    assert meta is not None and meta.workers == 2 and meta.started.tzinfo is not None and meta.ended is None
+
+
+def test_no_run_json_is_none_and_a_folder_in_its_place_is_an_error(tmp_path) -> None:
+    assert rundir.read_run_json(tmp_path) is None
+    (tmp_path / "run.json").mkdir()
+    with pytest.raises(InputError, match=r"run\.json"):
+        rundir.read_run_json(tmp_path)
