@@ -19,7 +19,6 @@ Readers and runs may add columns; nothing downstream may require them.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from tracereplay.errors import InputError
+from tracereplay.files import atomic_path
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -150,25 +150,3 @@ def read_events(path: str | Path, columns: Iterable[str] | None = None) -> pd.Da
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
-class atomic_path:
-    """Context manager yielding a temporary sibling path that is renamed to ``target`` on success.
-
-    On failure the temporary file is removed and ``target`` is untouched, so a partly written output is
-    never left behind as if complete.
-    """
-
-    def __init__(self, target: Path) -> None:
-        self.target = Path(target)
-        self.tmp = self.target.with_name(f".{self.target.name}.{os.getpid()}.partial")
-
-    def __enter__(self) -> Path:
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            os.replace(self.tmp, self.target)
-        else:
-            self.tmp.unlink(missing_ok=True)

@@ -18,7 +18,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tracereplay.errors import InputError
-from tracereplay.ingest.events import EVENT_SCHEMA, atomic_path
+from tracereplay.files import atomic_path
+from tracereplay.ingest.events import EVENT_SCHEMA
 from tracereplay.ingest.normalize import Normalizer
 from tracereplay.ingest.options import IngestOptions, salt_path_for
 from tracereplay.ingest.raw import RawBatch

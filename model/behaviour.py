@@ -24,14 +24,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tracereplay.model.distributions import Duration
+from tracereplay.model.encode import model_to_dict, save_model
+from tracereplay.model.frames import model_frames, transition_matrix
+from tracereplay.model.sampler import CompiledModel
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from tracereplay.model.sampler import CompiledModel
-
-EXIT = "(exit)"
-START = "(start)"
 _CLOCK_FLOOR = 1e-3                    # slowest arrival-clock speed, as a share of the mean rate
 _DAY_S = 86400.0
 
@@ -167,8 +166,6 @@ class BehaviourModel:
     # ---- the runtime contract (docs/architecture.md) ----------------------------------------------
     @cached_property
     def compiled(self) -> CompiledModel:
-        from tracereplay.model.sampler import CompiledModel
-
         return CompiledModel(self)
 
     def sample_user(self, rng: np.random.Generator) -> tuple[int, int]:
@@ -216,23 +213,15 @@ class BehaviourModel:
 
     def save(self, path: str | Path) -> Path:
         """Write the model to exactly ``path`` (one versioned JSON file, written atomically)."""
-        from tracereplay.model.io import save_model
-
         return save_model(self, path)
 
     def to_dict(self) -> dict[str, Any]:
-        from tracereplay.model.io import model_to_dict
-
         return model_to_dict(self)
 
     def transition_matrix(self, class_index: int = 0) -> pd.DataFrame:
         """Transition probabilities of one class (rows: START + actions; columns: actions + EXIT)."""
-        from tracereplay.model.frames import transition_matrix
-
         return transition_matrix(self, class_index)
 
     def frames(self) -> dict[str, pd.DataFrame]:
         """Everything in the model as pandas tables, for notebooks (see :mod:`tracereplay.model.frames`)."""
-        from tracereplay.model.frames import model_frames
-
         return model_frames(self)

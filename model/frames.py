@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from tracereplay.model.behaviour import EXIT, START
+from tracereplay.model.states import EXIT, START
 
 if TYPE_CHECKING:
     from tracereplay.model.behaviour import BehaviourModel, UserClass

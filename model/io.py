@@ -15,7 +15,6 @@ and the place.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -23,24 +22,9 @@ from typing import Any
 import numpy as np
 
 from tracereplay.errors import ModelFileError
-from tracereplay.ingest.events import atomic_path
 from tracereplay.model.behaviour import ActionStats, ArrivalProfile, BehaviourModel, UserClass
 from tracereplay.model.distributions import Duration
-
-FORMAT = "tracereplay-model"
-FORMAT_VERSION = 2
-# Version 2: session gaps are measured on the arrival clock ("session_gap_clock": "arrivals") and have
-# per-hour laws ("session_gap_by_hour" in each class). Version-1 files keep their wall-clock gaps.
-GAP_CLOCKS = ("arrivals", "wall")
-
-
-def save_model(model: BehaviourModel, path: str | Path) -> Path:
-    """Write ``model`` to exactly ``path``, atomically."""
-    target = Path(path)
-    text = json.dumps(model_to_dict(model), separators=(",", ":"), allow_nan=False)
-    with atomic_path(target) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return target
+from tracereplay.model.encode import FORMAT, FORMAT_VERSION, GAP_CLOCKS
 
 
 def load_model(path: str | Path) -> BehaviourModel:
@@ -61,34 +45,6 @@ def load_model(path: str | Path) -> BehaviourModel:
     except OSError as exc:
         raise ModelFileError(source, f"cannot read ({exc.strerror})") from None
     return model_from_dict(data, source=source)
-
-
-def model_to_dict(model: BehaviourModel) -> dict[str, Any]:
-    from tracereplay import __version__
-
-    return {
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
-        "tracereplay": __version__,
-        "saved": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "source": model.source,
-        "settings": model.settings,
-        "actions": list(model.actions),
-        "action_stats": [_stats_to_dict(s) for s in model.action_stats],
-        "think": _dist(model.think),
-        "session_gap": _dist(model.session_gap),
-        "arrivals": {
-            "bins": "hour_of_week" if model.arrivals.by_week else "hour_of_day",
-            "rate": [_round(r) for r in model.arrivals.rate.tolist()],
-            "observed": [bool(o) for o in model.arrivals.observed.tolist()],
-        },
-        "max_session_actions": model.max_session_actions,
-        "sticky_share": _round(model.sticky_share),
-        "class_mix": None if model.class_mix is None else [[_round(v) for v in row]
-                                                           for row in np.asarray(model.class_mix).tolist()],
-        "session_gap_clock": model.session_gap_clock,
-        "classes": [_class_to_dict(c) for c in model.classes],
-    }
 
 
 def model_from_dict(data: Any, *, source: str | Path = "<model>") -> BehaviourModel:
@@ -160,23 +116,8 @@ def model_from_dict(data: Any, *, source: str | Path = "<model>") -> BehaviourMo
         raise ModelFileError(source, f"damaged: {exc}", where=place) from None
 
 
-def _round(value: float) -> float:
-    return float(f"{value:.9g}")
-
-
-def _dist(dist: Duration | None) -> dict[str, Any] | None:
-    return dist.to_dict() if dist is not None else None
-
-
 def _dist_from(data: Any) -> Duration | None:
     return Duration.from_dict(data) if data is not None else None
-
-
-def _stats_to_dict(s: ActionStats) -> dict[str, Any]:
-    return {"name": s.name, "count": s.count, "error_rate": _round(s.error_rate),
-            "duration": _dist(s.duration), "method": s.method, "route": s.route,
-            "ok_status": s.ok_status, "error_status": s.error_status,
-            "paths": list(s.paths)}
 
 
 def _stats_from_dict(d: dict[str, Any]) -> ActionStats:
@@ -186,27 +127,6 @@ def _stats_from_dict(d: dict[str, Any]) -> ActionStats:
         ok_status=d.get("ok_status"), error_status=d.get("error_status"),
         paths=tuple(str(p) for p in d.get("paths", ())),
     )
-
-
-def _class_to_dict(c: UserClass) -> dict[str, Any]:
-    starts = np.flatnonzero(c.start_counts)
-    rows, cols = np.nonzero(c.transition_counts)
-    values, counts = c.sessions_per_user
-    return {
-        "name": c.name,
-        "share": _round(c.share),
-        "users": c.users,
-        "sessions": c.sessions,
-        "starts": [[int(i), _round(c.start_counts[i])] for i in starts],
-        "transitions": [[int(i), int(j), _round(c.transition_counts[i, j])]
-                        for i, j in zip(rows, cols, strict=True)],
-        "sessions_per_user": {"values": values.tolist(), "users": counts.tolist()},
-        "session_gap": _dist(c.session_gap),
-        "session_gap_by_hour": [[h, d.to_dict()] for h, d in sorted(c.session_gap_by_hour.items())],
-        "think": _dist(c.think),
-        "think_action": [[i, d.to_dict()] for i, d in sorted(c.think_action.items())],
-        "think_transition": [[i, j, d.to_dict()] for (i, j), d in sorted(c.think_transition.items())],
-    }
 
 
 def _class_from_dict(d: dict[str, Any], a: int) -> UserClass:

@@ -11,54 +11,49 @@ only writer of its store, sends through a ``Transport``), ``UserController`` (``
 
 from __future__ import annotations
 
-from tracereplay.replay.api import RunHandle, RunResult, replay, run, run_async, start_run
-from tracereplay.replay.config import Arrivals, RunConfig, Workload
-from tracereplay.replay.controllers.base import Step, UserController
-from tracereplay.replay.controllers.simple import Script, SimpleController, load_script
-from tracereplay.replay.controllers.stochastic import SessionSource, StochasticController
-from tracereplay.replay.controllers.trace import TraceController, UserPlan, plan_users
-from tracereplay.replay.loadtester import ExitReason, LoadTester
-from tracereplay.replay.store import MemStore, MutableUserStore, UserStore
-from tracereplay.replay.transport import (
-    AiohttpTransport,
-    ErrorKind,
-    Request,
-    RequestFailed,
-    Response,
-    Transport,
-)
-from tracereplay.replay.user import User
+import importlib
+from typing import Any
 
-__all__ = [
-    "AiohttpTransport",
-    "Arrivals",
-    "ErrorKind",
-    "ExitReason",
-    "LoadTester",
-    "MemStore",
-    "MutableUserStore",
-    "Request",
-    "RequestFailed",
-    "Response",
-    "RunConfig",
-    "RunHandle",
-    "RunResult",
-    "Script",
-    "SessionSource",
-    "SimpleController",
-    "Step",
-    "StochasticController",
-    "TraceController",
-    "Transport",
-    "User",
-    "UserController",
-    "UserPlan",
-    "UserStore",
-    "Workload",
-    "load_script",
-    "plan_users",
-    "replay",
-    "run",
-    "run_async",
-    "start_run",
-]
+# Names resolve on first use, so importing one module of the stage (``tracereplay.replay.config`` for the
+# CLI's options) does not import the whole runtime (aiohttp, pandas) with it.
+_EXPORTS: dict[str, str] = {
+    "RunHandle": "api",
+    "replay": "api",
+    "run": "api",
+    "run_async": "api",
+    "start_run": "api",
+    "Arrivals": "config",
+    "RunConfig": "config",
+    "Workload": "config",
+    "Step": "controllers.base",
+    "UserController": "controllers.base",
+    "Script": "controllers.simple",
+    "SimpleController": "controllers.simple",
+    "load_script": "controllers.simple",
+    "SessionSource": "controllers.stochastic",
+    "StochasticController": "controllers.stochastic",
+    "TraceController": "controllers.trace",
+    "UserPlan": "controllers.trace",
+    "plan_users": "controllers.trace",
+    "ExitReason": "loadtester",
+    "LoadTester": "loadtester",
+    "RunResult": "runner",
+    "MemStore": "store",
+    "MutableUserStore": "store",
+    "UserStore": "store",
+    "AiohttpTransport": "transport",
+    "ErrorKind": "transport",
+    "Request": "transport",
+    "RequestFailed": "transport",
+    "Response": "transport",
+    "Transport": "transport",
+    "User": "user",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'tracereplay.replay' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"tracereplay.replay.{_EXPORTS[name]}"), name)

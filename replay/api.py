@@ -16,68 +16,42 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import platform
 import signal
-import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import pandas as pd
 
-from tracereplay.ingest.events import atomic_path
-from tracereplay.replay.actions.pack import load_pack
-from tracereplay.replay.behaviour import Behaviour, from_spec, from_trace, starting_at
-from tracereplay.replay.config import RunConfig, Workload
-from tracereplay.replay.histogram import mean_value, new_histogram, value_at_percentile
+from tracereplay.replay.config import RunConfig
 from tracereplay.replay.live import LiveStats
-from tracereplay.replay.loadtester import ExitReason, LoadTester, WorkerOutcome
+from tracereplay.replay.loadtester import ExitReason, LoadTester
 from tracereplay.replay.recorder import Interval
+from tracereplay.replay.runner import (
+    RunResult,
+    describe_spec,
+    finish_run,
+    prepare_worker,
+    run_loop,
+    start_tester,
+    write_start,
+)
+from tracereplay.replay.sources import UserSource, starting_at
 from tracereplay.replay.transport import Transport
-from tracereplay.replay.user import ActionTable
-from tracereplay.replay.workloads.open import OpenWorkload
+from tracereplay.replay.workers import PoolHandle, start_pool
 
-if TYPE_CHECKING:
-    from tracereplay.replay.workers import PoolHandle
-
-
-@dataclass(frozen=True, kw_only=True)
-class RunResult:
-    """What a run did; the details are in ``run_dir`` (``tracereplay report RUN_DIR``)."""
-
-    run_dir: Path
-    exit_reason: str
-    started: datetime
-    ended: datetime
-    requests: int
-    errors: int
-    sessions_started: int
-    sessions_dropped: int
-    sessions_late: int
-    workers: int
-    latency_ms: dict[str, float]  # p50/p90/p99/max as measured
-    latency_corrected_ms: dict[str, float]  # the same from the intended start
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "run_dir": str(self.run_dir),
-            "exit_reason": self.exit_reason,
-            "started": self.started.isoformat(),
-            "ended": self.ended.isoformat(),
-            "duration_s": (self.ended - self.started).total_seconds(),
-            "requests": self.requests,
-            "errors": self.errors,
-            "sessions_started": self.sessions_started,
-            "sessions_dropped": self.sessions_dropped,
-            "sessions_late": self.sessions_late,
-            "workers": self.workers,
-            "latency_ms": self.latency_ms,
-            "latency_corrected_ms": self.latency_corrected_ms,
-        }
+__all__ = [
+    "RunHandle",
+    "RunResult",
+    "open_run",
+    "replay",
+    "run",
+    "run_async",
+    "start_run",
+    "stop_on_interrupt",
+]
 
 
 class RunControls(Protocol):
@@ -98,10 +72,10 @@ class RunControls(Protocol):
 class RunHandle:
     """A run in progress in this process: control it, then ``await wait()`` for its result."""
 
-    def __init__(self, tester: LoadTester, config: RunConfig, behaviour: Behaviour, stats: LiveStats) -> None:
+    def __init__(self, tester: LoadTester, config: RunConfig, source: UserSource, stats: LiveStats) -> None:
         self.tester = tester
         self.config = config
-        self.behaviour = behaviour
+        self.source = source
         self.stats = stats  # the live numbers, updated once a second
 
     @property
@@ -128,56 +102,7 @@ class RunHandle:
 
     async def wait(self) -> RunResult:
         outcome = await self.tester.wait()
-        return finish_run(self.config, self.behaviour, [outcome])
-
-
-def prepare_worker(
-    spec: object,
-    config: RunConfig,
-    *,
-    trace: str | Path | pd.DataFrame | None = None,
-    worker: int = 0,
-    workers: int = 1,
-) -> tuple[RunConfig, Behaviour, ActionTable]:
-    """The slow part of a worker, before its load starts: its share of ``config``, its Behaviour (the model
-    or trace loaded) and its action table."""
-    share = config.for_worker(worker) if workers > 1 else config
-    if trace is not None:
-        behaviour = from_trace(trace, share, worker=worker, workers=workers)
-    else:
-        behaviour = from_spec(spec, share, worker=worker)
-    return share, behaviour, ActionTable(load_pack(config.actions), behaviour.examples)
-
-
-async def start_tester(
-    share: RunConfig,
-    behaviour: Behaviour,
-    table: ActionTable,
-    *,
-    worker: int = 0,
-    on_interval: Callable[[Interval], None] | None = None,
-    transport: Transport | None = None,
-    clock_start: float | None = None,
-) -> LoadTester:
-    """Start one worker's load now; ``clock_start`` (epoch seconds, a pool's common start) pins second 0 of
-    an open workload's schedule, as :func:`starting_at` pins its profile clock."""
-    tester = LoadTester(
-        share,
-        controllers=behaviour.controllers,
-        workload=Workload.TRACE if behaviour.kind == "trace" else None,
-        table=table,
-        profile=behaviour.profile,
-        trace_users=behaviour.trace_users,
-        trace_span=behaviour.trace_span,
-        replace_users=behaviour.replace_users,
-        worker=worker,
-        transport=transport,
-        on_interval=on_interval,
-    )
-    if isinstance(tester.workload, OpenWorkload):
-        tester.workload.clock_start = clock_start
-    await tester.start()
-    return tester
+        return finish_run(self.config, self.source, [outcome])
 
 
 async def start_run(
@@ -200,11 +125,11 @@ async def start_run(
     config = RunConfig(target=target, **settings).validate(trace=trace is not None)
     if config.workers != 1:
         raise ValueError("start_run runs one worker in this process; use run() for several workers")
-    share, behaviour, table = prepare_worker(model, config, trace=trace)
+    share, source, table = prepare_worker(model, config, trace=trace)
     # the clock starts with the load, once the model is loaded; run.json says from the start what it covers
     now = datetime.now(UTC)
-    behaviour = starting_at(behaviour, share, now)
-    write_run_json(config, {**behaviour.describe, "model": _describe_spec(model, trace)}, started=now)
+    source = starting_at(source, share, now)
+    write_start(config, {**source.describe, "model": describe_spec(model, trace)}, started=now)
     stats = LiveStats()
 
     def each_second(interval: Interval) -> None:
@@ -214,8 +139,8 @@ async def start_run(
         if progress is not None:
             progress(stats.snapshot())
 
-    tester = await start_tester(share, behaviour, table, on_interval=each_second, transport=transport)
-    return RunHandle(tester, config, behaviour, stats)
+    tester = await start_tester(share, source, table, on_interval=each_second, transport=transport)
+    return RunHandle(tester, config, source, stats)
 
 
 async def open_run(
@@ -223,8 +148,6 @@ async def open_run(
 ) -> RunHandle | PoolHandle:
     """Start a run with one in-process worker, or ``workers`` processes; the handles share their controls."""
     if settings.get("workers", 1) > 1:
-        from tracereplay.replay.workers import start_pool
-
         return await start_pool(model, target=target, trace=trace, progress=progress, **settings)
     return await start_run(model, target=target, trace=trace, progress=progress, **settings)
 
@@ -244,14 +167,14 @@ def run(model: object, *, target: str, **settings: Any) -> RunResult:
     ``think_scale``, ``seed``, ``max_rps``, ``timeout``, ``workers`` … (``docs/running.md``), plus
     ``progress``, a callable given the live numbers once a second.
     """
-    return _run_loop(run_async(model, target=target, **settings), settings.get("uvloop", True))
+    return run_loop(run_async(model, target=target, **settings), settings.get("uvloop", True))
 
 
 def replay(events: str | Path | pd.DataFrame, *, target: str, **settings: Any) -> RunResult:
     """Replay recorded users of an event table with their timing (``speed``, ``max_gap``, ``sample``,
     ``loop``); ``duration`` None (the default) runs until every user is done."""
     settings.setdefault("duration", None)
-    return _run_loop(run_async(None, target=target, trace=events, **settings), settings.get("uvloop", True))
+    return run_loop(run_async(None, target=target, trace=events, **settings), settings.get("uvloop", True))
 
 
 class stop_on_interrupt:
@@ -284,107 +207,3 @@ class stop_on_interrupt:
         loop = asyncio.get_running_loop()
         for signum in self._installed:
             loop.remove_signal_handler(signum)
-
-
-def _run_loop(coroutine, use_uvloop: bool) -> RunResult:
-    if use_uvloop:
-        try:
-            import uvloop
-
-            return uvloop.run(coroutine)
-        except ImportError:
-            pass
-    return asyncio.run(coroutine)
-
-
-# ----------------------------------------------------------------------------------- the run directory
-def _describe_spec(model: object, trace: object) -> str | None:
-    spec = trace if trace is not None else model
-    return str(spec) if isinstance(spec, str | Path) else None
-
-
-def write_run_json(
-    config: RunConfig,
-    facts: dict[str, Any],
-    *,
-    started: datetime,
-    ended: datetime | None = None,
-    exit_reason: str = "running",
-    totals: dict[str, Any] | None = None,
-) -> Path:
-    """Write ``RUN_DIR/run.json`` (atomically). ``exit_reason`` "running" means not finished (yet)."""
-    from tracereplay import __version__
-
-    out = Path(config.out)
-    meta = {
-        "format": "tracereplay-run",
-        "version": 1,
-        "tracereplay": __version__,
-        "target": config.target,
-        "model": facts.get("model"),
-        "model_sha256": facts.get("model_sha256"),
-        "source": facts.get("source"),
-        "workload": facts.get("workload", config.workload.value),
-        "profile": facts.get("profile"),  # open workload on a model: the profile window (replay/behaviour.py)
-        "config": config.to_dict(),
-        "workers": config.workers,
-        "started": started.isoformat(),
-        "ended": ended.isoformat() if ended else None,
-        "exit_reason": exit_reason,
-        "requests": (totals or {}).get("requests", 0),
-        "totals": totals or {},
-        "python": sys.version.split()[0],
-        "host": platform.node(),
-    }
-    target = out / "run.json"
-    with atomic_path(target) as tmp:
-        tmp.write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
-    return target
-
-
-def finish_run(
-    config: RunConfig, behaviour_facts: Behaviour | dict[str, Any], outcomes: list[WorkerOutcome]
-) -> RunResult:
-    """Merge the workers' outcomes into ``run.json`` and the returned :class:`RunResult`."""
-    facts = behaviour_facts.describe if isinstance(behaviour_facts, Behaviour) else behaviour_facts
-    kind = behaviour_facts.kind if isinstance(behaviour_facts, Behaviour) else facts.get("source")
-    measured, corrected = new_histogram(), new_histogram()
-    for outcome in outcomes:
-        if outcome.measured is not None:
-            measured.add(outcome.measured)
-            corrected.add(outcome.corrected)
-    reasons = [o.exit_reason for o in outcomes]
-    reason = next((r for r in (ExitReason.ERROR, ExitReason.INTERRUPTED) if r in reasons), None)
-    reason = reason or (reasons[0] if reasons else ExitReason.ERROR)
-    started = datetime.fromtimestamp(min((o.started for o in outcomes), default=0), UTC)
-    ended = datetime.fromtimestamp(max((o.ended for o in outcomes), default=0), UTC)
-    result = RunResult(
-        run_dir=Path(config.out),
-        exit_reason=reason.value,
-        started=started,
-        ended=ended,
-        requests=sum(o.requests for o in outcomes),
-        errors=sum(o.errors for o in outcomes),
-        sessions_started=sum(o.counts.sessions_started for o in outcomes),
-        sessions_dropped=sum(o.counts.sessions_dropped for o in outcomes),
-        sessions_late=sum(o.counts.sessions_late for o in outcomes),
-        workers=len(outcomes),
-        latency_ms=percentiles(measured),
-        latency_corrected_ms=percentiles(corrected),
-    )
-    totals = {
-        k: v for k, v in result.to_dict().items() if k not in ("run_dir", "started", "ended", "exit_reason")
-    }
-    facts = {**facts, "workload": "trace" if kind == "trace" else config.workload.value}
-    write_run_json(config, facts, started=started, ended=ended, exit_reason=reason.value, totals=totals)
-    return result
-
-
-def percentiles(histogram) -> dict[str, float]:
-    if histogram.get_total_count() == 0:
-        return {}
-    return {
-        **{f"p{p:g}": value_at_percentile(histogram, p) / 1000 for p in (50, 90, 99, 99.9)},
-        "max": histogram.get_max_value() / 1000,
-        "mean": mean_value(histogram) / 1000,
-    }

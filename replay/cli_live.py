@@ -15,8 +15,9 @@ import sys
 import time
 from typing import Any
 
-from tracereplay.replay.api import RunResult, open_run, stop_on_interrupt
+from tracereplay.replay.api import open_run, stop_on_interrupt
 from tracereplay.replay.live import format_line
+from tracereplay.replay.runner import RunResult
 
 #: A line a second on a terminal; in a log, one every this many seconds.
 LOG_EVERY_S = 5.0

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tracereplay.errors import ConfigError
+from tracereplay.replay.tls import client_context
 
 
 class Workload(enum.Enum):
@@ -28,45 +29,129 @@ class Arrivals(enum.Enum):
     POISSON = "poisson"  # exponential gaps, as independent users arrive
 
 
+# Which CLI verbs offer a setting as an option (tracereplay/cli/run.py builds them from this metadata).
+RUN, REPLAY = "run", "replay"
+BOTH = (RUN, REPLAY)
+
+
+def setting(
+    default: Any,
+    help: str,
+    *,
+    commands: tuple[str, ...] = BOTH,
+    kind: str | None = None,
+    metavar: str | None = None,
+    short: str | None = None,
+    choices: tuple[str, ...] | None = None,
+) -> Any:
+    """A :class:`RunConfig` field with what its CLI option needs: ``help``, the verbs that offer it, and
+    its ``kind`` ("duration", "fraction", "flag", "int", "float", "str", "choice"; inferred where plain).
+    ``commands=()`` keeps a setting out of the CLI (API only)."""
+    meta = {"help": help, "commands": commands, "kind": kind, "metavar": metavar, "short": short}
+    meta["choices"] = choices
+    return dataclasses.field(default=default, metadata=meta)
+
+
 @dataclass(frozen=True, kw_only=True)
 class RunConfig:
-    """Settings of one run (see ``docs/running.md``). Durations are seconds."""
+    """Settings of one run (see ``docs/running.md``). Durations are seconds.
 
-    target: str
-    out: str = "run"
-    duration: float | None = 60.0  # None: until the trace (or the simple script) is done
+    Each field's metadata (:func:`setting`) is its CLI option: help text, the verbs offering it, its type;
+    the default is declared here once."""
+
+    target: str = setting(dataclasses.MISSING, "Base URL of the service under test.", metavar="URL")
+    out: str = setting("run", "Run directory to write.", metavar="RUN_DIR", short="-o")
+    duration: float | None = setting(60.0, "How long to run.", kind="duration", commands=(RUN,))
     # closed workload
-    users: int | None = None
-    ramp_up: float = 0.0
+    users: int | None = setting(
+        None, "Closed workload: this many concurrent users, looping sessions.", commands=(RUN,), kind="int"
+    )
+    ramp_up: float = setting(
+        0.0, "Closed workload: start users evenly over this time.", commands=(RUN,), kind="duration"
+    )
     # open workload
-    arrival_rate: float | None = None  # sessions/s
-    arrival_scale: float | None = None  # × the model's fitted arrival profile (hour of day or of week)
+    arrival_rate: float | None = setting(
+        None, "Open workload: sessions per second.", commands=(RUN,), kind="float"
+    )
+    arrival_scale: float | None = setting(
+        None,
+        "Open workload: this factor × the model's fitted arrival profile (hour of day or week).",
+        commands=(RUN,),
+        kind="float",
+    )
     # … read on a profile clock that starts at profile_start ("14:00", "mon 14:00"; None: the wall clock's
     # time at start) and runs profile_speed × the wall clock. The rate stays F × profile at any speed.
-    profile_start: str | None = None
-    profile_speed: float = 1.0
-    max_users: int = 10_000  # cap on concurrent users (sessions in flight) in the open workload
-    max_late: float = 10.0  # an arrival that cannot start within this of its time is dropped
-    arrivals: Arrivals = Arrivals.UNIFORM
+    profile_start: str | None = setting(
+        None,
+        "Open workload on a model: where on the profile's clock the run starts (14:00, or mon 14:00 "
+        "for an hour-of-week profile); default: the current UTC time.",
+        commands=(RUN,),
+        metavar="TIME",
+    )
+    profile_speed: float = setting(
+        1.0,
+        "Open workload on a model: the profile's clock runs this × the wall clock (60: a day in 24 "
+        "minutes); the rate stays F × the profile (the shape, not the day's volume).",
+        commands=(RUN,),
+    )
+    max_users: int = setting(
+        10_000,
+        "Open workload: cap on concurrent users; arrivals beyond it wait (late) or are dropped.",
+        commands=(RUN,),
+    )
+    max_late: float = setting(
+        10.0,
+        "Open workload: an arrival not started within this of its time is dropped.",
+        commands=(RUN,),
+        kind="duration",
+    )
+    arrivals: Arrivals = setting(  # noqa: RUF009 (an enum member: immutable, safe as a shared default)
+        Arrivals.UNIFORM, "Open workload: evenly spaced or Poisson arrivals.", commands=(RUN,), kind="choice"
+    )
     # trace replay
-    speed: float = 1.0
-    max_gap: float | None = None
-    sample: float = 1.0  # fraction of users kept (whole users)
-    loop: bool = False
+    speed: float = setting(1.0, "Replay speed: 2 = twice as fast.", commands=(REPLAY,))
+    max_gap: float | None = setting(
+        None, "Shorten idle gaps within a user to at most this.", commands=(REPLAY,), kind="duration"
+    )
+    sample: float = setting(  # fraction of users kept (whole users)
+        1.0,
+        "Keep this share of the users (whole users, the same ones every run).",
+        commands=(REPLAY,),
+        kind="fraction",
+    )
+    loop: bool = setting(False, "Start over when the trace ends (needs --duration).", commands=(REPLAY,))
     # every workload
-    think_scale: float = 1.0
-    seed: int | None = None
-    max_rps: float | None = None
-    timeout: float = 10.0
-    actions: str | None = None  # action pack: module name or .py file
-    workers: int = 1
-    max_connections: int = 0  # 0: no limit (connections are pooled, only requests in flight hold one)
-    grace: float = 10.0  # how long a stop waits for requests in flight
-    uvloop: bool = True
-    http: str = "fast"  # "fast" (replay/fasthttp.py, lean keep-alive HTTP/1.1) or "aiohttp"
+    actions: str | None = setting(None, "Action pack: module name or .py file.", metavar="PACK")
+    think_scale: float = setting(
+        1.0, "Multiplies every wait (think times, gaps between sessions); 0 runs flat out."
+    )
+    seed: int | None = setting(None, "Seed: the same seed makes the same choices.", kind="int")
+    max_rps: float | None = setting(None, "Safety cap on requests per second (all workers).", kind="float")
+    timeout: float = setting(10.0, "Per-request timeout.", kind="duration")
+    workers: int = setting(
+        1, "Worker processes (default: one per core); users are split between them.", kind="int"
+    )
+    # 0: no limit (connections are pooled, only requests in flight hold one)
+    max_connections: int = setting(
+        0, "Cap on open connections per worker (0: no cap; only requests in flight hold one)."
+    )
+    grace: float = setting(10.0, "On stop, how long requests in flight may take to finish.", kind="duration")
+    uvloop: bool = setting(True, "Run on uvloop where installed.", commands=())
+    http: str = setting(  # "fast" (replay/fasthttp.py, lean keep-alive HTTP/1.1) or "aiohttp"
+        "fast",
+        "HTTP client: our lean keep-alive HTTP/1.1 client, or aiohttp's.",
+        kind="choice",
+        choices=("fast", "aiohttp"),
+    )
     # https targets (replay/tls.py): verified against the system's CAs plus ca_cert, or not at all
-    ca_cert: str | None = None  # PEM file of CA certificates to trust as well (a private or self-signed CA)
-    insecure: bool = False  # no certificate verification at all (k6's insecureSkipTLSVerify, curl -k)
+    ca_cert: str | None = setting(
+        None,
+        "https: also trust the CA certificates of this PEM file (a private or self-signed CA).",
+        metavar="FILE",
+    )
+    insecure: bool = setting(  # k6's insecureSkipTLSVerify, curl -k
+        False, "https: do not verify the target's certificate at all (as curl -k).", short="-k"
+    )
 
     @property
     def workload(self) -> Workload:
@@ -142,8 +227,6 @@ class RunConfig:
         if problems:
             raise ConfigError(problems)
         if self.ca_cert is not None:
-            from tracereplay.replay.tls import client_context
-
             client_context(ca_cert=self.ca_cert)
         return self
 

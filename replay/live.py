@@ -11,34 +11,30 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from hdrh.histogram import HdrHistogram
-
-from tracereplay.replay.histogram import new_histogram, value_at_percentile
+from tracereplay.histogram import LatencyHistogram
 from tracereplay.replay.recorder import Interval, UserCounts
 
 
 def interval_to_wire(interval: Interval) -> dict[str, Any]:
-    """An interval as plain data for a process boundary (the histogram HdrHistogram-encoded)."""
+    """An interval as plain data for a process boundary."""
     c = interval.counts
     return {
         "worker": interval.worker,
         "seconds": interval.seconds,
         "requests": interval.requests,
         "errors": interval.errors,
-        "histogram": interval.histogram.encode(),
+        "histogram": interval.histogram.to_wire(),
         "counts": [c.active_users, c.sessions_started, c.sessions_dropped, c.sessions_late],
     }
 
 
 def interval_from_wire(data: dict[str, Any]) -> Interval:
-    histogram = new_histogram()
-    histogram.decode_and_add(data["histogram"])
     return Interval(
         data["worker"],
         data["seconds"],
         data["requests"],
         data["errors"],
-        histogram,
+        LatencyHistogram.from_wire(data["histogram"]),
         UserCounts(*data["counts"]),
     )
 
@@ -58,7 +54,7 @@ class LiveStats:
         self.errors += interval.errors
 
     def snapshot(self) -> dict[str, Any]:
-        merged: HdrHistogram = new_histogram()
+        merged = LatencyHistogram.empty()
         rps = 0.0
         counts = UserCounts()
         for interval in self.latest.values():
@@ -69,14 +65,13 @@ class LiveStats:
             counts.sessions_started += c.sessions_started
             counts.sessions_dropped += c.sessions_dropped
             counts.sessions_late += c.sessions_late
-        has = merged.get_total_count() > 0
         return {
             "elapsed_s": time.monotonic() - self.started,
             "requests": self.requests,
             "errors": self.errors,
             "rps": rps,
-            "p50_ms": value_at_percentile(merged, 50) / 1000 if has else None,
-            "p99_ms": value_at_percentile(merged, 99) / 1000 if has else None,
+            "p50_ms": merged.percentile_ms(50),
+            "p99_ms": merged.percentile_ms(99),
             "active_users": counts.active_users,
             "sessions_started": counts.sessions_started,
             "sessions_dropped": counts.sessions_dropped,

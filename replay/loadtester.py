@@ -6,7 +6,7 @@
     outcome = await tester.wait()    # until the duration passes, the workload is done or stop() is called
 
 The stop is graceful: waiting users stop at once, requests in flight finish and are recorded (up to
-``config.grace`` seconds), the last batch is flushed and the Parquet parts are merged.
+``config.grace`` seconds), the last batch is flushed and the recorder's streams become Parquet.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from hdrh.histogram import HdrHistogram
 
+from tracereplay.histogram import LatencyHistogram
 from tracereplay.replay.config import RunConfig, Workload
 from tracereplay.replay.controllers.trace import UserPlan
 from tracereplay.replay.fasthttp import FastTransport
@@ -55,8 +55,8 @@ class WorkerOutcome:
     errors: int
     counts: UserCounts
     requests_file: Path | None
-    measured: HdrHistogram | None = None  # latency from the actual start, µs
-    corrected: HdrHistogram | None = None  # latency from the intended start, µs
+    measured: LatencyHistogram | None = None  # latency from the actual start
+    corrected: LatencyHistogram | None = None  # latency from the intended start
 
 
 class LoadTester:

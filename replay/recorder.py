@@ -1,11 +1,11 @@
-"""Records every request of one worker: Parquet on disk, HDR histograms live.
+"""Records every request of one worker: an Arrow stream on disk, latency histograms live.
 
 The hot path (:meth:`Recorder.record`) appends one tuple to a list, nothing else. Once a second
-:meth:`Recorder.flush` turns the batch into Arrow columns, writes it as its own small Parquet file
-(``requests-<worker>.partNNNNNN.parquet``, complete on its own, so a crash loses at most the last second),
-adds the latencies to the live histograms in one vectorised step, and appends a row to
-``users-<worker>.parquet``. :meth:`Recorder.close` merges the parts into ``requests-<worker>.parquet`` (one
-row group a part) and removes them.
+:meth:`Recorder.flush` turns the batch into Arrow columns, appends it to the worker's
+``requests-<worker>.arrows`` stream (handed to the kernel at once, so a crash loses at most the last
+second), adds the latencies to the live histograms in one vectorised step, and appends a row to
+``users-<worker>.arrows``. :meth:`Recorder.close` converts both streams into ``requests-<worker>.parquet``
+and ``users-<worker>.parquet``. File names and the part rule: :mod:`tracereplay.rundir`.
 
 Times come in as ``time.monotonic()`` seconds (the clock the schedule uses) and are written as UTC
 timestamps via one offset taken at start.
@@ -20,36 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
-from hdrh.histogram import HdrHistogram
 
-from tracereplay.ingest.events import EVENT_SCHEMA, atomic_path
-from tracereplay.replay.histogram import new_histogram, record_many
-
-REQUEST_SCHEMA = pa.schema(
-    [
-        *EVENT_SCHEMA,
-        pa.field("intended", pa.timestamp("ns", tz="UTC"), nullable=False),
-        pa.field("latency_ms", pa.float64()),
-        pa.field("latency_corrected_ms", pa.float64()),
-        pa.field("error_kind", pa.string()),
-        pa.field("bytes", pa.int64()),
-        pa.field("worker", pa.int32(), nullable=False),
-    ]
-)
-
-USERS_SCHEMA = pa.schema(
-    [
-        pa.field("ts", pa.timestamp("ns", tz="UTC"), nullable=False),
-        pa.field("worker", pa.int32(), nullable=False),
-        pa.field("active_users", pa.int64()),
-        pa.field("sessions_started", pa.int64()),
-        pa.field("sessions_dropped", pa.int64()),
-        pa.field("sessions_late", pa.int64()),
-        pa.field("requests", pa.int64()),
-        pa.field("errors", pa.int64()),
-    ]
-)
+from tracereplay.histogram import LatencyHistogram, index_ms
+from tracereplay.rundir import REQUEST_SCHEMA, REQUESTS, USERS, USERS_SCHEMA, StreamWriter
 
 
 @dataclass(slots=True)
@@ -70,7 +43,7 @@ class Interval:
     seconds: float
     requests: int
     errors: int
-    histogram: HdrHistogram  # corrected latency, µs, of this interval
+    histogram: LatencyHistogram  # corrected latency of this interval
     counts: UserCounts = field(default_factory=UserCounts)
 
     @property
@@ -87,14 +60,14 @@ class Recorder:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._rows: list[tuple] = []
         self._lock = threading.Lock()
-        self._parts: list[Path] = []
-        self._users_rows: list[tuple] = []
+        self._requests_out = StreamWriter(self.run_dir, REQUESTS, worker, REQUEST_SCHEMA)
+        self._users_out = StreamWriter(self.run_dir, USERS, worker, USERS_SCHEMA)
         self._wall_offset_ns = time.time_ns() - int(time.monotonic() * 1e9)
         self._last_flush = time.monotonic()
         self.requests = 0
         self.errors = 0
-        self.measured = new_histogram()
-        self.corrected = new_histogram()
+        self.measured = LatencyHistogram.empty()
+        self.corrected = LatencyHistogram.empty()
 
     # hot path: keep it to one append
     def record(
@@ -142,16 +115,16 @@ class Recorder:
     def _flush(self, counts: UserCounts | None, rows: list[tuple]) -> Interval:
         now = time.monotonic()
         seconds, self._last_flush = now - self._last_flush, now
-        interval = Interval(self.worker, seconds, len(rows), 0, new_histogram(), counts or UserCounts())
+        interval = Interval(
+            self.worker, seconds, len(rows), 0, LatencyHistogram.empty(), counts or UserCounts()
+        )
         if rows:
-            table, corrected_us, measured_us, errors = self._to_table(rows)
-            part = self.run_dir / f"requests-{self.worker}.part{len(self._parts):06d}.parquet"
-            with atomic_path(part) as tmp:
-                pq.write_table(table, tmp, compression="zstd")
-            self._parts.append(part)
-            record_many(interval.histogram, corrected_us)
-            record_many(self.corrected, corrected_us)
-            record_many(self.measured, measured_us)
+            table, corrected_ms, measured_ms, errors = self._to_table(rows)
+            self._requests_out.write(table)
+            corrected_index = index_ms(corrected_ms)
+            interval.histogram.record(corrected_ms, corrected_index)
+            self.corrected.record(corrected_ms, corrected_index)
+            self.measured.record(measured_ms)
             interval.errors = errors
             self.requests += len(rows)
             self.errors += errors
@@ -159,22 +132,15 @@ class Recorder:
         return interval
 
     def close(self, counts: UserCounts | None = None) -> Path:
-        """Flush the rest, merge the parts into ``requests-<worker>.parquet``; return its path."""
+        """Flush the rest, convert the streams into ``requests-<worker>.parquet`` and
+        ``users-<worker>.parquet``; return the requests file's path."""
         self.flush(counts)
         with self._lock:
-            return self._merge()
-
-    def _merge(self) -> Path:
-        target = self.run_dir / f"requests-{self.worker}.parquet"
-        with atomic_path(target) as tmp, pq.ParquetWriter(tmp, REQUEST_SCHEMA, compression="zstd") as writer:
-            for part in self._parts:
-                writer.write_table(pq.read_table(part, schema=REQUEST_SCHEMA))
-        for part in self._parts:
-            part.unlink(missing_ok=True)
-        self._parts.clear()
-        return target
+            self._users_out.finish()
+            return self._requests_out.finish()
 
     def _to_table(self, rows: list[tuple]) -> tuple[pa.Table, np.ndarray, np.ndarray, int]:
+        """The rows as a table, with their corrected and measured latencies (ms) and error count."""
         (user, session, action, method, route, path, status, intended, start, end, kind, nbytes) = zip(
             *rows, strict=True
         )
@@ -206,30 +172,22 @@ class Recorder:
         }
         table = pa.Table.from_pydict(columns, schema=REQUEST_SCHEMA)
         errors = int(error.true_count) if hasattr(error, "true_count") else int(np.sum(error))
-        return table, (corrected_ms * 1e3).astype(np.int64), (latency_ms * 1e3).astype(np.int64), errors
+        return table, corrected_ms, latency_ms, errors
 
     def _append_users_row(self, now: float, interval: Interval) -> None:
         c = interval.counts
-        self._users_rows.append(
-            (
-                self.wall_ns(now),
-                self.worker,
-                c.active_users,
-                c.sessions_started,
-                c.sessions_dropped,
-                c.sessions_late,
-                self.requests,
-                self.errors,
-            )
+        row = (
+            self.wall_ns(now),
+            self.worker,
+            c.active_users,
+            c.sessions_started,
+            c.sessions_dropped,
+            c.sessions_late,
+            self.requests,
+            self.errors,
         )
-        columns = list(zip(*self._users_rows, strict=True))
-        table = pa.Table.from_arrays(
-            [pa.array(col, type=f.type) for col, f in zip(columns, USERS_SCHEMA, strict=True)],
-            schema=USERS_SCHEMA,
-        )
-        # tiny (one row a second): rewritten whole, atomically, so it is always readable
-        with atomic_path(self.run_dir / f"users-{self.worker}.parquet") as tmp:
-            pq.write_table(table, tmp)
+        arrays = [pa.array([value], type=f.type) for value, f in zip(row, USERS_SCHEMA, strict=True)]
+        self._users_out.write(pa.Table.from_arrays(arrays, schema=USERS_SCHEMA))
 
 
 def _timestamps(seconds: np.ndarray, offset_ns: int) -> pa.Array:

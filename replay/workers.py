@@ -1,11 +1,11 @@
 """Several worker processes for one run: users sharded, no shared state, one run directory.
 
 Each worker is a separate process (``spawn``) running its own event loop and ``LoadTester`` with its share
-of the users or arrival rate (``RunConfig.for_worker``), writing ``requests-<w>.parquet`` and
-``users-<w>.parquet`` into the same run directory. The parent only passes messages: commands to each
-worker (add/remove users, set the arrival rate, stop) and, from the workers, one interval a second (for
-the live view) and a final outcome (merged into ``run.json``). A worker that dies leaves its Parquet parts,
-which stay readable.
+of the users or arrival rate (``RunConfig.for_worker``), writing its ``requests-<w>`` and ``users-<w>``
+files into the same run directory (:mod:`tracereplay.rundir`). The parent only passes messages: commands
+to each worker (add/remove users, set the arrival rate, stop) and, from the workers, one interval a second
+(for the live view) and a final outcome (merged into ``run.json``). A worker that dies leaves its Arrow
+streams, which stay readable up to its last second.
 
 The workers start their load together: each loads its model (or trace) and says it is ready; once all are,
 the parent picks one wall-clock start a little ahead (``RELEASE_AHEAD_S``) and sends it to every worker,
@@ -26,16 +26,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hdrh.histogram import HdrHistogram
-
 from tracereplay import errors
+from tracereplay.histogram import LatencyHistogram
 from tracereplay.replay.actions.pack import load_pack
-from tracereplay.replay.behaviour import ProfileRate, run_window, spec_profile, starting_at
 from tracereplay.replay.config import RunConfig
-from tracereplay.replay.histogram import new_histogram
 from tracereplay.replay.live import LiveStats, interval_from_wire, interval_to_wire
 from tracereplay.replay.loadtester import ExitReason, WorkerOutcome
 from tracereplay.replay.recorder import UserCounts
+from tracereplay.replay.runner import (
+    RunResult,
+    describe_spec,
+    finish_run,
+    prepare_worker,
+    run_loop,
+    start_tester,
+    write_start,
+)
+from tracereplay.replay.sources import ProfileRate, run_window, spec_profile, starting_at
 
 STOP, ADD, REMOVE, RATE, GO = "stop", "add", "remove", "rate", "go"
 #: How far ahead of the release the common start is: time for the "go" to reach every worker.
@@ -55,12 +62,7 @@ def worker_main(
     """Entry point of a worker process."""
     coroutine = _worker(spec, trace, config, worker, workers, commands, reports)
     try:
-        if config.uvloop:
-            import uvloop
-
-            uvloop.run(coroutine)
-        else:
-            asyncio.run(coroutine)
+        run_loop(coroutine, config.uvloop)
     except errors.TracereplayError as exc:
         reports.put(("error", worker, type(exc).__name__, str(exc)))
     except BaseException as exc:  # report, so the parent can say what happened in one line
@@ -68,27 +70,25 @@ def worker_main(
 
 
 async def _worker(spec, trace, config, worker, workers, commands, reports) -> None:
-    from tracereplay.replay.api import prepare_worker, start_tester
-
     loop = asyncio.get_running_loop()
-    share, behaviour, table = prepare_worker(spec, config, trace=trace, worker=worker, workers=workers)
+    share, source, table = prepare_worker(spec, config, trace=trace, worker=worker, workers=workers)
     reports.put(("ready", worker))
     go = await asyncio.to_thread(_await_go, commands)
     if go is None:
         return  # stopped before the load started
     launched, start = go
     when = datetime.fromtimestamp(start, UTC)
-    behaviour = starting_at(behaviour, share, datetime.fromtimestamp(launched, UTC), wall=when)
+    source = starting_at(source, share, datetime.fromtimestamp(launched, UTC), wall=when)
     await asyncio.sleep(max(0.0, start - time.time()))
     tester = await start_tester(
         share,
-        behaviour,
+        source,
         table,
         worker=worker,
         on_interval=lambda interval: reports.put(("interval", interval_to_wire(interval))),
         clock_start=start,
     )
-    reports.put(("started", worker, behaviour.describe, behaviour.kind))
+    reports.put(("started", worker, source.describe, source.kind))
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, tester.stop)
 
@@ -145,18 +145,14 @@ def _outcome_to_wire(o: WorkerOutcome) -> dict[str, Any]:
         "errors": o.errors,
         "counts": [c.active_users, c.sessions_started, c.sessions_dropped, c.sessions_late],
         "requests_file": str(o.requests_file) if o.requests_file else None,
-        "measured": o.measured.encode() if o.measured is not None else None,
-        "corrected": o.corrected.encode() if o.corrected is not None else None,
+        "measured": o.measured.to_wire() if o.measured is not None else None,
+        "corrected": o.corrected.to_wire() if o.corrected is not None else None,
     }
 
 
 def _outcome_from_wire(d: dict[str, Any]) -> WorkerOutcome:
-    def histogram(encoded: bytes | None) -> HdrHistogram | None:
-        if encoded is None:
-            return None
-        h = new_histogram()
-        h.decode_and_add(encoded)
-        return h
+    def histogram(wire: dict[str, Any] | None) -> LatencyHistogram | None:
+        return LatencyHistogram.from_wire(wire) if wire is not None else None
 
     return WorkerOutcome(
         worker=d["worker"],
@@ -283,20 +279,16 @@ class PoolHandle:
 
     def _release(self) -> None:
         """Pick the one start of every worker's load and profile clock; run.json's window starts there."""
-        from tracereplay.replay.api import write_run_json
-
         self.start_at = time.time() + RELEASE_AHEAD_S
         start = datetime.fromtimestamp(self.start_at, UTC)
         if self._profile is not None:  # the same window, from this moment on
             window = run_window(self._profile, self.config.for_worker(0), start)
             self._first_facts = {**self._first_facts, "profile": window}
-        write_run_json(self.config, self._first_facts, started=start)
+        write_start(self.config, self._first_facts, started=start)
         for q in self._commands:
             q.put((GO, self.launched, self.start_at))
 
-    async def wait(self):
-        from tracereplay.replay.api import finish_run
-
+    async def wait(self) -> RunResult:
         while len(self._outcomes) + len(self._failures) < self.workers and self._any_alive():
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
@@ -384,8 +376,6 @@ async def start_pool(
     model: object, *, target: str, trace: object = None, progress=None, **settings: Any
 ) -> PoolHandle:
     """Validate, write ``run.json``, start ``workers`` processes; returns once they all run."""
-    from tracereplay.replay.api import _describe_spec, write_run_json
-
     config = RunConfig(target=target, **settings).validate(trace=trace is not None)
     load_pack(config.actions)  # a bad pack is one clear error here, not one per worker
     for spec in (model, trace):
@@ -396,10 +386,10 @@ async def start_pool(
     launched = time.time()
     now = datetime.fromtimestamp(launched, UTC)
     profile = spec_profile(model, config.for_worker(0), now=now) if trace is None else None
-    facts: dict[str, Any] = {"model": _describe_spec(model, trace)}
+    facts: dict[str, Any] = {"model": describe_spec(model, trace)}
     if profile is not None:
         facts["profile"] = run_window(profile, config.for_worker(0), now)
-    write_run_json(config, facts, started=now)
+    write_start(config, facts, started=now)
     handle = PoolHandle(config, model, trace, progress, facts=facts, profile=profile, launched=launched)
     await handle.start()
     return handle

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tracereplay.report import histogram
+from tracereplay import histogram
 from tracereplay.report.columns import BatchArrays, Codes
 
 PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tracereplay.report import histogram
+from tracereplay import histogram
 from tracereplay.report.summary import PERCENTILE_KEYS, PERCENTILES, TOTAL, Summary, _clean
 
 MIN_SAMPLES = 20

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from tracereplay.ingest.events import atomic_path
+from tracereplay.files import atomic_path
 from tracereplay.report.render import (
     COMPARED,
     HEADERS,

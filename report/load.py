@@ -1,31 +1,28 @@
-"""Open a run directory (``run.json``, ``requests-<worker>.parquet``, ``users-<worker>.parquet``).
+"""Open a run directory (``run.json``, each worker's ``requests-<w>`` and ``users-<w>`` files).
 
-:func:`load_run` only validates and lists the files; the requests are read when asked for
-(:attr:`Run.requests` for a notebook, :meth:`Run.batches` for streaming summaries of large runs), so
-opening a 10 M-request run costs nothing.
+Which files make up a run, and ``run.json``'s schema, are :mod:`tracereplay.rundir`'s: a finished worker
+left Parquet, a crashed one its Arrow stream (read up to its last complete second). :func:`load_run` only
+validates and lists the files; the requests are read when asked for (:attr:`Run.requests` for a notebook,
+:meth:`Run.batches` for streaming summaries of large runs), so opening a 10 M-request run costs nothing.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tracereplay import rundir
 from tracereplay.errors import InputError
+from tracereplay.report.summary import Summary, summarize
 
-if TYPE_CHECKING:
-    import pandas as pd
-    import pyarrow as pa
-
-    from tracereplay.report.summary import Summary
-
-RUN_FORMAT = "tracereplay-run"
-REQUEST_FILES = "requests-*.parquet"
-USER_FILES = "users-*.parquet"
 # Columns the report needs from requests files; only these are read when summarising.
 LATENCY_COLUMNS = ("latency_corrected_ms", "latency_ms", "duration_ms")
 CHUNK_ROWS = 1 << 18
@@ -33,7 +30,8 @@ CHUNK_ROWS = 1 << 18
 
 @dataclass(frozen=True, kw_only=True)
 class Run:
-    """One run directory, opened. ``meta`` is ``run.json`` as a dict (empty if the run left none)."""
+    """One run directory, opened. ``meta`` is ``run.json`` as a dict (validated by
+    :func:`tracereplay.rundir.read_run_json`; empty if the run left none)."""
 
     path: Path
     meta: dict[str, Any]
@@ -43,9 +41,6 @@ class Run:
     @cached_property
     def requests(self) -> pd.DataFrame:
         """Every request of the run as one DataFrame, sorted by ``ts`` (reads all columns: for notebooks)."""
-        import pandas as pd
-        import pyarrow as pa
-
         tables = [_read_table(path) for path in self.request_files]
         if not tables:
             return pd.DataFrame()
@@ -56,9 +51,6 @@ class Run:
     @cached_property
     def users(self) -> pd.DataFrame:
         """The active-users samples of every worker (``ts, worker, active_users, sessions_*``)."""
-        import pandas as pd
-        import pyarrow as pa
-
         tables = [_read_table(path) for path in self.user_files]
         if not tables:
             return pd.DataFrame(
@@ -70,14 +62,10 @@ class Run:
     @cached_property
     def summary(self) -> Summary:
         """The run's :class:`~tracereplay.report.summary.Summary` (computed once, corrected latency)."""
-        from tracereplay.report.summary import summarize
-
         return summarize(self)
 
     def over_time(self, bucket: str | float = "5s") -> pd.DataFrame:
         """The over-time table (see :func:`tracereplay.report.summary.summarize`) for ``bucket``."""
-        from tracereplay.report.summary import summarize
-
         over_time = summarize(self, bucket=bucket).over_time
         assert over_time is not None
         return over_time
@@ -93,13 +81,13 @@ class Run:
     def batches(self, columns: list[str]) -> Iterator[tuple[Path, pa.Table]]:
         """Stream ``columns`` (those present) of every requests file in chunks of whole row groups.
 
-        The runtime writes one small row group a second per worker; reading several at once amortises the
-        per-row-group cost, while a chunk stays near :data:`CHUNK_ROWS` rows so memory is bounded.
+        Reading several row groups (or stream batches) at once amortises the per-group cost, while a chunk
+        stays near :data:`CHUNK_ROWS` rows so memory is bounded.
         """
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         for path in self.request_files:
+            if rundir.is_stream(path):
+                yield from _stream_chunks(path, columns)
+                continue
             try:
                 parquet = pq.ParquetFile(path, read_dictionary=["action", "error_kind", "session"])
                 present = [c for c in columns if c in parquet.schema_arrow.names]
@@ -111,10 +99,12 @@ class Run:
 
     def columns(self) -> set[str]:
         """Columns present in every requests file."""
-        import pyarrow.parquet as pq
-
         names: set[str] | None = None
         for path in self.request_files:
+            if rundir.is_stream(path):
+                file_names = set(rundir.stream_schema(path).names)
+                names = file_names if names is None else names & file_names
+                continue
             try:
                 file_names = set(pq.read_schema(path).names)
             except Exception as exc:
@@ -135,12 +125,15 @@ def load_run(run_dir: str | Path) -> Run:
         raise InputError(path, "no such run directory")
     if not path.is_dir():
         raise InputError(path, "not a run directory (expected a folder with run.json and requests-*.parquet)")
-    meta = _read_meta(path / "run.json")
-    request_files = _request_files(path)
+    meta = rundir.read_run_json(path)
+    request_files = rundir.worker_files(path, rundir.REQUESTS)
     if not request_files:
         raise InputError(path, "not a run directory: no requests-*.parquet files")
     run = Run(
-        path=path, meta=meta, request_files=request_files, user_files=tuple(sorted(path.glob(USER_FILES)))
+        path=path,
+        meta=meta.to_dict() if meta is not None else {},
+        request_files=request_files,
+        user_files=rundir.worker_files(path, rundir.USERS),
     )
     missing = {"ts", "action"} - run.columns()
     if missing:
@@ -152,25 +145,19 @@ def load_run(run_dir: str | Path) -> Run:
     return run
 
 
-def _request_files(run_dir: Path) -> tuple[Path, ...]:
-    """One ``requests-<worker>.parquet`` per worker, or that worker's ``.partNNNNNN`` files if it has none.
-
-    A worker writes a part a second and merges them on close; a crashed run leaves only parts, and a
-    crash during the merge leaves both (the merged file then wins, so nothing is counted twice).
-    """
-    merged: dict[str, Path] = {}
-    parts: dict[str, list[Path]] = {}
-    for file in sorted(run_dir.glob(REQUEST_FILES)):
-        worker, dot, rest = file.name.removeprefix("requests-").removesuffix(".parquet").partition(".")
-        if dot and rest.startswith("part"):
-            parts.setdefault(worker, []).append(file)
-        else:
-            merged[file.name] = file
-    chosen = list(merged.values())
-    for worker, files in parts.items():
-        if f"requests-{worker}.parquet" not in merged:
-            chosen.extend(files)
-    return tuple(sorted(chosen))
+def _stream_chunks(path: Path, columns: list[str]) -> Iterator[tuple[Path, pa.Table]]:
+    """A crashed worker's stream in chunks of about :data:`CHUNK_ROWS` rows (its complete seconds)."""
+    present = [c for c in columns if c in rundir.stream_schema(path).names]
+    pending: list[pa.RecordBatch] = []
+    rows = 0
+    for batch in rundir.stream_batches(path, present):
+        pending.append(batch)
+        rows += batch.num_rows
+        if rows >= CHUNK_ROWS:
+            yield path, pa.Table.from_batches(pending)
+            pending, rows = [], 0
+    if pending:
+        yield path, pa.Table.from_batches(pending)
 
 
 def _row_group_chunks(metadata: Any, rows: int) -> Iterator[list[int]]:
@@ -187,30 +174,9 @@ def _row_group_chunks(metadata: Any, rows: int) -> Iterator[list[int]]:
         yield group
 
 
-def _read_meta(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}  # a run that crashed before writing run.json is still worth reporting
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            path, f"not valid JSON ({exc.msg})", where=f"line {exc.lineno} column {exc.colno}"
-        ) from None
-    except UnicodeDecodeError:
-        raise InputError(path, "not valid JSON (not UTF-8 text)") from None
-    if not isinstance(meta, dict):
-        raise InputError(path, "not a run description (expected a JSON object)")
-    if meta.get("format", RUN_FORMAT) != RUN_FORMAT:
-        raise InputError(
-            path, f"not a run description (format {meta.get('format')!r}, expected {RUN_FORMAT!r})"
-        )
-    return meta
-
-
 def _read_table(path: Path) -> pa.Table:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+    if rundir.is_stream(path):
+        return pa.Table.from_batches(list(rundir.stream_batches(path)), rundir.stream_schema(path))
     try:
         return pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
@@ -225,8 +191,6 @@ def _iso(value: Any) -> datetime | None:
     except ValueError:
         return None
     if parsed.tzinfo is None:
-        from datetime import UTC
-
         parsed = parsed.replace(tzinfo=UTC)
     return parsed
 

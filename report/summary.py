@@ -20,7 +20,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -41,9 +43,6 @@ from tracereplay.report.columns import SUMMARY_COLUMNS, BatchArrays, concat, dec
 from tracereplay.report.sessions import SessionAccumulator
 from tracereplay.report.timeseries import TimeAccumulator
 
-if TYPE_CHECKING:
-    from tracereplay.report.load import Run
-
 __all__ = [
     "COUNT_KEYS",
     "LATENCY_KEYS",
@@ -54,6 +53,28 @@ __all__ = [
     "Summary",
     "summarize",
 ]
+
+
+class OpenedRun(Protocol):
+    """What a summary reads of an opened run (:class:`tracereplay.report.load.Run` is one)."""
+
+    path: Path
+    meta: dict[str, Any]
+    request_files: tuple[Path, ...]
+
+    @property
+    def users(self) -> pd.DataFrame: ...
+
+    @property
+    def started(self) -> datetime | None: ...
+
+    @property
+    def ended(self) -> datetime | None: ...
+
+    def columns(self) -> set[str]: ...
+
+    def batches(self, columns: list[str]) -> Iterator[tuple[Path, Any]]: ...
+
 
 FOLD_ROWS = 1 << 18  # rows folded at once: amortises the per-fold cost of the (actions × buckets) arrays
 
@@ -115,7 +136,7 @@ class Summary:
 
 
 def summarize(
-    run: Run, *, latency: Latency | str = Latency.CORRECTED, bucket: str | float | None = None
+    run: OpenedRun, *, latency: Latency | str = Latency.CORRECTED, bucket: str | float | None = None
 ) -> Summary:
     """Summarise ``run`` in one streaming pass; ``bucket`` (e.g. ``"5s"``) adds the over-time table.
 
@@ -179,7 +200,7 @@ def _total(per_action: ActionAccumulator, headline: pd.DataFrame, duration_s: fl
     }
 
 
-def _coalesced(run: Run, per_action: ActionAccumulator) -> Iterator[BatchArrays]:
+def _coalesced(run: OpenedRun, per_action: ActionAccumulator) -> Iterator[BatchArrays]:
     """Decoded chunks of at least :data:`FOLD_ROWS` rows (but the last), whatever the row-group size."""
     pending: list[BatchArrays] = []
     rows = 0
@@ -212,7 +233,7 @@ def _end_ns(arrays: BatchArrays) -> np.ndarray:
     return arrays.ts_ns + (latency * 1e6).astype(np.int64)
 
 
-def _duration_s(run: Run, first_ns: int | None, last_ns: int | None) -> float | None:
+def _duration_s(run: OpenedRun, first_ns: int | None, last_ns: int | None) -> float | None:
     from_meta = _meta_duration_s(run)
     if from_meta is not None and from_meta > 0:
         return from_meta
@@ -221,7 +242,7 @@ def _duration_s(run: Run, first_ns: int | None, last_ns: int | None) -> float | 
     return max(last_ns - first_ns, 0) / 1e9
 
 
-def _meta_duration_s(run: Run) -> float | None:
+def _meta_duration_s(run: OpenedRun) -> float | None:
     started, ended = run.started, run.ended
     if started is None or ended is None:
         return None
@@ -235,7 +256,7 @@ def _rates(count: np.ndarray, errors: np.ndarray, duration_s: float | None) -> d
     return {"error_rate": error_rate, "rps": rps}
 
 
-def _user_counts(run: Run) -> dict[str, Any]:
+def _user_counts(run: OpenedRun) -> dict[str, Any]:
     """Session starts/drops as the runtime counted them (``users-*.parquet``), when present.
 
     The runtime's counters are cumulative per worker, sampled once a second: a worker's last (largest)
@@ -259,7 +280,7 @@ def _user_counts(run: Run) -> dict[str, Any]:
 
 
 def _run_info(
-    run: Run, latency: Latency, duration_s: float | None, first_ns: int | None, last_ns: int | None
+    run: OpenedRun, latency: Latency, duration_s: float | None, first_ns: int | None, last_ns: int | None
 ) -> dict[str, Any]:
     meta = run.meta
     return {
@@ -277,7 +298,7 @@ def _run_info(
     }
 
 
-def _start_ns(run: Run, first_ns: int | None) -> int | None:
+def _start_ns(run: OpenedRun, first_ns: int | None) -> int | None:
     started = run.started
     return int(pd.Timestamp(started).value) if started is not None else first_ns
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from tracereplay import histogram
 from tracereplay.errors import ConfigError
-from tracereplay.report import histogram
 from tracereplay.report.columns import BatchArrays
 
 OVER_TIME_PERCENTILES = (50.0, 95.0, 99.0)

@@ -37,7 +37,7 @@ def _non_negative(seconds: float, text: str) -> float:
 
 def format_duration(seconds: float) -> str:
     """The inverse of :func:`parse_duration` for display: ``90`` → ``1m30s``."""
-    if seconds < 1:
+    if 0 < seconds < 1:
         return f"{seconds * 1000:.0f}ms"
     whole = round(seconds)
     h, rest = divmod(whole, 3600)

@@ -4,7 +4,7 @@ Each arrival is a new user playing one session, due at its arrival time. When ``
 already running, arrivals wait in line and start as soon as a user leaves — *late*, which their corrected
 latency shows; one that waited more than ``max_late`` is *dropped* (counted, never sent). The rate is
 fixed (``arrival_rate``), or follows the model's fitted profile (``arrival_scale`` × rate at the hour of
-the profile's clock, ``replay/behaviour.py``), and can be changed while running.
+the profile's clock, ``replay/sources.py``), and can be changed while running.
 
 Arrivals are placed on the run's clock (seconds from the start) by the expected number of sessions the rate
 accumulates: uniform arrivals one every 1.0 of it, Poisson ones every Exp(1) of it (time rescaling). A

@@ -41,7 +41,7 @@ def test_the_file_is_plain_versioned_json(tmp_path, single_class_model):
 def test_a_failed_save_leaves_the_old_file(tmp_path, single_class_model, monkeypatch):
     path = single_class_model.save(tmp_path / "m.json")
     before = path.read_bytes()
-    import tracereplay.model.io as io
+    import tracereplay.model.encode as io
 
     monkeypatch.setattr(io, "model_to_dict", lambda m: {"bad": float("nan")})
     with pytest.raises(ValueError):

@@ -12,6 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from tracereplay.errors import InputError
+from tracereplay.report import load_run
+from tracereplay.rundir import stream_batches
+
 PACK = "tracereplay.demo.actions"
 
 
@@ -106,9 +110,23 @@ def _wait_for(path_glob: Path, pattern: str, timeout: float = 20) -> None:
         time.sleep(0.1)
 
 
-def test_ctrl_c_mid_run_leaves_a_readable_run_directory(demo_process, demo_model, tmp_path):
-    out = tmp_path / "run"
-    process = subprocess.Popen(
+def _wait_for_seconds(stream: Path, seconds: int, timeout: float = 30) -> None:
+    """Until ``stream`` (a worker's requests stream) holds ``seconds`` flushed batches with rows."""
+    deadline = time.monotonic() + timeout
+    while _flushed_seconds(stream) < seconds:
+        assert time.monotonic() < deadline, f"fewer than {seconds} flushed seconds in {stream}"
+        time.sleep(0.1)
+
+
+def _flushed_seconds(stream: Path) -> int:
+    try:
+        return sum(b.num_rows > 0 for b in stream_batches(stream))
+    except InputError:  # not there yet, or its first bytes are being written
+        return 0
+
+
+def _start_run(demo_model: str, demo_process: str, out: Path) -> subprocess.Popen:
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -134,7 +152,12 @@ def test_ctrl_c_mid_run_leaves_a_readable_run_directory(demo_process, demo_model
         stderr=subprocess.PIPE,
         text=True,
     )
-    _wait_for(out, "requests-0.part*.parquet")
+
+
+def test_ctrl_c_mid_run_leaves_a_readable_run_directory(demo_process, demo_model, tmp_path):
+    out = tmp_path / "run"
+    process = _start_run(demo_model, demo_process, out)
+    _wait_for_seconds(out / "requests-0.arrows", 1)
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=30)
     assert process.returncode == 130, stderr
@@ -143,8 +166,31 @@ def test_ctrl_c_mid_run_leaves_a_readable_run_directory(demo_process, demo_model
     assert meta["exit_reason"] == "interrupted"
     frame = requests_of(out)
     assert len(frame) == meta["requests"] > 0
-    assert not list(out.glob("*.part*")), "parts merged"
+    assert not list(out.glob("*.arrows")), "streams converted to Parquet"
     assert "interrupted" in stdout
+
+
+def test_a_killed_run_is_readable_and_lost_at_most_its_last_second(demo_process, demo_model, tmp_path):
+    """SIGKILL: no handler runs, nothing is converted; the streams hold every flushed second."""
+    out = tmp_path / "run"
+    process = _start_run(demo_model, demo_process, out)
+    _wait_for_seconds(out / "requests-0.arrows", 2)
+    process.kill()
+    killed_at = pd.Timestamp.now(tz="UTC")
+    process.communicate(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    assert not list(out.glob("requests-*.parquet")) and (out / "requests-0.arrows").exists()
+
+    run = load_run(out)  # the stream, read up to its last complete batch
+    assert run.meta["exit_reason"] == "running"  # it never got to say otherwise
+    requests, users = run.requests, run.users
+    assert len(requests) >= users["requests"].iloc[-1] > 0  # every second the counters saw is there
+    # flushed once a second: what is lost is what was sent after the last flush
+    assert (killed_at - requests["ts"].max()).total_seconds() < 2.5
+    summary = run.summary
+    assert summary.total["count"] == len(requests)
+    done = tracereplay("report", str(out))
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
 
 
 def _controlled_run(model: str, target: str, out) -> list[str]:
@@ -163,7 +209,7 @@ def test_sigusr1_adds_users_and_sigusr2_removes_them(demo_process, demo_model, t
         stderr=subprocess.PIPE,
         text=True,
     )
-    _wait_for(out, "users-0.parquet")
+    _wait_for_seconds(out / "requests-0.arrows", 1)
     os.kill(process.pid, signal.SIGUSR1)
     time.sleep(1.3)
     os.kill(process.pid, signal.SIGUSR2)
@@ -254,7 +300,7 @@ def test_keyboard_plus_adds_users(demo_process, demo_model, tmp_path):
     )
     os.close(slave)
     try:
-        _wait_for(out, "users-0.parquet")
+        _wait_for_seconds(out / "requests-0.arrows", 1)
         os.write(master, b"+")
         _, stderr = process.communicate(timeout=30)
     finally:
@@ -326,3 +372,33 @@ def test_replay_shards_whole_users_across_workers(demo_process, demo_events, tmp
     assert single.returncode == 0, single.stderr
     assert set(requests_of(tmp_path / "one")["user"]) == set(frame["user"])  # the same users either way
     assert json.loads(done.stdout)["exit_reason"] == "completed"
+
+
+def test_end_of_run_figures_equal_the_reports(demo_process, demo_model, tmp_path):
+    """One percentile rule: the end-of-run line, ``--json`` and run.json give ``report``'s p50/p90/p99.
+
+    Two worker processes, so the figures are merged from per-second, per-worker histograms on one side and
+    computed from the requests files on the other."""
+    out = tmp_path / "run"
+    done = tracereplay(
+        "run", demo_model, "--target", demo_process, "--users", "6", "--duration", "3s", "--actions", PACK,
+        "--workers", "2", "--think-scale", "0.02", "--json", "-o", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    totals = json.loads((out / "run.json").read_text())["totals"]
+    shown = tracereplay(
+        "run", demo_model, "--target", demo_process, "--users", "2", "--duration", "1s", "--actions", PACK,
+        "--workers", "1", "-q", "-o", str(tmp_path / "shown"),
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    report = json.loads(tracereplay("report", str(out), "--json").stdout)["total"]
+    assert result["requests"] == report["count"] > 50
+    for kind, ours in (("measured", "latency_ms"), ("corrected", "latency_corrected_ms")):
+        for p in ("p50", "p90", "p99"):
+            assert result[ours][p] == totals[ours][p] == report[kind][f"{p}_ms"], (kind, p)
+        assert result[ours]["max"] == report[kind]["max_ms"]
+    # the human end-of-run table prints those same numbers
+    shown_report = json.loads(tracereplay("report", str(tmp_path / "shown"), "--json").stdout)["total"]
+    line = next(ln for ln in shown.stdout.splitlines() if ln.lstrip().startswith("corrected"))
+    assert line.split()[1:4] == [f"{shown_report['corrected'][f'{p}_ms']:.1f}" for p in ("p50", "p90", "p99")]

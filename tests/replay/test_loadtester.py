@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from tracereplay.replay import ExitReason, run_async, start_run
-from tracereplay.replay.recorder import REQUEST_SCHEMA
+from tracereplay.rundir import REQUEST_SCHEMA
 
 PACK = "tracereplay.demo.actions"
 
@@ -31,7 +31,7 @@ async def test_short_closed_run_records_every_request(demo_url, hand_model, tmp_
     frame = read_requests(out)
     assert list(frame.columns) == REQUEST_SCHEMA.names
     assert len(frame) == result.requests > 20
-    assert not (out / "requests-0.part000000.parquet").exists(), "parts are merged at the end"
+    assert not (out / "requests-0.arrows").exists(), "the stream is converted at the end"
     # every user signed up before logging in, then used the ids the answers gave it
     first = frame.sort_values("ts").groupby("user").first()
     assert (first["action"] == "POST /api/v4/users").all()

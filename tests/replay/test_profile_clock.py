@@ -20,8 +20,8 @@ from aiohttp import web
 from tracereplay.errors import ConfigError
 from tracereplay.replay import Arrivals, run_async
 from tracereplay.replay.api import open_run
-from tracereplay.replay.behaviour import REFERENCE_MONDAY, ProfileRate, model_profile
 from tracereplay.replay.config import RunConfig, parse_profile_start
+from tracereplay.replay.sources import REFERENCE_MONDAY, ProfileRate, model_profile
 from tracereplay.replay.workloads.open import plan_arrivals
 
 # sessions/s by UTC hour of day: a quiet night (03:00 empty), a busy afternoon, an empty 16:00

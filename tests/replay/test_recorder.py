@@ -1,4 +1,5 @@
-"""The recorder: per-second Parquet parts that survive a crash, merged at the end; vectorised HDR."""
+"""The recorder: a per-worker Arrow stream, appended once a second and readable after a crash, turned into
+Parquet at the end; live latency histograms."""
 
 from __future__ import annotations
 
@@ -6,24 +7,13 @@ import time
 
 import numpy as np
 import pandas as pd
-from hypothesis import given, settings
-from hypothesis import strategies as st
+import pytest
 
+from tracereplay.errors import InputError
 from tracereplay.ingest.events import read_events
-from tracereplay.replay.histogram import new_histogram, record_many
-from tracereplay.replay.recorder import REQUEST_SCHEMA, Recorder, UserCounts
-
-
-@settings(max_examples=40, deadline=None)
-@given(st.lists(st.integers(min_value=0, max_value=3_600_000_000), min_size=1, max_size=300))
-def test_record_many_matches_record_value(values):
-    one, many = new_histogram(), new_histogram()
-    for v in values:
-        one.record_value(v)
-    record_many(many, np.asarray(values))
-    assert list(one.counts) == list(many.counts)
-    assert one.get_total_count() == many.get_total_count()
-    assert (one.get_min_value(), one.get_max_value()) == (many.get_min_value(), many.get_max_value())
+from tracereplay.replay.recorder import Recorder, UserCounts
+from tracereplay.report import load_run
+from tracereplay.rundir import REQUEST_SCHEMA, stream_batches
 
 
 def record_some(recorder: Recorder, n: int, *, start: float) -> None:
@@ -35,20 +25,21 @@ def record_some(recorder: Recorder, n: int, *, start: float) -> None:
         )
 
 
-def test_parts_are_readable_before_the_end_and_merged_after(tmp_path):
+def test_the_stream_is_readable_before_the_end_and_parquet_after(tmp_path):
     recorder = Recorder(tmp_path, worker=3)
     now = time.monotonic()
     record_some(recorder, 100, start=now)
     first = recorder.flush(UserCounts(active_users=7))
     record_some(recorder, 50, start=now + 1)
     recorder.flush()
-    parts = sorted(tmp_path.glob("requests-3.part*.parquet"))
-    assert len(parts) == 2  # what a crash would leave: complete files, one a second
-    assert len(pd.concat(pd.read_parquet(p) for p in parts)) == 150
-    assert first.requests == 100 and first.errors == 10 and first.histogram.get_total_count() == 100
+    stream = tmp_path / "requests-3.arrows"
+    # what a crash would leave: one stream, a complete batch a second, already in the file
+    assert [b.num_rows for b in stream_batches(stream) if b.num_rows] == [100, 50]
+    assert len(load_run(tmp_path).requests) == 150
+    assert first.requests == 100 and first.errors == 10 and first.histogram.count == 100
 
     merged = recorder.close()
-    assert merged.name == "requests-3.parquet" and not list(tmp_path.glob("*.part*"))
+    assert merged.name == "requests-3.parquet" and not list(tmp_path.glob("*.arrows"))
     frame = read_events(merged)  # a valid event table for every stage
     assert len(frame) == 150 and frame["worker"].eq(3).all()
     raw = pd.read_parquet(merged)
@@ -59,7 +50,35 @@ def test_parts_are_readable_before_the_end_and_merged_after(tmp_path):
     assert raw["error"].sum() == 15 and raw["error_kind"].eq("http_5xx").sum() == 15
     users = pd.read_parquet(tmp_path / "users-3.parquet")
     assert users["active_users"].tolist()[0] == 7 and users["requests"].tolist()[-1] == 150
-    assert recorder.corrected.get_value_at_percentile(50) == recorder.corrected.get_value_at_percentile(99)
+    assert (
+        recorder.corrected.percentile_ms(50)
+        == recorder.corrected.percentile_ms(99)
+        == raw["latency_corrected_ms"].max()
+    )
+
+
+def test_a_torn_last_batch_loses_only_that_second(tmp_path):
+    """A worker killed while writing leaves half a batch at the end: every earlier second still reads."""
+    recorder = Recorder(tmp_path)
+    now = time.monotonic()
+    for second in range(3):
+        record_some(recorder, 40, start=now + second)
+        recorder.flush()
+    stream = tmp_path / "requests-0.arrows"
+    size = stream.stat().st_size
+    with open(stream, "r+b") as file:
+        file.truncate(size - 100)  # into the last batch's body
+    with pytest.warns(UserWarning, match="incomplete batch"):
+        assert [b.num_rows for b in stream_batches(stream) if b.num_rows] == [40, 40]
+    run = load_run(tmp_path)
+    with pytest.warns(UserWarning, match="requests-0.arrows"):
+        assert len(run.requests) == 80 and run.summary.total["count"] == 80
+
+
+def test_a_stream_that_is_not_arrow_is_one_error_naming_it(tmp_path):
+    (tmp_path / "requests-0.arrows").write_bytes(b"not an arrow stream at all")
+    with pytest.raises(InputError, match=r"requests-0\.arrows"):
+        load_run(tmp_path)
 
 
 def test_close_without_rows_writes_an_empty_but_valid_file(tmp_path):

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tracereplay.histogram import RELATIVE_PRECISION
 from tracereplay.report import Latency, load_run, summarize
-from tracereplay.report.histogram import RELATIVE_PRECISION
 
 from .conftest import nearest_rank, random_workers, requests_frame
 

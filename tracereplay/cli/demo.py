@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from tracereplay.durations import format_duration, parse_duration
+from tracereplay.cli.params import DURATION
+from tracereplay.durations import format_duration
 
 
 def register(cli: click.Group) -> None:
@@ -20,7 +21,8 @@ def register(cli: click.Group) -> None:
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
               default=Path("tracereplay-demo"), show_default=True,
               help="Directory for events.parquet, model.json and the run directory.")
-@click.option("--duration", default="20s", show_default=True, help="How long to run the load (e.g. 20s, 1m).")
+@click.option("--duration", type=DURATION, default="20s", show_default=True,
+              help="How long to run the load (e.g. 20s, 1m).")
 @click.option("--users", type=click.IntRange(min=1), default=60, show_default=True,
               help="Concurrent simulated users.")
 @click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True,
@@ -32,7 +34,7 @@ def register(cli: click.Group) -> None:
 @click.option("--port", type=click.IntRange(min=0, max=65535), default=8065, show_default=True,
               help="With --serve: port to bind (0 = any free port).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (paths, ingest, report).")
-def demo(out: Path, duration: str, users: int, seed: int, latency_scale: float, serve: bool, host: str,
+def demo(out: Path, duration: float, users: int, seed: int, latency_scale: float, serve: bool, host: str,
          port: int, as_json: bool) -> None:
     """Run the whole pipeline on the bundled demo in under a minute.
 
@@ -57,7 +59,7 @@ def demo(out: Path, duration: str, users: int, seed: int, latency_scale: float, 
         return
     from tracereplay.demo.pipeline import DemoSettings, run_demo
 
-    seconds = parse_duration(duration)
+    seconds = duration
     settings = DemoSettings(out=out, duration=seconds, users=users, seed=seed, latency_scale=latency_scale)
     settings.validate()
     started = time.monotonic()

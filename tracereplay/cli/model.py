@@ -9,6 +9,8 @@ import json
 
 import click
 
+from tracereplay.cli.params import DURATION
+
 
 def register(cli: click.Group) -> None:
     """Add this module's verbs to ``cli``."""
@@ -32,12 +34,12 @@ def register(cli: click.Group) -> None:
               help="Drop actions seen fewer times than this before fitting (1 keeps every action).")
 @click.option("--min-cell-samples", type=click.IntRange(min=2), default=30, show_default=True,
               help="Think samples a transition needs for its own law; fewer back off to coarser levels.")
-@click.option("--session-gap", default="30m", show_default=True,
+@click.option("--session-gap", type=DURATION, default="30m", show_default=True,
               help="Gaps within a session longer than this are not think time.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the class search.")
 @click.option("--json", "as_json", is_flag=True, help="Print the model summary as JSON.")
 def fit_command(events: str, output: str, fixed_classes: int | None, max_classes: int,
-                min_class_share: float, min_action_count: int, min_cell_samples: int, session_gap: str,
+                min_class_share: float, min_action_count: int, min_cell_samples: int, session_gap: float,
                 seed: int, as_json: bool) -> None:
     """Fit a behaviour model from an event table and write it to OUTPUT.
 
@@ -51,14 +53,13 @@ def fit_command(events: str, output: str, fixed_classes: int | None, max_classes
       tracereplay fit events.parquet --max-classes 4 --min-action-count 5 -o model.json
       tracereplay fit events.parquet --classes 2 -o two-classes.json --json
     """
-    from tracereplay.durations import parse_duration
     from tracereplay.ingest.events import read_events
     from tracereplay.model import fit
 
     table = read_events(events)
     model = fit(table, classes=fixed_classes, max_classes=max_classes, min_class_share=min_class_share,
                 min_action_count=min_action_count, min_cell_samples=min_cell_samples,
-                session_gap_s=parse_duration(session_gap), seed=seed)
+                session_gap_s=session_gap, seed=seed)
     model.save(output)
     _show(model, as_json=as_json, title=output)
 
@@ -182,10 +183,10 @@ def simulate_command(model_path: str, output: str, users: int, seed: int, start:
 @click.argument("candidate", type=click.Path(dir_okay=False))
 @click.option("--threshold", "thresholds", multiple=True, metavar="NAME=VALUE",
               help="Override a metric's threshold (repeatable); VALUE 'off' makes it informational.")
-@click.option("--session-gap", default="30m", show_default=True,
+@click.option("--session-gap", type=DURATION, default="30m", show_default=True,
               help="Gaps within a session longer than this are not think time.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def compare_command(reference: str, candidate: str, thresholds: tuple[str, ...], session_gap: str,
+def compare_command(reference: str, candidate: str, thresholds: tuple[str, ...], session_gap: float,
                     as_json: bool) -> None:
     """Measure how alike two event tables are as traffic, with a verdict.
 
@@ -206,13 +207,12 @@ def compare_command(reference: str, candidate: str, thresholds: tuple[str, ...],
       tracereplay compare events.parquet RUN/requests-0.parquet --threshold arrival_hourly_tvd=off
     """
     from tracereplay.cli import EXIT_THRESHOLD
-    from tracereplay.durations import parse_duration
     from tracereplay.ingest.events import read_events
     from tracereplay.model import compare
 
     limits = _parse_thresholds(thresholds)
     report = compare(read_events(reference), read_events(candidate),
-                     session_gap_s=parse_duration(session_gap), **limits)
+                     session_gap_s=session_gap, **limits)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:

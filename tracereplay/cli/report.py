@@ -12,6 +12,9 @@ from typing import Any
 
 import click
 
+from tracereplay.cli.params import Duration
+from tracereplay.files import atomic_path
+
 EXIT_THRESHOLD = 3
 EXIT_REGRESSION = 4
 _NICE_BUCKETS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
@@ -20,21 +23,6 @@ _NICE_BUCKETS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
 def register(cli: click.Group) -> None:
     """Add ``report`` to ``cli``."""
     cli.add_command(report)
-
-
-def _bucket(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
-    from tracereplay.durations import parse_duration
-    from tracereplay.errors import ConfigError
-
-    if value is None:
-        return None
-    try:
-        seconds = parse_duration(value)
-    except ConfigError as exc:
-        raise click.BadParameter(str(exc)) from None
-    if seconds < 0.001:
-        raise click.BadParameter(f"{value!r} is too small (at least 1ms)")
-    return seconds
 
 
 def _thresholds(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[Any]:
@@ -61,7 +49,7 @@ def _thresholds(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 @click.option(
     "-o", "--output", type=click.Path(path_type=Path), help="Write the printed output to exactly this file."
 )
-@click.option("--bucket", callback=_bucket, metavar="DURATION", help="Add the over-time table (e.g. 5s).")
+@click.option("--bucket", type=Duration(minimum=0.001), help="Add the over-time table (e.g. 5s).")
 @click.option(
     "--latency",
     type=click.Choice(["corrected", "measured"]),
@@ -246,7 +234,6 @@ def _print_tables(summary: Any, output: Path | None, **parts: Any) -> None:
     if output is None:
         _render_all(summary, _console(), **parts)
         return
-    from tracereplay.ingest.events import atomic_path
 
     with atomic_path(output) as tmp, open(tmp, "w", encoding="utf-8") as handle:
         _render_all(summary, _console(handle), **parts)
@@ -278,7 +265,6 @@ def _emit(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
         return
-    from tracereplay.ingest.events import atomic_path
 
     with atomic_path(output) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")

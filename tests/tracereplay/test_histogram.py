@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from tracereplay.report import histogram
-
-from .conftest import nearest_rank
+from tests.report.conftest import nearest_rank
+from tracereplay import histogram
 
 
 def test_counts_index_matches_the_hdrh_library() -> None:
@@ -93,3 +92,30 @@ def test_the_fused_hot_path_index_matches_the_reference() -> None:
     np.testing.assert_array_equal(
         histogram.index_ms(latency_ms), histogram.index_for(histogram.to_microseconds(latency_ms))
     )
+
+
+def test_the_live_histogram_merged_from_pieces_gives_the_report_figures() -> None:
+    """Per-second, per-worker LatencyHistograms, merged, read the same as the report's dense counts."""
+    rng = np.random.default_rng(7)
+    samples = np.round(rng.lognormal(2.0, 1.2, 20_000), 3)
+    merged = histogram.LatencyHistogram.empty()
+    for piece in np.array_split(samples, 37):
+        second = histogram.LatencyHistogram.empty()
+        second.record(piece)
+        merged.add(histogram.LatencyHistogram.from_wire(second.to_wire()))  # across a process boundary
+    counts, largest = histogram.dense_counts(np.zeros(len(samples), dtype=np.int64), samples, 1)
+    wanted = list(histogram.RUN_PERCENTILES)
+    report = histogram.percentiles_ms(counts, largest, wanted)[0]
+    summary = merged.summary()
+    assert [summary[f"p{p:g}"] for p in wanted] == list(report)
+    assert summary["max"] == samples.max() and merged.count == len(samples)
+    assert np.isclose(summary["mean"], samples.mean())
+    exact = np.array([nearest_rank(samples, p) for p in wanted])
+    got = np.array([summary[f"p{p:g}"] for p in wanted])
+    assert np.all(got >= exact) and np.all(got <= exact * (1 + histogram.RELATIVE_PRECISION))
+
+
+def test_an_empty_live_histogram_has_no_figures() -> None:
+    empty = histogram.LatencyHistogram.empty()
+    empty.record(np.array([np.nan]))
+    assert empty.summary() == {} and empty.percentile_ms(99) is None and empty.count == 0

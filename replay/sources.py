@@ -1,8 +1,8 @@
 """Where a run's users come from: a fitted model, a simple script, or a recorded trace.
 
-Each gives a :class:`Behaviour`: how to make a user's controller, which actions exist, example paths for
+Each gives a :class:`UserSource`: how to make a user's controller, which actions exist, example paths for
 the generic HTTP action, the arrival profile (models) or the recorded users (traces), and what ``run.json``
-says about the source. Workers build their own Behaviour from a *spec* (a path, or an in-memory object), so
+says about the source. Workers build their own UserSource from a *spec* (a path, or an in-memory object), so
 nothing but that spec crosses a process boundary.
 
 A model's arrival profile is read on a *profile clock* (:class:`ProfileRate`): it shows ``profile_start``
@@ -43,7 +43,7 @@ _WEEK_H = 168
 
 
 @dataclass(kw_only=True)
-class Behaviour:
+class UserSource:
     """What drives one worker's users."""
 
     kind: str  # "model" | "script" | "trace"
@@ -61,8 +61,8 @@ def is_script(spec: object) -> bool:
     return isinstance(spec, Script) or (isinstance(spec, str | Path) and Path(spec).suffix in SCRIPT_SUFFIXES)
 
 
-def from_spec(spec: object, config: RunConfig, *, worker: int = 0, now: datetime | None = None) -> Behaviour:
-    """The Behaviour for a model/script spec (path or object) under ``config``; a model's profile clock
+def from_spec(spec: object, config: RunConfig, *, worker: int = 0, now: datetime | None = None) -> UserSource:
+    """The UserSource for a model/script spec (path or object) under ``config``; a model's profile clock
     starts at ``now`` (default: the current time; :func:`starting_at` moves it)."""
     if is_script(spec):
         script = spec if isinstance(spec, Script) else load_script(spec)  # type: ignore[arg-type]
@@ -82,7 +82,7 @@ def load_model_file(path: str | Path) -> SessionSource:
 
 def from_model(
     model: Any, config: RunConfig, *, path: str | None = None, now: datetime | None = None
-) -> Behaviour:
+) -> UserSource:
     missing = [
         name
         for name in (
@@ -114,7 +114,7 @@ def from_model(
         now = now or datetime.now(UTC)
         profile = model_profile(model, config, now=now)
         describe["profile"] = run_window(profile, config, now)
-    return Behaviour(
+    return UserSource(
         kind="model",
         controllers=controllers,
         actions=list(model.actions),
@@ -126,8 +126,8 @@ def from_model(
 
 
 def starting_at(
-    behaviour: Behaviour, config: RunConfig, now: datetime, *, wall: datetime | None = None
-) -> Behaviour:
+    behaviour: UserSource, config: RunConfig, now: datetime, *, wall: datetime | None = None
+) -> UserSource:
     """``behaviour`` with its profile clock reading the start ``config`` gives at ``now`` (no
     ``profile_start``: ``now`` itself), from the wall-clock moment ``wall`` (default ``now``) on: a pool
     launched at ``now`` releases all its workers at one ``wall``."""
@@ -295,14 +295,14 @@ def _hour_label(how: int, weekly: bool) -> str:
     return f"{WEEKDAYS[how // 24]} {how % 24:02d}:00" if weekly else f"{how % 24:02d}:00"
 
 
-def from_script(script: Script, config: RunConfig, *, source: str | None = None) -> Behaviour:
+def from_script(script: Script, config: RunConfig, *, source: str | None = None) -> UserSource:
     if config.workload is Workload.OPEN:  # an arrival is one pass of the script by a new user
         script = dataclasses.replace(script, loops=1)
 
     def controllers(key: str, rng: np.random.Generator) -> SimpleController:
         return SimpleController(script, user_key=key)
 
-    return Behaviour(
+    return UserSource(
         kind="script",
         controllers=controllers,
         actions=script.actions,
@@ -313,7 +313,7 @@ def from_script(script: Script, config: RunConfig, *, source: str | None = None)
 
 def from_trace(
     events: str | Path | pd.DataFrame, config: RunConfig, *, worker: int = 0, workers: int = 1
-) -> Behaviour:
+) -> UserSource:
     """Recorded users of an event table (path or DataFrame); this worker's shard of them."""
     path = None
     if not isinstance(events, pd.DataFrame):
@@ -326,7 +326,7 @@ def from_trace(
     )
     by_action = events.dropna(subset=["path"]).groupby("action")["path"] if "path" in events else None
     examples = {a: list(p.unique()[:50]) for a, p in by_action} if by_action is not None else {}
-    return Behaviour(
+    return UserSource(
         kind="trace",
         actions=sorted(events["action"].unique()),
         examples=lambda a: examples.get(a, []),

@@ -1,25 +1,32 @@
-"""Latency histograms with HdrHistogram's bucket layout, filled and read with numpy.
+"""Latency histograms and the one percentile rule of tracereplay.
 
-Why not record into ``hdrh.HdrHistogram`` directly: its ``record_value`` is a Python call per sample
-(~1 µs each), which alone would spend 10 s on a 10 M-request run. This module computes the *same* counts
-index as HdrHistogram (``_counts_index_for``) for whole arrays at once and fills the counts with
-``numpy.bincount``; ``tests/report/test_histogram.py`` checks the index and the equivalent-value ranges
-against the ``hdrh`` library itself.
+Every latency figure the project prints or writes comes from here: the live line, ``run.json``'s totals
+and the end-of-run line (:class:`LatencyHistogram`, filled once a second by the recorder), and ``report``,
+its HTML page, ``compare`` and thresholds (the dense and sparse functions below, filled from the requests
+files). One layout and one rule, so one run has one p99.
 
-Layout: values are integer microseconds, 1 µs … 1 h, three significant digits (HdrHistogram's usual
-latency setting). Values below 2 048 µs are exact to the microsecond; above, a bucket is at most
-1/1 024 of its value wide, so a percentile read from it is within 0.1 % of the exact sample value.
-Longer values are clamped into the last bucket (the exact maximum is kept separately by the summary).
+Layout: HdrHistogram's, values in integer microseconds, 1 µs … 1 h, three significant digits. Values below
+2 048 µs are exact to the microsecond; above, a bucket is at most 1/1 024 of its value wide. Longer values
+are clamped into the last bucket. ``tests/tracereplay/test_histogram.py`` checks the counts index and the
+equivalent-value ranges against the ``hdrh`` library itself.
 
-Percentiles follow the nearest-rank rule (numpy's ``method="inverted_cdf"``): the p-th percentile is
-the smallest sample such that at least p % of the samples are ≤ it. Next to each bucket's count we keep
-the largest sample that fell in it, and report that for the bucket holding the nearest-rank sample: the
-result is always a real sample, never below the exact percentile, at most one bucket width (0.1 %)
-above it, and exact whenever that bucket holds one distinct value (e.g. all samples below 2.048 ms that
-differ by ≥ 1 µs, or repeated values).
+Why not ``hdrh.HdrHistogram`` itself: its ``record_value`` is a Python call per sample (~1 µs each, 10 s
+on a 10 M-request run), and its ``get_value_at_percentile`` rounds the rank (``int(p·n/100 + 0.5)``) and
+answers a bucket's upper edge, which is not a latency any request had. Here the counts index is computed
+for whole arrays at once and filled with ``numpy.bincount``.
+
+The rule: **nearest rank** (numpy's ``method="inverted_cdf"``). The p-th percentile is the smallest sample
+such that at least p % of the samples are ≤ it (rank ⌈p·n/100⌉, at least 1). Next to each bucket's count
+we keep the largest sample that fell in it, and report that for the bucket holding the nearest-rank
+sample: the result is always a real sample, never below the exact percentile, at most one bucket width
+(0.1 %) above it, and exact whenever that bucket holds one distinct value. Two histograms of the same
+samples give the same figures however the samples were split (per second, per worker) before merging.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -165,3 +172,84 @@ def sparse_percentiles_ms(
         positions = np.searchsorted(cumulative, before + _ranks(totals, p))
         values[:, column] = largest[positions]
     return unique, values
+
+
+#: The percentiles ``run.json``'s totals and the end-of-run line carry (``report`` adds p95 and p99.9).
+RUN_PERCENTILES = (50.0, 90.0, 99.0, 99.9)
+
+
+@dataclass(eq=False)
+class LatencyHistogram:
+    """One mergeable latency histogram: counts and largest sample per bucket, plus the exact sum (mean).
+
+    The recorder fills one per second (the live line) and one per run (``run.json``); workers merge them
+    with :meth:`add`, across processes via :meth:`to_wire`. Percentiles follow the module's one rule, so
+    the figures equal ``report``'s for the same requests.
+    """
+
+    counts: np.ndarray  # (COUNTS_LEN,) int64
+    largest: np.ndarray  # (COUNTS_LEN,) float64 ms, -inf where empty
+    sum_ms: float = 0.0
+
+    @classmethod
+    def empty(cls) -> LatencyHistogram:
+        return cls(np.zeros(COUNTS_LEN, dtype=np.int64), np.full(COUNTS_LEN, -np.inf))
+
+    @property
+    def count(self) -> int:
+        return int(self.counts.sum())
+
+    def record(self, latency_ms: np.ndarray, index: np.ndarray | None = None) -> None:
+        """Add every sample of ``latency_ms`` (NaN skipped); ``index`` is :func:`index_ms` of it if known."""
+        latency_ms = np.asarray(latency_ms, dtype=np.float64)
+        keep = ~np.isnan(latency_ms)
+        if not keep.all():
+            latency_ms = latency_ms[keep]
+            index = None if index is None else np.asarray(index)[keep]
+        if latency_ms.size == 0:
+            return
+        index = index_ms(latency_ms) if index is None else index
+        self.counts += np.bincount(index, minlength=COUNTS_LEN)[:COUNTS_LEN]
+        np.maximum.at(self.largest, index, latency_ms)
+        self.sum_ms += float(latency_ms.sum())
+
+    def add(self, other: LatencyHistogram) -> None:
+        self.counts += other.counts
+        np.maximum(self.largest, other.largest, out=self.largest)
+        self.sum_ms += other.sum_ms
+
+    def percentile_ms(self, percentile: float) -> float | None:
+        """The nearest-rank percentile (ms), None when empty."""
+        value = percentiles_ms(self.counts, self.largest, [percentile])[0, 0]
+        return None if np.isnan(value) else float(value)
+
+    def summary(self) -> dict[str, float]:
+        """``p50``/``p90``/``p99``/``p99.9``/``max``/``mean`` in ms (empty when there are no samples)."""
+        n = self.count
+        if n == 0:
+            return {}
+        values = percentiles_ms(self.counts, self.largest, list(RUN_PERCENTILES))[0]
+        return {
+            **{f"p{p:g}": float(v) for p, v in zip(RUN_PERCENTILES, values, strict=True)},
+            "max": float(self.largest.max()),
+            "mean": self.sum_ms / n,
+        }
+
+    def to_wire(self) -> dict[str, Any]:
+        """Plain data for a process boundary: only the buckets in use."""
+        used = np.flatnonzero(self.counts)
+        return {
+            "index": used.astype(np.int32).tobytes(),
+            "counts": self.counts[used].tobytes(),
+            "largest": self.largest[used].tobytes(),
+            "sum_ms": self.sum_ms,
+        }
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> LatencyHistogram:
+        histogram = cls.empty()
+        used = np.frombuffer(data["index"], dtype=np.int32)
+        histogram.counts[used] = np.frombuffer(data["counts"], dtype=np.int64)
+        histogram.largest[used] = np.frombuffer(data["largest"], dtype=np.float64)
+        histogram.sum_ms = float(data["sum_ms"])
+        return histogram
