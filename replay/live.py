@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -47,13 +48,16 @@ class Interval:
 class LiveCounter:
     """One worker's live numbers, as a ``RequestHook`` listener.
 
-    :meth:`record` (the listener) only appends the event; :meth:`take` hands the second's events over in the
+    :attr:`record` (the listener) only appends the event; :meth:`take` hands the second's events over in the
     event loop's thread, and :meth:`interval` does the arithmetic vectorised, safe in a worker thread.
     """
 
     def __init__(self, worker: int = 0) -> None:
         self.worker = worker
         self._events: list[RequestEvent] = []
+        #: The hook's listener: the list's own ``append`` (hot path: no Python frame per request), so
+        #: :meth:`take` empties this list rather than replacing it.
+        self.record: Callable[[RequestEvent], None] = self._events.append
         self._lock = threading.Lock()
         self._last = time.monotonic()
         self.requests = 0
@@ -61,12 +65,9 @@ class LiveCounter:
         self.measured = LatencyHistogram.empty()  # whole run, from the actual start
         self.corrected = LatencyHistogram.empty()  # whole run, from the intended start
 
-    def record(self, event: RequestEvent) -> None:
-        """The hook's listener (hot path: one append)."""
-        self._events.append(event)
-
     def take(self) -> list[RequestEvent]:
-        events, self._events = self._events, []
+        events = self._events.copy()
+        self._events.clear()
         return events
 
     def interval(self, events: list[RequestEvent], counts: UserCounts | None = None) -> Interval:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,9 @@ class Recorder:
         self.worker = worker
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._rows: list[RequestEvent] = []
+        #: The hook's listener: keeps an event for the next flush. The list's own ``append`` (hot path: no
+        #: Python frame per request), so :meth:`take` empties this list rather than replacing it.
+        self.record: Callable[[RequestEvent], None] = self._rows.append
         self._lock = threading.Lock()
         self._requests_out = StreamWriter(self.run_dir, REQUESTS, worker, REQUEST_SCHEMA)
         self._users_out = StreamWriter(self.run_dir, USERS, worker, USERS_SCHEMA)
@@ -51,11 +55,6 @@ class Recorder:
         self._last_flush = time.monotonic()
         self.requests = 0  # written so far (the users table's cumulative counters)
         self.errors = 0
-
-    # hot path: keep it to one append
-    def record(self, event: RequestEvent) -> None:
-        """The hook's listener: keep ``event`` for the next flush."""
-        self._rows.append(event)
 
     @property
     def pending(self) -> int:
@@ -67,7 +66,8 @@ class Recorder:
 
     def take(self) -> list[RequestEvent]:
         """Hand over the rows recorded so far (call in the event loop's thread, then ``flush`` them)."""
-        rows, self._rows = self._rows, []
+        rows = self._rows.copy()
+        self._rows.clear()
         return rows
 
     def flush(self, counts: UserCounts | None = None, rows: list[RequestEvent] | None = None) -> None:

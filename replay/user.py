@@ -18,7 +18,7 @@ import numpy as np
 
 from tracereplay.replay.actions.generic import HttpRoute, harvest, parse_action
 from tracereplay.replay.actions.pack import EMPTY_PACK, ActionFn, ActionPack
-from tracereplay.replay.events import RequestEvent, RequestHook
+from tracereplay.replay.events import LATER_DEFAULTS, RequestEvent, RequestHook
 from tracereplay.replay.limiter import RateLimiter
 from tracereplay.replay.store import MemStore
 from tracereplay.replay.transport import ErrorKind, Request, RequestFailed, Response, Transport
@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 _now = time.monotonic
 
 _PROTOCOL = ErrorKind.PROTOCOL.value
+#: ``_event(RequestEvent, (13 core fields, *LATER_DEFAULTS))``: a RequestEvent without the named tuple's
+#: argument binding, on the hot path (replay/events.py)
+_event = tuple.__new__
 
 
 class Halted(Exception):
@@ -163,9 +166,10 @@ class User:
             )
             kind = failure.kind.value
             self._fire(
-                RequestEvent(
-                    self.key, self.session, action, method, route, path,
-                    None, intended, start, _now(), kind, 0, failure.detail,
+                _event(
+                    RequestEvent,
+                    (self.key, self.session, action, method, route, path,
+                     None, intended, start, _now(), kind, 0, failure.detail, *LATER_DEFAULTS),
                 )
             )
             raise failure from None
@@ -173,9 +177,10 @@ class User:
         status = response.status
         kind = None if status < 400 else ("http_4xx" if status < 500 else "http_5xx")
         self._fire(
-            RequestEvent(
-                self.key, self.session, action, method, route, path, status, intended, start, end, kind,
-                len(response.body),
+            _event(
+                RequestEvent,
+                (self.key, self.session, action, method, route, path,
+                 status, intended, start, end, kind, len(response.body), None, *LATER_DEFAULTS),
             )
         )
         self._absorb(response)
