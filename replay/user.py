@@ -130,6 +130,11 @@ class User:
         )
         return socket
 
+    async def close_websocket(self, path: str) -> None:
+        socket = self.websockets.pop(path, None) if self.websockets else None
+        if socket is not None:
+            await socket.close()
+
     def close_websockets(self) -> None:
         """Close the user's websockets (its end): scheduled, as this runs from a task's done-callback."""
         for socket in (self.websockets or {}).values():
@@ -343,6 +348,9 @@ class _Context:
         return await self._user.websocket(
             path, headers=headers, settings=settings, type_of=type_of, correlation_of=correlation_of
         )
+
+    async def close_websocket(self, path: str) -> None:
+        await self._user.close_websocket(path)
 
     def correlate(self, correlation: str, *, type: str | None = None) -> None:
         user = self._user

@@ -75,6 +75,10 @@ class ActionContext(Protocol):
         """
         ...
 
+    async def close_websocket(self, path: str) -> None:
+        """Close the user's websocket to ``path`` if it holds one (recorded as ``client_close``)."""
+        ...
+
     def correlate(self, correlation: str, *, type: str | None = None) -> None:
         """Tag the running action's latest request with ``correlation``: messages that arrive carrying the
         same id (any user's websocket) are its deliveries, timed from that request's start."""

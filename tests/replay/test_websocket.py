@@ -1,4 +1,4 @@
-"""WebSocket users against real websocket servers on 127.0.0.1: events into the store, recording, reconnection."""
+"""WebSocket users against real websocket servers on 127.0.0.1: events, recording, reconnection."""
 
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ async def test_events_update_the_store_and_every_happening_is_recorded(serve, tm
     assert (SEND, "post", None) not in kinds  # the type comes from "event"/"type" only
     sends = [r for r in rows if r["kind"] == SEND]
     assert len(sends) == 1 and sends[0]["correlation"] == "p1" and sends[0]["bytes"] > 0
-    assert [r for r in rows if r["kind"] == RECEIVE and r["type"] == "posted"][0]["correlation"] is None
+    assert next(r for r in rows if r["kind"] == RECEIVE and r["type"] == "posted")["correlation"] is None
     assert kinds[-1] == (DISCONNECT, None, CLIENT_CLOSE)
     assert {r["user"] for r in rows} == {"u1"} and {r["session"] for r in rows} == {"u1-s0"}
 
