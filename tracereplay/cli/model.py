@@ -287,9 +287,7 @@ def _parse_thresholds(items: tuple[str, ...]) -> dict[str, float | None]:
 
 
 def _console():
-    """A rich console; when piped, wide enough that action names are not cut (a terminal keeps its width)."""
-    import sys
+    """A rich console: a terminal's width, or no wrapping when piped."""
+    from tracereplay.terminal import make_console
 
-    from rich.console import Console
-
-    return Console() if sys.stdout.isatty() else Console(width=160)
+    return make_console()
