@@ -45,7 +45,8 @@ import numpy as np
 import pyarrow as pa
 
 from tracereplay.replay.store import MutableUserStore
-from tracereplay.replay.transport import ErrorKind, classify
+from tracereplay.replay.transports.aiohttp_client import classify
+from tracereplay.replay.transports.base import ErrorKind
 from tracereplay.rundir import WS, WS_SCHEMA, StreamWriter
 
 log = logging.getLogger(__name__)
