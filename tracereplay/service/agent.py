@@ -527,11 +527,11 @@ async def _json_body(request: web.Request) -> Any:
         raise ApiError(400, f"body is not JSON: {exc}") from None
 
 
-def _check(schema: dict[str, Any], value: Any, where: str, definitions: dict[str, Any]) -> None:
-    """Refuse ``value`` unless it fits ``schema``: the first problem, named by its place, as one line."""
-    resolved = json.loads(json.dumps(schema).replace('"#/components/schemas/Settings"', '"#/$defs/Settings"'))
-    resolved["$defs"] = definitions
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(resolved).iter_errors(value))
+def _check(schema: dict[str, Any], value: Any, where: str, components: dict[str, Any]) -> None:
+    """Refuse ``value`` unless it fits ``schema``: the first problem, named by its place, as one line.
+    ``components`` are the schemas its ``#/components/schemas/…`` references name."""
+    document = {**schema, "components": {"schemas": components}}
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(document).iter_errors(value))
     if error is not None:
         place = ".".join([where, *map(str, error.absolute_path)])
         raise ApiError(400, f"{place}: {error.message}")

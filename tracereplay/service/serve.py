@@ -39,17 +39,18 @@ async def _serve(host: str, port: int, token: str | None, data_dir: Path, max_bo
     agent = Agent(data_dir)
     app = create_app(agent, token=token, max_body=max_body, version=version())
     runner, url = await start_site(app, host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
+    # announced once SIGTERM is ours: whoever reads the line may stop the agent at once
     print(
         f"tracereplay: agent listening {url} (data in {agent.data_dir}; "
         f"dashboard {url}/dashboard{'#token=…' if token else ''})",
         file=sys.stderr,
         flush=True,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(signum, stop.set)
     try:
         await stop.wait()
         print("tracereplay: agent stopping (runs stop gracefully)", file=sys.stderr, flush=True)
