@@ -221,10 +221,10 @@ class LoadTester:
 
     def _counts(self) -> UserCounts:
         counts = getattr(self.workload, "counts", None)
-        base = counts if isinstance(counts, UserCounts) else UserCounts(sessions_started=self.crowd.started)
+        base = counts if isinstance(counts, UserCounts) else UserCounts()
         return UserCounts(
             active_users=self.crowd.active,
-            sessions_started=base.sessions_started,
+            sessions_started=self.crowd.sessions_started,  # every workload: sessions begun, not users
             sessions_dropped=base.sessions_dropped,
             sessions_late=base.sessions_late,
         )
