@@ -26,6 +26,7 @@ import numpy as np
 
 from tracereplay.histogram import LatencyHistogram
 from tracereplay.replay.config import RunConfig, Workload
+from tracereplay.replay.controllers.paths import PathChooser
 from tracereplay.replay.controllers.trace import UserPlan
 from tracereplay.replay.events import RequestEvent, RequestHook
 from tracereplay.replay.fasthttp import FastTransport
@@ -36,7 +37,7 @@ from tracereplay.replay.runtime import Crowd, Pacing
 from tracereplay.replay.tls import client_context
 from tracereplay.replay.transport import AiohttpTransport, Transport
 from tracereplay.replay.user import ActionTable, Halted, User
-from tracereplay.replay.users import ControllerFactory, UserFactory
+from tracereplay.replay.user_factory import ControllerFactory, UserFactory
 from tracereplay.replay.websocket import WebSockets, WsRecorder
 from tracereplay.replay.workloads.closed import ClosedWorkload
 from tracereplay.replay.workloads.open import OpenWorkload
@@ -80,6 +81,7 @@ class LoadTester:
         trace_users: list[UserPlan] | None = None,
         trace_span: float = 0.0,
         replace_users: bool = True,
+        paths: PathChooser | None = None,
         worker: int = 0,
         transport: Transport | None = None,
         on_interval: Callable[[Interval], None] | None = None,
@@ -88,6 +90,7 @@ class LoadTester:
         self.worker = worker
         self.kind = workload or config.workload
         self.request_hook = RequestHook()
+        self.paths = paths or PathChooser()  # routes filled from a user's store (trace users, injections)
         self.recorder = Recorder(config.out, worker)
         self.live = LiveCounter(worker)
         self.request_hook.add_listener(self.recorder.record)
@@ -155,7 +158,8 @@ class LoadTester:
         chosen = [r for r in self.crowd.runners if not r.stopping][: max(0, n)]
         loop = asyncio.get_running_loop()
         for runner in chosen:
-            task = loop.create_task(_perform_once(runner.user, action))
+            path = self.paths.path(action, runner.user.store, runner.user.rng)
+            task = loop.create_task(_perform_once(runner.user, action, path))
             self._injected.add(task)
             task.add_done_callback(self._injected.discard)
         return len(chosen)
@@ -239,7 +243,7 @@ class LoadTester:
                 rng=rng,
             )
         loop_s = trace_span if c.loop else None
-        return TraceWorkload(self.crowd, self.factory, trace_users or [], loop_s=loop_s)
+        return TraceWorkload(self.crowd, self.factory, trace_users or [], loop_s=loop_s, paths=self.paths)
 
     def _counts(self) -> UserCounts:
         counts = getattr(self.workload, "counts", None)
@@ -290,9 +294,9 @@ def make_transport(config: RunConfig) -> Transport:
     )
 
 
-async def _perform_once(user: User, action: str) -> None:
+async def _perform_once(user: User, action: str, path: str | None) -> None:
     with contextlib.suppress(Halted):  # stopped while waiting for a --max-rps slot: nothing was sent
-        await user.perform(action, time.monotonic())
+        await user.perform(action, time.monotonic(), path)
 
 
 def _no_controller(key, rng):

@@ -92,7 +92,7 @@ def prepare_worker(
         source = from_trace(trace, share, worker=worker, workers=workers)
     else:
         source = from_spec(spec, share, worker=worker)
-    return share, source, ActionTable(load_pack(config.actions), source.examples)
+    return share, source, ActionTable(load_pack(config.actions))
 
 
 async def start_tester(
@@ -116,6 +116,7 @@ async def start_tester(
         trace_users=source.trace_users,
         trace_span=source.trace_span,
         replace_users=source.replace_users,
+        paths=source.paths,
         worker=worker,
         transport=transport,
         on_interval=on_interval,

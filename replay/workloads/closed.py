@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from tracereplay.replay.runtime import Crowd, UserRunner
-from tracereplay.replay.users import UserFactory
+from tracereplay.replay.user_factory import UserFactory
 
 
 def start_offsets(users: int, ramp_up_s: float) -> np.ndarray:

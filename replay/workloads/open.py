@@ -26,7 +26,7 @@ import numpy as np
 from tracereplay.replay.config import Arrivals
 from tracereplay.replay.recorder import UserCounts
 from tracereplay.replay.runtime import Crowd, UserRunner
-from tracereplay.replay.users import UserFactory
+from tracereplay.replay.user_factory import UserFactory
 
 #: An arrival that starts more than this after its time counts as late.
 LATE_AFTER_S = 0.05

@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import time
 
+from tracereplay.replay.controllers.paths import PathChooser
 from tracereplay.replay.controllers.trace import TraceController, UserPlan
 from tracereplay.replay.runtime import Crowd
-from tracereplay.replay.users import UserFactory
+from tracereplay.replay.user_factory import UserFactory
 
 #: Users are launched this long before their start time.
 LEAD_S = 1.0
@@ -23,8 +24,15 @@ class TraceWorkload:
     name = "trace"
 
     def __init__(
-        self, crowd: Crowd, factory: UserFactory, plans: list[UserPlan], *, loop_s: float | None = None
+        self,
+        crowd: Crowd,
+        factory: UserFactory,
+        plans: list[UserPlan],
+        *,
+        loop_s: float | None = None,
+        paths: PathChooser | None = None,
     ) -> None:
+        self.paths = paths or PathChooser()
         self.crowd = crowd
         self.factory = factory
         self.plans = sorted(plans, key=lambda p: p.start_s)
@@ -50,7 +58,8 @@ class TraceWorkload:
             if wait > 0:
                 await asyncio.sleep(wait)
             user, _ = self.factory.new_user(key=plan.user, controller=False)
-            self.crowd.launch(user, TraceController(plan, loop_s=self.loop_s), due)
+            controller = TraceController(plan, loop_s=self.loop_s, rng=user.rng, paths=self.paths)
+            self.crowd.launch(user, controller, due)
             self.launched += 1
         if self.crowd.active == 0:  # every user was already done (or there were none)
             self.crowd.notify_idle()
