@@ -16,10 +16,12 @@ pinned to CPU 0, against a fresh server, one after the other in the same run:
   ``SocketIOUser`` was until version 5 dropped it (Locust's contrib ``SocketIOUser`` speaks Socket.IO, not
   plain websockets) — when installed (``pip install locust websocket-client``); it stamps receipts alike.
 
-Delivery latency is receipt − the server's stamp (one host, one wall clock), so it includes the server's
-own fan-out to 10 000 sockets; the difference between a client's figures and ``raw``'s is what that
-client adds. Peak RSS and CPU seconds (user + system) are the client process's own (``getrusage``).
-The soft limit of open files is raised to the hard limit (each user holds a socket).
+Delivery latency is receipt − the server's stamp (one host, one wall clock), the stamp taken just before
+each socket's send: so it is the wire plus the client's own queueing — a burst of 10 000 messages on one
+core is read one after another, and a client that spends more per message shows it here. The difference
+between a client's figures and ``raw``'s is what that client adds. Peak RSS and CPU seconds (user +
+system) are the client process's own (``getrusage``). The soft limit of open files is raised to the hard
+limit (each user holds a socket).
 """
 
 from __future__ import annotations
@@ -79,10 +81,10 @@ async def serve(users: int, broadcasts: int, interval: float, port_file: Path) -
     await asyncio.wait_for(everyone.wait(), CONNECT_TIMEOUT_S)
     await asyncio.sleep(1.0)
     for n in range(broadcasts):
-        stamp = time.time_ns()
-        text = json.dumps({"event": "posted", "data": {"post_id": f"{n}:{stamp}"}})
         for ws in list(sockets):
-            await ws.send_str(text)
+            # stamped per socket, just before its send: the figure is the wire and the client, not the
+            # server's own fan-out to the sockets before it
+            await ws.send_str(f'{{"event": "posted", "data": {{"post_id": "{n}:{time.time_ns()}"}}}}')
         await asyncio.sleep(interval)
     for ws in list(sockets):
         await ws.send_str('{"event": "done"}')

@@ -106,27 +106,31 @@ def load_pack(spec: str | None) -> ActionPack:
     if not spec:
         return EMPTY_PACK
     module = _import(spec)
-    actions = getattr(module, "ACTIONS", None)
-    problems = []
-    if not isinstance(actions, Mapping):
+    problems: list[str] = []
+    if getattr(module, "ACTIONS", None) is None:
         problems.append(f"action pack {spec!r} has no ACTIONS dict")
-        actions = {}
-    for name, fn in actions.items():
-        if not isinstance(name, str) or not callable(fn):
-            problems.append(f"action pack {spec!r}: ACTIONS[{name!r}] is not a callable keyed by action name")
+    actions = _callables(spec, module, "ACTIONS", "action name", problems)
     on_start = getattr(module, "on_start", None)
     if on_start is not None and not callable(on_start):
         problems.append(f"action pack {spec!r}: on_start is not callable")
-    events = getattr(module, "EVENTS", {})
-    if not isinstance(events, Mapping):
-        problems.append(f"action pack {spec!r}: EVENTS is not a dict of message type -> handler")
-        events = {}
-    for name, fn in events.items():
-        if not isinstance(name, str) or not callable(fn):
-            problems.append(f"action pack {spec!r}: EVENTS[{name!r}] is not a callable keyed by message type")
+    events = _callables(spec, module, "EVENTS", "message type", problems)
     if problems:
         raise ConfigError(problems)
-    return ActionPack(spec, dict(actions), on_start, dict(events))
+    return ActionPack(spec, actions, on_start, events)
+
+
+def _callables(spec: str, module: Any, name: str, key: str, problems: list[str]) -> dict[str, Any]:
+    """The module's ``name`` dict of callables keyed by ``key`` (empty when absent); problems noted."""
+    found = getattr(module, name, None)
+    if found is None:
+        return {}
+    if not isinstance(found, Mapping):
+        problems.append(f"action pack {spec!r}: {name} is not a dict of {key} -> function")
+        return {}
+    for entry, fn in found.items():
+        if not isinstance(entry, str) or not callable(fn):
+            problems.append(f"action pack {spec!r}: {name}[{entry!r}] is not a callable keyed by {key}")
+    return dict(found)
 
 
 def _import(spec: str) -> Any:
