@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import resource
@@ -55,6 +54,7 @@ def raise_fd_limit(needed: int) -> None:
 
 # ----------------------------------------------------------------------------------------------- the server
 async def serve(users: int, broadcasts: int, interval: float, port_file: Path) -> None:
+    """Serve until every broadcast and the ``done`` event are out; then write ``<port_file>.done``."""
     from aiohttp import web
 
     sockets: set[web.WebSocketResponse] = set()
@@ -88,6 +88,7 @@ async def serve(users: int, broadcasts: int, interval: float, port_file: Path) -
         await asyncio.sleep(interval)
     for ws in list(sockets):
         await ws.send_str('{"event": "done"}')
+    port_file.with_suffix(".done").write_text("done")
     await asyncio.sleep(3.0)
     await runner.cleanup()
 
@@ -141,28 +142,35 @@ PACK = textwrap.dedent(
 )
 
 
-async def tracereplay_client(url: str, users: int, seconds: float) -> dict:
+async def tracereplay_client(url: str, users: int, done_file: Path) -> dict:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     from tracereplay import rundir
-    from tracereplay.replay import Script, run_async
+    from tracereplay.replay import Script, start_run
 
     work = Path(tempfile.mkdtemp(prefix="tr-ws-bench-"))
     (work / "wspack.py").write_text(PACK)
     out = work / "run"
     # one action (open the stream), then think for longer than the run: mostly idle users
     script = Script.from_actions(["listen"], session_gap_s=3600.0)
-    await run_async(
+    handle = await start_run(
         script,
         target=url,
         users=users,
-        duration=seconds,
+        duration=CONNECT_TIMEOUT_S * 2,
         out=str(out),
         actions=str(work / "wspack.py"),
         ramp_up=min(10.0, users / 1000),
         workers=1,
     )
+    # the run ends once the server has sent everything (and a second for it to arrive), bounded
+    deadline = time.monotonic() + CONNECT_TIMEOUT_S * 2
+    while not done_file.exists() and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(1.0)
+    handle.stop()
+    await handle.wait()
     table = pq.read_table(rundir.worker_files(out, rundir.WS)[0])
     connects = table.filter(pc.equal(table["kind"], "connect"))
     received = table.filter(pc.and_(pc.equal(table["kind"], "receive"), pc.equal(table["type"], "posted")))
@@ -174,11 +182,11 @@ async def tracereplay_client(url: str, users: int, seconds: float) -> dict:
 
 LOCUSTFILE = textwrap.dedent(
     """
-    import json, os, time
+    import json, time
 
     import gevent
     import websocket
-    from locust import User, constant, events, task
+    from locust import User, constant, task
 
     LATENCY = []
 
@@ -201,50 +209,27 @@ LOCUSTFILE = textwrap.dedent(
         @task
         def idle(self):
             pass
-
-    @events.quitting.add_listener
-    def dump(environment, **_):
-        with open(os.environ["WS_BENCH_LATENCY"], "w") as out:
-            json.dump(LATENCY, out)
     """
 )
 
 
-def locust_client(url: str, users: int, seconds: float) -> dict:
+def locust_client(url: str, users: int, done_file: Path) -> dict:
     """Locust in this process (gevent), a User per websocket on websocket-client, as locust-plugins'
     SocketIOUser did before version 5 dropped it (Locust's own contrib speaks Socket.IO, not websockets)."""
-    import locust.main
+    import gevent
+    from locust.env import Environment
 
-    work = Path(tempfile.mkdtemp(prefix="tr-ws-locust-"))
-    locustfile = work / "locustfile.py"
-    locustfile.write_text(LOCUSTFILE)
-    os.environ["WS_BENCH_LATENCY"] = str(work / "latency.json")
-    sys.argv = [
-        "locust",
-        "-f",
-        str(locustfile),
-        "--headless",
-        "--host",
-        url,
-        "-u",
-        str(users),
-        "-r",
-        str(max(1, min(users, 1000))),
-        "-t",
-        f"{int(seconds)}s",
-        "--only-summary",
-        "--stop-timeout",
-        "5",
-        "--loglevel",
-        "ERROR",
-    ]
-    with contextlib.suppress(SystemExit):
-        locust.main.main()
-    latency_file = work / "latency.json"
-    return {
-        "connect_s": None,
-        "latency_ns": json.loads(latency_file.read_text()) if latency_file.exists() else [],
-    }
+    namespace: dict = {}
+    exec(compile(LOCUSTFILE, "locustfile.py", "exec"), namespace)
+    environment = Environment(user_classes=[namespace["Idle"]], host=url)
+    runner = environment.create_local_runner()
+    runner.start(users, spawn_rate=min(users, 1000))
+    deadline = time.monotonic() + CONNECT_TIMEOUT_S * 2
+    while not done_file.exists() and time.monotonic() < deadline:
+        gevent.sleep(0.2)
+    gevent.sleep(1.0)
+    runner.quit()
+    return {"connect_s": None, "latency_ns": namespace["LATENCY"]}
 
 
 def locust_available() -> bool:
@@ -286,10 +271,11 @@ def run_role(role: str, args: argparse.Namespace) -> dict:
                 raise SystemExit("the benchmark server did not start")
             time.sleep(0.05)
         url = f"http://127.0.0.1:{port_file.read_text()}"
-        seconds = 1.0 + args.broadcasts * args.interval + min(10.0, args.users / 1000) + 8.0
         out = work / "result.json"
         client = [sys.executable, __file__, "--role", role, "--url", url, "--out", str(out), *common]
-        subprocess.run(["taskset", "-c", "0", *client], check=True, timeout=CONNECT_TIMEOUT_S * 2 + seconds)
+        client += ["--port-file", str(port_file)]
+        timeout = CONNECT_TIMEOUT_S * 3 + args.broadcasts * args.interval
+        subprocess.run(["taskset", "-c", "0", *client], check=True, timeout=timeout)
         return json.loads(out.read_text())
     finally:
         server.terminate()
@@ -298,13 +284,13 @@ def run_role(role: str, args: argparse.Namespace) -> dict:
 
 def client_main(args: argparse.Namespace) -> None:
     raise_fd_limit(args.users + 200)
-    seconds = 1.0 + args.broadcasts * args.interval + min(10.0, args.users / 1000) + 8.0
+    done_file = args.port_file.with_suffix(".done")
     if args.role == "raw":
         result = asyncio.run(raw_client(args.url, args.users))
     elif args.role == "locust":
-        result = locust_client(args.url, args.users, seconds)
+        result = locust_client(args.url, args.users, done_file)
     else:
-        result = asyncio.run(tracereplay_client(args.url, args.users, seconds))
+        result = asyncio.run(tracereplay_client(args.url, args.users, done_file))
     usage = resource.getrusage(resource.RUSAGE_SELF)
     result["cpu_s"] = usage.ru_utime + usage.ru_stime
     result["peak_rss_mb"] = usage.ru_maxrss / 1024
