@@ -44,7 +44,8 @@ class ActionTable:
         self._warned: set[tuple[str, str]] = set()
 
     def function(self, action: str) -> ActionFn | None:
-        return self.pack.actions.get(action)
+        entry = self.pack.actions.get(action)
+        return entry.fn if entry is not None else None
 
     def route(self, action: str) -> HttpRoute | None:
         try:
