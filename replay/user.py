@@ -16,6 +16,7 @@ import numpy as np
 
 from tracereplay.replay.actions.generic import HttpRoute, harvest, parse_action
 from tracereplay.replay.actions.pack import EMPTY_PACK, ActionFn, ActionPack
+from tracereplay.replay.actions.paths import FilledPath, fill_path
 from tracereplay.replay.limiter import RateLimiter
 from tracereplay.replay.recorder import Recorder
 from tracereplay.replay.store import MemStore
@@ -265,6 +266,9 @@ class _Context:
     def user_key(self) -> str:
         return self._user.key
 
+    def path(self, template: str, /, **params: object) -> FilledPath:
+        return fill_path(template, params)
+
     async def request(
         self,
         method: str,
@@ -283,7 +287,7 @@ class _Context:
             action or self.action,
             method.upper(),
             path,
-            route,
+            route if route is not None else getattr(path, "template", None),  # a ctx.path() knows its route
             intended,
             json=json,
             headers=headers,
