@@ -32,6 +32,7 @@ from tracereplay.replay.tls import client_context
 from tracereplay.replay.transport import AiohttpTransport, Transport
 from tracereplay.replay.user import ActionTable, Halted, User
 from tracereplay.replay.users import ControllerFactory, UserFactory
+from tracereplay.replay.websocket import WebSockets, WsRecorder
 from tracereplay.replay.workloads.closed import ClosedWorkload
 from tracereplay.replay.workloads.open import OpenWorkload
 from tracereplay.replay.workloads.trace import TraceWorkload
@@ -86,6 +87,13 @@ class LoadTester:
         self._own_transport = transport is None
         self.transport: Transport = transport or make_transport(config)
         limiter = RateLimiter(config.max_rps) if config.max_rps else None
+        # opened only when a pack asks for a websocket; its rows share the request recorder's clock
+        self.websockets = WebSockets(
+            config.target,
+            WsRecorder(config.out, worker, self.recorder.wall_ns(0.0)),
+            ssl_context=client_context(ca_cert=config.ca_cert, insecure=config.insecure),
+            seed=None if config.seed is None else config.seed + worker,
+        )
         self.factory = UserFactory(
             controllers=controllers or _no_controller,
             transport=self.transport,
@@ -94,6 +102,7 @@ class LoadTester:
             worker=worker,
             seed=config.seed,
             limiter=limiter,
+            sockets=self.websockets,
         )
         self.crowd = Crowd(Pacing(think_scale=config.think_scale))
         self.workload = self._make_workload(profile, trace_users, trace_span, replace_users)
@@ -174,9 +183,11 @@ class LoadTester:
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self.websockets.close()
             if self._own_transport:
                 await self.transport.close()  # type: ignore[attr-defined]
             path = await asyncio.to_thread(self.recorder.close, self._counts())
+            await asyncio.to_thread(self.websockets.recorder.close)
         return WorkerOutcome(
             worker=self.worker,
             exit_reason=self._reason,
@@ -240,7 +251,8 @@ class LoadTester:
             await asyncio.sleep(max(0.0, next_at - loop.time()))
             next_at += 1.0
             rows = self.recorder.take()  # here, in the loop; the Parquet writing in a thread
-            job = asyncio.ensure_future(asyncio.to_thread(self.recorder.flush, self._counts(), rows))
+            ws_rows = self.websockets.recorder.take()
+            job = asyncio.ensure_future(asyncio.to_thread(self._flush, rows, ws_rows))
             try:
                 interval = await asyncio.shield(job)
             except asyncio.CancelledError:
@@ -248,6 +260,10 @@ class LoadTester:
                 raise
             if self.on_interval is not None:
                 self.on_interval(interval)
+
+    def _flush(self, rows: list[tuple], ws_rows: list[tuple]) -> Interval:
+        self.websockets.recorder.flush(ws_rows)
+        return self.recorder.flush(self._counts(), rows)
 
 
 def make_transport(config: RunConfig) -> Transport:
