@@ -12,6 +12,7 @@ The stop is graceful: waiting users stop at once, requests in flight finish and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import time
 from collections.abc import Callable
@@ -29,8 +30,9 @@ from tracereplay.replay.recorder import Interval, Recorder, UserCounts
 from tracereplay.replay.runtime import Crowd, Pacing
 from tracereplay.replay.tls import client_context
 from tracereplay.replay.transport import AiohttpTransport, Transport
-from tracereplay.replay.user import ActionTable
+from tracereplay.replay.user import ActionTable, Halted, User
 from tracereplay.replay.users import ControllerFactory, UserFactory
+from tracereplay.replay.websocket import WebSockets, WsRecorder
 from tracereplay.replay.workloads.closed import ClosedWorkload
 from tracereplay.replay.workloads.open import OpenWorkload
 from tracereplay.replay.workloads.trace import TraceWorkload
@@ -85,6 +87,13 @@ class LoadTester:
         self._own_transport = transport is None
         self.transport: Transport = transport or make_transport(config)
         limiter = RateLimiter(config.max_rps) if config.max_rps else None
+        # opened only when a pack asks for a websocket; its rows share the request recorder's clock
+        self.websockets = WebSockets(
+            config.target,
+            WsRecorder(config.out, worker, self.recorder.wall_ns(0.0)),
+            ssl_context=client_context(ca_cert=config.ca_cert, insecure=config.insecure),
+            seed=None if config.seed is None else config.seed + worker,
+        )
         self.factory = UserFactory(
             controllers=controllers or _no_controller,
             transport=self.transport,
@@ -93,6 +102,7 @@ class LoadTester:
             worker=worker,
             seed=config.seed,
             limiter=limiter,
+            sockets=self.websockets,
         )
         self.crowd = Crowd(Pacing(think_scale=config.think_scale))
         self.workload = self._make_workload(profile, trace_users, trace_span, replace_users)
@@ -100,6 +110,7 @@ class LoadTester:
         self._reason = ExitReason.COMPLETED
         self._started_wall = 0.0
         self._tasks: list[asyncio.Task] = []
+        self._injected: set[asyncio.Task] = set()
 
     # ------------------------------------------------------------------ runtime control (any time)
     @property
@@ -123,6 +134,22 @@ class LoadTester:
         if not isinstance(self.workload, OpenWorkload):
             raise ValueError("set_arrival_rate applies to the open workload")
         self.workload.set_arrival_rate(rate)
+
+    def inject(self, action: str, n: int) -> int:
+        """Make up to ``n`` running users perform ``action`` once, now, beside their own schedule (the
+        seed agent's inject); returns how many. The requests are recorded like any other."""
+        table = self.factory.table
+        if table.function(action) is None and table.route(action) is None:
+            raise ValueError(f"unknown action {action!r}: not in the action pack and not 'METHOD /path'")
+        if self._done.is_set():
+            return 0
+        chosen = [r for r in self.crowd.runners if not r.stopping][: max(0, n)]
+        loop = asyncio.get_running_loop()
+        for runner in chosen:
+            task = loop.create_task(_perform_once(runner.user, action))
+            self._injected.add(task)
+            task.add_done_callback(self._injected.discard)
+        return len(chosen)
 
     def stop(self, reason: ExitReason = ExitReason.INTERRUPTED) -> None:
         """Ask the run to end (gracefully); ``wait()`` returns once everything is written."""
@@ -149,12 +176,18 @@ class LoadTester:
         finally:
             self.workload.stop()
             await self.crowd.stop_all(self.config.grace)
+            if self._injected:  # injected actions in flight finish within the same grace
+                _, late = await asyncio.wait(set(self._injected), timeout=self.config.grace)
+                for task in late:
+                    task.cancel()
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self.websockets.close()
             if self._own_transport:
                 await self.transport.close()  # type: ignore[attr-defined]
             path = await asyncio.to_thread(self.recorder.close, self._counts())
+            await asyncio.to_thread(self.websockets.recorder.close)
         return WorkerOutcome(
             worker=self.worker,
             exit_reason=self._reason,
@@ -218,7 +251,8 @@ class LoadTester:
             await asyncio.sleep(max(0.0, next_at - loop.time()))
             next_at += 1.0
             rows = self.recorder.take()  # here, in the loop; the Parquet writing in a thread
-            job = asyncio.ensure_future(asyncio.to_thread(self.recorder.flush, self._counts(), rows))
+            ws_rows = self.websockets.recorder.take()
+            job = asyncio.ensure_future(asyncio.to_thread(self._flush, rows, ws_rows))
             try:
                 interval = await asyncio.shield(job)
             except asyncio.CancelledError:
@@ -226,6 +260,10 @@ class LoadTester:
                 raise
             if self.on_interval is not None:
                 self.on_interval(interval)
+
+    def _flush(self, rows: list[tuple], ws_rows: list[tuple]) -> Interval:
+        self.websockets.recorder.flush(ws_rows)
+        return self.recorder.flush(self._counts(), rows)
 
 
 def make_transport(config: RunConfig) -> Transport:
@@ -235,6 +273,11 @@ def make_transport(config: RunConfig) -> Transport:
     return kind(
         config.target, timeout_s=config.timeout, max_connections=config.max_connections, ssl_context=context
     )
+
+
+async def _perform_once(user: User, action: str) -> None:
+    with contextlib.suppress(Halted):  # stopped while waiting for a --max-rps slot: nothing was sent
+        await user.perform(action, time.monotonic())
 
 
 def _no_controller(key, rng):

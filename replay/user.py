@@ -20,6 +20,7 @@ from tracereplay.replay.limiter import RateLimiter
 from tracereplay.replay.recorder import Recorder
 from tracereplay.replay.store import MemStore
 from tracereplay.replay.transport import ErrorKind, Request, RequestFailed, Response, Transport
+from tracereplay.replay.websocket import ORIGIN, Extract, UserWebSocket, WebSockets, WsSettings
 
 log = logging.getLogger(__name__)
 _now = time.monotonic
@@ -73,7 +74,10 @@ class ActionTable:
 class User:
     """One simulated user: identity, store, and the actions it can perform."""
 
-    __slots__ = ("_limiter", "_recorder", "_table", "_transport", "halted", "key", "rng", "session", "store")
+    __slots__ = (
+        "_limiter", "_recorder", "_table", "_transport", "halted", "key", "rng", "session", "sockets",
+        "store", "websockets",
+    )
 
     def __init__(
         self,
@@ -85,6 +89,7 @@ class User:
         rng: np.random.Generator,
         limiter: RateLimiter | None = None,
         store: MemStore | None = None,
+        sockets: WebSockets | None = None,
     ) -> None:
         self.key = key
         self.session = f"{key}-s0"
@@ -95,6 +100,46 @@ class User:
         self._table = table
         self._limiter = limiter
         self.halted = False  # set when the user is stopped: nothing more is sent
+        self.sockets = sockets  # the worker's websockets, for ctx.websocket
+        self.websockets: dict[str, UserWebSocket] | None = None  # this user's, by path (most users: none)
+
+    async def websocket(
+        self,
+        path: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        settings: WsSettings | None = None,
+        type_of: Extract | None = None,
+        correlation_of: Extract | None = None,
+    ) -> UserWebSocket:
+        """The user's websocket to ``path``, opened (with the user's credentials) if it has none open."""
+        sockets = self.sockets
+        if sockets is None:
+            raise RuntimeError("this user has no websocket client (a LoadTester gives it one)")
+        held = self.websockets if self.websockets is not None else {}
+        self.websockets = held
+        socket = held.get(path)
+        if socket is not None and not socket.closed:
+            return socket
+        options: dict[str, Any] = {"type_of": type_of} if type_of is not None else {}
+        if correlation_of is not None:
+            options["correlation_of"] = correlation_of
+        socket = held[path] = await sockets.open(
+            self, path, headers=self._credentials(headers), settings=settings,
+            handlers=self._table.pack.events, **options,
+        )
+        return socket
+
+    async def close_websocket(self, path: str) -> None:
+        socket = self.websockets.pop(path, None) if self.websockets else None
+        if socket is not None:
+            await socket.close()
+
+    def close_websockets(self) -> None:
+        """Close the user's websockets (its end): scheduled, as this runs from a task's done-callback."""
+        for socket in (self.websockets or {}).values():
+            socket.close_soon()
+        self.websockets = None
 
     async def start(self) -> None:
         """Run the pack's ``on_start`` hook, if any (e.g. nothing, or signing up)."""
@@ -244,11 +289,12 @@ class User:
 class _Context:
     """The ``ActionContext`` a pack function gets: the user's store and a recorded ``request``."""
 
-    __slots__ = ("_intended", "_user", "action", "sent")
+    __slots__ = ("_intended", "_last_start", "_user", "action", "sent")
 
     def __init__(self, user: User, action: str, intended: float) -> None:
         self._user = user
         self._intended = intended
+        self._last_start: float | None = None
         self.action = action
         self.sent = 0
 
@@ -278,6 +324,7 @@ class _Context:
         # the first request of an action is due when the action was; later ones when they are sent
         intended = self._intended if self.sent == 0 else _now()
         self.sent += 1
+        self._last_start = _now()  # what ctx.correlate times deliveries from
         return await self._user.send(
             action or self.action,
             method.upper(),
@@ -288,3 +335,26 @@ class _Context:
             headers=headers,
             params=params,
         )
+
+    async def websocket(
+        self,
+        path: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        settings: WsSettings | None = None,
+        type_of: Extract | None = None,
+        correlation_of: Extract | None = None,
+    ) -> UserWebSocket:
+        return await self._user.websocket(
+            path, headers=headers, settings=settings, type_of=type_of, correlation_of=correlation_of
+        )
+
+    async def close_websocket(self, path: str) -> None:
+        await self._user.close_websocket(path)
+
+    def correlate(self, correlation: str, *, type: str | None = None) -> None:
+        user = self._user
+        if user.sockets is None:
+            return
+        start = self._last_start if self._last_start is not None else _now()
+        user.sockets.recorder.record(start, user, None, None, ORIGIN, type or self.action, str(correlation))

@@ -16,6 +16,7 @@ from tracereplay.replay.limiter import RateLimiter
 from tracereplay.replay.recorder import Recorder
 from tracereplay.replay.transport import Transport
 from tracereplay.replay.user import ActionTable, User
+from tracereplay.replay.websocket import WebSockets
 
 #: Builds a user's controller from its key and generator.
 ControllerFactory = Callable[[str, np.random.Generator], UserController]
@@ -34,6 +35,7 @@ class UserFactory:
         worker: int = 0,
         seed: int | None = None,
         limiter: RateLimiter | None = None,
+        sockets: WebSockets | None = None,
     ) -> None:
         self.controllers = controllers
         self.transport = transport
@@ -41,6 +43,7 @@ class UserFactory:
         self.table = table
         self.worker = worker
         self.limiter = limiter
+        self.sockets = sockets
         self.rng = np.random.default_rng([np.random.SeedSequence(seed).entropy, worker])
         self.made = 0
 
@@ -59,5 +62,6 @@ class UserFactory:
             table=self.table,
             rng=rng,
             limiter=self.limiter,
+            sockets=self.sockets,
         )
         return user, self.controllers(key, rng) if controller else None
