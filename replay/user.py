@@ -1,8 +1,10 @@
 """A simulated user: performs actions over the shared transport and is the only writer of its store.
 
 ``User.perform(action, intended)`` runs one action: the pack's function for it when the pack has one,
-else the generic HTTP action. Every request is recorded with its intended start (from the schedule), its
-actual start and end, status, bytes and error kind. Failures are recorded, never raised to the controller.
+else the generic HTTP action. Every request, sent or not, is announced once as a
+:class:`~tracereplay.replay.events.RequestEvent` on the worker's ``RequestHook`` with its intended start
+(from the schedule), its actual start and end, status, bytes, error kind and detail; the recorder and the
+live numbers are listeners the user knows nothing of. Failures are announced, never raised to the controller.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import numpy as np
 
 from tracereplay.replay.actions.generic import HttpRoute, harvest, parse_action
 from tracereplay.replay.actions.pack import EMPTY_PACK, ActionFn, ActionPack
+from tracereplay.replay.actions.paths import FilledPath, fill_path
+from tracereplay.replay.events import LATER_DEFAULTS, RequestEvent, RequestHook
 from tracereplay.replay.limiter import RateLimiter
-from tracereplay.replay.recorder import Recorder
 from tracereplay.replay.store import MemStore
 from tracereplay.replay.transport import ErrorKind, Request, RequestFailed, Response, Transport
 from tracereplay.replay.websocket import ORIGIN, Extract, UserWebSocket, WebSockets, WsSettings
@@ -26,6 +29,9 @@ log = logging.getLogger(__name__)
 _now = time.monotonic
 
 _PROTOCOL = ErrorKind.PROTOCOL.value
+#: ``_event(RequestEvent, (13 core fields, *LATER_DEFAULTS))``: a RequestEvent without the named tuple's
+#: argument binding, on the hot path (replay/events.py)
+_event = tuple.__new__
 
 
 class Halted(Exception):
@@ -45,7 +51,8 @@ class ActionTable:
         self._warned: set[tuple[str, str]] = set()
 
     def function(self, action: str) -> ActionFn | None:
-        return self.pack.actions.get(action)
+        entry = self.pack.actions.get(action)
+        return entry.fn if entry is not None else None
 
     def route(self, action: str) -> HttpRoute | None:
         try:
@@ -75,7 +82,7 @@ class User:
     """One simulated user: identity, store, and the actions it can perform."""
 
     __slots__ = (
-        "_limiter", "_recorder", "_table", "_transport", "halted", "key", "rng", "session", "sockets",
+        "_fire", "_limiter", "_table", "_transport", "halted", "key", "rng", "session", "sockets",
         "store", "websockets",
     )
 
@@ -84,7 +91,7 @@ class User:
         key: str,
         *,
         transport: Transport,
-        recorder: Recorder,
+        hook: RequestHook,
         table: ActionTable,
         rng: np.random.Generator,
         limiter: RateLimiter | None = None,
@@ -96,7 +103,7 @@ class User:
         self.store = store if store is not None else MemStore()
         self.rng = rng
         self._transport = transport
-        self._recorder = recorder
+        self._fire = hook.fire  # bound once: the hot path fires one event per request
         self._table = table
         self._limiter = limiter
         self.halted = False  # set when the user is stopped: nothing more is sent
@@ -204,37 +211,24 @@ class User:
             failure = (
                 error if isinstance(error, RequestFailed) else RequestFailed(ErrorKind.PROTOCOL, repr(error))
             )
-            self._recorder.record(
-                self.key,
-                self.session,
-                action,
-                method,
-                route,
-                path,
-                None,
-                intended,
-                start,
-                _now(),
-                failure.kind.value,
-                0,
+            kind = failure.kind.value
+            self._fire(
+                _event(
+                    RequestEvent,
+                    (self.key, self.session, action, method, route, path,
+                     None, intended, start, _now(), kind, 0, failure.detail, *LATER_DEFAULTS),
+                )
             )
             raise failure from None
         end = _now()
         status = response.status
         kind = None if status < 400 else ("http_4xx" if status < 500 else "http_5xx")
-        self._recorder.record(
-            self.key,
-            self.session,
-            action,
-            method,
-            route,
-            path,
-            status,
-            intended,
-            start,
-            end,
-            kind,
-            len(response.body),
+        self._fire(
+            _event(
+                RequestEvent,
+                (self.key, self.session, action, method, route, path,
+                 status, intended, start, end, kind, len(response.body), None, *LATER_DEFAULTS),
+            )
         )
         self._absorb(response)
         return response
@@ -275,14 +269,17 @@ class User:
         except Exception as exc:  # a pack bug or an unexpected answer: a result, never fatal
             self._table.warn_once(action, exc)
             if not context.sent:
-                self._record_unsent(action, None, intended, str(exc))
+                self._record_unsent(action, None, intended, f"{type(exc).__name__}: {exc}")
         return context.sent > 0
 
     def _record_unsent(self, action: str, route: HttpRoute | None, intended: float, why: str) -> None:
         now = _now()
         method, template = (route.method, route.route) if route else (None, None)
-        self._recorder.record(
-            self.key, self.session, action, method, template, None, None, intended, now, now, _PROTOCOL, 0
+        self._fire(
+            RequestEvent(
+                self.key, self.session, action, method, template, None,
+                None, intended, now, now, _PROTOCOL, 0, why,
+            )
         )
 
 
@@ -310,6 +307,9 @@ class _Context:
     def user_key(self) -> str:
         return self._user.key
 
+    def path(self, template: str, /, **params: object) -> FilledPath:
+        return fill_path(template, params)
+
     async def request(
         self,
         method: str,
@@ -329,7 +329,7 @@ class _Context:
             action or self.action,
             method.upper(),
             path,
-            route,
+            route if route is not None else getattr(path, "template", None),  # a ctx.path() knows its route
             intended,
             json=json,
             headers=headers,

@@ -12,8 +12,8 @@ from collections.abc import Callable
 import numpy as np
 
 from tracereplay.replay.controllers.base import UserController
+from tracereplay.replay.events import RequestHook
 from tracereplay.replay.limiter import RateLimiter
-from tracereplay.replay.recorder import Recorder
 from tracereplay.replay.transport import Transport
 from tracereplay.replay.user import ActionTable, User
 from tracereplay.replay.websocket import WebSockets
@@ -30,7 +30,7 @@ class UserFactory:
         *,
         controllers: ControllerFactory,
         transport: Transport,
-        recorder: Recorder,
+        hook: RequestHook,
         table: ActionTable,
         worker: int = 0,
         seed: int | None = None,
@@ -39,7 +39,7 @@ class UserFactory:
     ) -> None:
         self.controllers = controllers
         self.transport = transport
-        self.recorder = recorder
+        self.hook = hook
         self.table = table
         self.worker = worker
         self.limiter = limiter
@@ -58,7 +58,7 @@ class UserFactory:
         user = User(
             key,
             transport=self.transport,
-            recorder=self.recorder,
+            hook=self.hook,
             table=self.table,
             rng=rng,
             limiter=self.limiter,

@@ -66,6 +66,7 @@ REQUEST_SCHEMA = pa.schema(
         pa.field("latency_ms", pa.float64()),
         pa.field("latency_corrected_ms", pa.float64()),
         pa.field("error_kind", pa.string()),
+        pa.field("error_detail", pa.string()),  # why a failure failed, in words; null for a success
         pa.field("bytes", pa.int64()),
         pa.field("worker", pa.int32(), nullable=False),
     ]
