@@ -25,7 +25,7 @@ from tracereplay.replay.config import RunConfig, Workload
 from tracereplay.replay.controllers.trace import UserPlan
 from tracereplay.replay.fasthttp import FastTransport
 from tracereplay.replay.limiter import RateLimiter
-from tracereplay.replay.recorder import Interval, Recorder, UserCounts
+from tracereplay.replay.recorder import Interval, Recorder, StreamOpener, UserCounts
 from tracereplay.replay.runtime import Crowd, Pacing
 from tracereplay.replay.tls import client_context
 from tracereplay.replay.transport import AiohttpTransport, Transport
@@ -76,11 +76,12 @@ class LoadTester:
         worker: int = 0,
         transport: Transport | None = None,
         on_interval: Callable[[Interval], None] | None = None,
+        streams: StreamOpener | None = None,
     ) -> None:
         self.config = config
         self.worker = worker
         self.kind = workload or config.workload
-        self.recorder = Recorder(config.out, worker)
+        self.recorder = Recorder(config.out, worker, streams)
         self.on_interval = on_interval
         self._own_transport = transport is None
         self.transport: Transport = transport or make_transport(config)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +23,12 @@ import numpy as np
 import pyarrow as pa
 
 from tracereplay.histogram import LatencyHistogram, index_ms
-from tracereplay.rundir import REQUEST_SCHEMA, REQUESTS, USERS, USERS_SCHEMA, StreamWriter
+from tracereplay.rundir import REQUEST_SCHEMA, REQUESTS, USERS, USERS_SCHEMA, StreamSink, StreamWriter
+
+#: Opens a worker's stream of one kind: ``(kind, worker, schema) → StreamSink``. Default: its ``.arrows``
+#: file in the run directory; a worker whose run directory is elsewhere ships bytes instead
+#: (``replay/cluster/worker.py``).
+StreamOpener = Callable[[str, int, pa.Schema], StreamSink]
 
 
 @dataclass(slots=True)
@@ -54,14 +60,19 @@ class Interval:
 class Recorder:
     """Collects request rows for one worker and writes them to ``run_dir`` in one-second batches."""
 
-    def __init__(self, run_dir: str | Path, worker: int = 0) -> None:
+    def __init__(self, run_dir: str | Path, worker: int = 0, streams: StreamOpener | None = None) -> None:
         self.run_dir = Path(run_dir)
         self.worker = worker
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         self._rows: list[tuple] = []
         self._lock = threading.Lock()
-        self._requests_out = StreamWriter(self.run_dir, REQUESTS, worker, REQUEST_SCHEMA)
-        self._users_out = StreamWriter(self.run_dir, USERS, worker, USERS_SCHEMA)
+        if streams is None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+
+            def streams(kind: str, worker: int, schema: pa.Schema) -> StreamSink:
+                return StreamWriter(self.run_dir, kind, worker, schema)
+
+        self._requests_out = streams(REQUESTS, worker, REQUEST_SCHEMA)
+        self._users_out = streams(USERS, worker, USERS_SCHEMA)
         self._wall_offset_ns = time.time_ns() - int(time.monotonic() * 1e9)
         self._last_flush = time.monotonic()
         self.requests = 0
@@ -131,9 +142,9 @@ class Recorder:
         self._append_users_row(now, interval)
         return interval
 
-    def close(self, counts: UserCounts | None = None) -> Path:
+    def close(self, counts: UserCounts | None = None) -> Path | None:
         """Flush the rest, convert the streams into ``requests-<worker>.parquet`` and
-        ``users-<worker>.parquet``; return the requests file's path."""
+        ``users-<worker>.parquet``; return the requests file's path (None: shipped elsewhere)."""
         self.flush(counts)
         with self._lock:
             self._users_out.finish()

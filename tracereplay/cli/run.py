@@ -159,7 +159,8 @@ def _settings(command: str, options: dict[str, Any]) -> dict[str, Any]:
     settings = {name: options[name] for name in names if name != "target"}
     if "arrivals" in settings:
         settings["arrivals"] = Arrivals(settings["arrivals"])
-    settings["workers"] = settings["workers"] or default_workers()
+    # a Dask cluster gives one worker per Dask worker; else one local process per core
+    settings["workers"] = settings["workers"] or (1 if settings.get("cluster") else default_workers())
     return settings
 
 
