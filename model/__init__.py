@@ -4,6 +4,7 @@
     model.save("model.json"); model = load_model("model.json")
     synthetic = simulate(model, users=1000, seed=1)
     report = compare(events, synthetic)         # FidelityReport
+    rating = validate(events)                   # ValidationReport: split-half, relative to the noise floor
 
 See docs/model.md for what is fitted and the file format.
 """
@@ -17,6 +18,7 @@ from tracereplay.model.fidelity import FidelityReport, compare
 from tracereplay.model.fit import FitSettings, fit
 from tracereplay.model.io import FORMAT_VERSION, load_model
 from tracereplay.model.simulate import simulate
+from tracereplay.model.validate import ValidationReport, validate
 
 __all__ = [
     "FORMAT_VERSION",
@@ -28,6 +30,7 @@ __all__ = [
     "FidelityReport",
     "FitSettings",
     "UserClass",
+    "ValidationReport",
     "compare",
     "drop_actions",
     "edit",
@@ -37,4 +40,5 @@ __all__ = [
     "scale_arrivals",
     "set_class_shares",
     "simulate",
+    "validate",
 ]

@@ -27,9 +27,9 @@ class LiveLine:
     """Redraws one status line on a terminal (rich), or logs it now and then elsewhere (stderr)."""
 
     def __init__(self, duration_s: float | None, *, quiet: bool) -> None:
-        from rich.console import Console
+        from tracereplay.terminal import make_console
 
-        self.console = Console(stderr=True)
+        self.console = make_console(stderr=True)
         self.duration_s = duration_s
         self.quiet = quiet
         self.note = ""
@@ -151,10 +151,11 @@ async def drive(
 
 def print_result(result: RunResult) -> None:
     """A short human summary of a finished run."""
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from tracereplay.terminal import make_console
+
+    console = make_console()
     seconds = max(1e-9, (result.ended - result.started).total_seconds())
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     table.add_column("latency ms")

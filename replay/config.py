@@ -29,6 +29,10 @@ class Arrivals(enum.Enum):
     POISSON = "poisson"  # exponential gaps, as independent users arrive
 
 
+#: A closed run on a model caps the gap between a user's sessions at this by default: fitted gaps are
+#: hours long, and N users waiting them out are N idle users, not N users under load (``--max-gap``).
+CLOSED_MAX_GAP_S = 30.0
+
 # Which CLI verbs offer a setting as an option (tracereplay/cli/run.py builds them from this metadata).
 RUN, REPLAY = "run", "replay"
 BOTH = (RUN, REPLAY)
@@ -110,9 +114,8 @@ class RunConfig:
     )
     # trace replay
     speed: float = setting(1.0, "Replay speed: 2 = twice as fast.", commands=(REPLAY,))
-    max_gap: float | None = setting(
-        None, "Shorten idle gaps within a user to at most this.", commands=(REPLAY,), kind="duration"
-    )
+    # trace replay: any idle gap within a user; a model's closed run: the gap between a user's sessions
+    max_gap: float | None = setting(None, "Shorten idle gaps within a user to at most this.", kind="duration")
     sample: float = setting(  # fraction of users kept (whole users)
         1.0,
         "Keep this share of the users (whole users, the same ones every run).",
@@ -159,6 +162,13 @@ class RunConfig:
     insecure: bool = setting(  # k6's insecureSkipTLSVerify, curl -k
         False, "https: do not verify the target's certificate at all (as curl -k).", short="-k"
     )
+
+    @property
+    def session_gap_cap(self) -> float | None:
+        """The longest gap between two sessions of a model's user: ``max_gap``, else 30 s in a closed run."""
+        if self.max_gap is not None:
+            return self.max_gap
+        return CLOSED_MAX_GAP_S if self.workload is Workload.CLOSED else None
 
     @property
     def workload(self) -> Workload:

@@ -12,6 +12,7 @@ The stop is graceful: waiting users stop at once, requests in flight finish and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import time
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from tracereplay.replay.recorder import Interval, Recorder, StreamOpener, UserCo
 from tracereplay.replay.runtime import Crowd, Pacing
 from tracereplay.replay.tls import client_context
 from tracereplay.replay.transport import AiohttpTransport, Transport
-from tracereplay.replay.user import ActionTable
+from tracereplay.replay.user import ActionTable, Halted, User
 from tracereplay.replay.users import ControllerFactory, UserFactory
 from tracereplay.replay.workloads.closed import ClosedWorkload
 from tracereplay.replay.workloads.open import OpenWorkload
@@ -101,6 +102,7 @@ class LoadTester:
         self._reason = ExitReason.COMPLETED
         self._started_wall = 0.0
         self._tasks: list[asyncio.Task] = []
+        self._injected: set[asyncio.Task] = set()
 
     # ------------------------------------------------------------------ runtime control (any time)
     @property
@@ -124,6 +126,22 @@ class LoadTester:
         if not isinstance(self.workload, OpenWorkload):
             raise ValueError("set_arrival_rate applies to the open workload")
         self.workload.set_arrival_rate(rate)
+
+    def inject(self, action: str, n: int) -> int:
+        """Make up to ``n`` running users perform ``action`` once, now, beside their own schedule (the
+        seed agent's inject); returns how many. The requests are recorded like any other."""
+        table = self.factory.table
+        if table.function(action) is None and table.route(action) is None:
+            raise ValueError(f"unknown action {action!r}: not in the action pack and not 'METHOD /path'")
+        if self._done.is_set():
+            return 0
+        chosen = [r for r in self.crowd.runners if not r.stopping][: max(0, n)]
+        loop = asyncio.get_running_loop()
+        for runner in chosen:
+            task = loop.create_task(_perform_once(runner.user, action))
+            self._injected.add(task)
+            task.add_done_callback(self._injected.discard)
+        return len(chosen)
 
     def stop(self, reason: ExitReason = ExitReason.INTERRUPTED) -> None:
         """Ask the run to end (gracefully); ``wait()`` returns once everything is written."""
@@ -150,6 +168,10 @@ class LoadTester:
         finally:
             self.workload.stop()
             await self.crowd.stop_all(self.config.grace)
+            if self._injected:  # injected actions in flight finish within the same grace
+                _, late = await asyncio.wait(set(self._injected), timeout=self.config.grace)
+                for task in late:
+                    task.cancel()
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -200,10 +222,10 @@ class LoadTester:
 
     def _counts(self) -> UserCounts:
         counts = getattr(self.workload, "counts", None)
-        base = counts if isinstance(counts, UserCounts) else UserCounts(sessions_started=self.crowd.started)
+        base = counts if isinstance(counts, UserCounts) else UserCounts()
         return UserCounts(
             active_users=self.crowd.active,
-            sessions_started=base.sessions_started,
+            sessions_started=self.crowd.sessions_started,  # every workload: sessions begun, not users
             sessions_dropped=base.sessions_dropped,
             sessions_late=base.sessions_late,
         )
@@ -236,6 +258,11 @@ def make_transport(config: RunConfig) -> Transport:
     return kind(
         config.target, timeout_s=config.timeout, max_connections=config.max_connections, ssl_context=context
     )
+
+
+async def _perform_once(user: User, action: str) -> None:
+    with contextlib.suppress(Halted):  # stopped while waiting for a --max-rps slot: nothing was sent
+        await user.perform(action, time.monotonic())
 
 
 def _no_controller(key, rng):

@@ -39,7 +39,7 @@ class Pacing:
 class UserRunner:
     """Runs one user with its controller until the controller is done or the runner is stopped."""
 
-    __slots__ = ("controller", "on_done", "origin", "state", "stopping", "task", "user")
+    __slots__ = ("controller", "on_done", "on_session", "origin", "state", "stopping", "task", "user")
 
     def __init__(
         self,
@@ -48,11 +48,13 @@ class UserRunner:
         *,
         origin: float,
         on_done: Callable[[UserRunner], None] | None = None,
+        on_session: Callable[[], None] | None = None,
     ) -> None:
         self.user = user
         self.controller = controller
         self.origin = origin  # monotonic time of the user's intended start
         self.on_done = on_done
+        self.on_session = on_session  # called as each session's first action starts
         self.state = UserState.STARTING
         self.stopping = False
         self.task: asyncio.Task | None = None
@@ -108,6 +110,8 @@ class UserRunner:
                     if self.stopping:
                         return
                 self.state = UserState.ACTING
+                if step.session is not None and self.on_session is not None:
+                    self.on_session()  # counted as it starts: a session stopped in its gap never began
                 if not await user.perform(step.action, intended, step.path):
                     await asyncio.sleep(0)  # nothing was sent, so nothing awaited: let the others run
                 last_end = _now()
@@ -121,12 +125,17 @@ class UserRunner:
 
 
 class Crowd:
-    """The users running in one worker: start, stop some, stop all, count."""
+    """The users running in one worker: start, stop some, stop all, count.
+
+    ``started`` counts users launched; ``sessions_started`` sessions whose first action began — the one
+    meaning of "sessions started" in every workload (a closed user loops several, an open arrival is one).
+    """
 
     def __init__(self, pacing: Pacing) -> None:
         self.pacing = pacing
         self.runners: set[UserRunner] = set()
         self.started = 0
+        self.sessions_started = 0
         self._on_exit: list[Callable[[UserRunner | None], None]] = []
 
     def on_exit(self, callback: Callable[[UserRunner | None], None]) -> None:
@@ -138,7 +147,9 @@ class Crowd:
         return len(self.runners)
 
     def launch(self, user: User, controller: UserController, origin: float) -> UserRunner:
-        runner = UserRunner(user, controller, origin=origin, on_done=self._finished)
+        runner = UserRunner(
+            user, controller, origin=origin, on_done=self._finished, on_session=self._session_started
+        )
         self.runners.add(runner)
         self.started += 1
         runner.start(self.pacing)
@@ -169,6 +180,9 @@ class Crowd:
         """Tell the exit callbacks that nobody is running (``runner`` is None): e.g. an empty trace."""
         for callback in self._on_exit:
             callback(None)
+
+    def _session_started(self) -> None:
+        self.sessions_started += 1
 
     def _finished(self, runner: UserRunner) -> None:
         self.runners.discard(runner)

@@ -100,12 +100,18 @@ def from_model(
         raise ConfigError(f"{type(model).__name__} is not a behaviour model: lacks {', '.join(missing)}")
     one_session = config.workload is Workload.OPEN  # an arrival is one session of a new user
     timed = _gap_takes_after(model)
+    max_gap_s = config.session_gap_cap
 
     def controllers(key: str, rng: np.random.Generator) -> StochasticController:
         # The user's model timeline starts now, so its later sessions keep the model's hours of day.
         start_s = time.time() if timed else None
         return StochasticController(
-            model, rng, user_key=key, sessions=1 if one_session else None, start_s=start_s
+            model,
+            rng,
+            user_key=key,
+            sessions=1 if one_session else None,
+            start_s=start_s,
+            max_gap_s=max_gap_s,
         )
 
     describe: dict[str, Any] = {"model": path, "model_sha256": _sha256(path), "source": "model"}

@@ -24,8 +24,8 @@ def run_events(run: Run) -> Any:
 def fidelity(run: Run, events_path: str | Path) -> Any:
     """``model.compare(source events, run events)``: a ``FidelityReport`` (``.to_dict()``, ``.render()``).
 
-    The verdict is informational: a short run cannot reproduce, say, the source's sessions per user,
-    so it never changes the report's exit status.
+    ``report --against`` exits 3 when its verdict fails, as ``compare`` does: a short run cannot reproduce,
+    say, the source's sessions per user, so turn such a metric off (``compare --threshold NAME=off``).
     """
     try:
         from tracereplay.model import compare

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from tracereplay.report.summary import COUNT_KEYS, LATENCY_KEYS, TOTAL, Summary
 from tracereplay.report.timeseries import OVER_TIME_COLUMNS
+from tracereplay.terminal import make_console
 
 if TYPE_CHECKING:
     from tracereplay.report.compare import Comparison
@@ -93,7 +94,7 @@ def _table(
 
 def render_summary(summary: Summary, console: Console | None = None, *, over_time: bool = True) -> None:
     """Print the run's summary tables: actions, errors by kind, sessions and (if computed) over time."""
-    console = console or Console()
+    console = console or make_console()
     info = summary.run
     console.print(
         f"[bold]run[/bold] {info['dir']}  target {info.get('target') or '-'}  "

@@ -7,6 +7,7 @@ The public face of the four stages; every arrow of the pipeline is a file and a 
     model.save("model.json"); model = tracereplay.load_model("model.json")
     synthetic = tracereplay.simulate(model, users=100, seed=1)
     fidelity = tracereplay.compare(events, synthetic)
+    rating = tracereplay.validate(events)                    # split-half test against the noise floor
     result = tracereplay.run(model, target="http://127.0.0.1:8065", users=50, duration=30, out="runs/1")
     run = tracereplay.load_run("runs/1")                     # requests DataFrame + summaries
 
@@ -29,6 +30,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "load_model": ("tracereplay.model", "load_model"),
     "simulate": ("tracereplay.model", "simulate"),
     "compare": ("tracereplay.model", "compare"),
+    "validate": ("tracereplay.model", "validate"),
     "run": ("tracereplay.replay", "run"),
     "load_run": ("tracereplay.report", "load_run"),
     "summarize": ("tracereplay.report", "summarize"),

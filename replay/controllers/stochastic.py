@@ -67,6 +67,7 @@ class StochasticController:
         user_key: str = "u",
         sessions: int | None = None,
         start_s: float | None = None,
+        max_gap_s: float | None = None,
     ) -> None:
         self.source = source
         self.rng = rng
@@ -79,6 +80,7 @@ class StochasticController:
         self._position = 0
         self._timeline_s = start_s  # model time of the current session's start
         self._last_think_s = 0.0
+        self.max_gap_s = max_gap_s  # the cap on a gap between sessions (closed runs keep users busy)
 
     def next_step(self, store: UserStore) -> Step | None:
         if self._position < len(self._actions):
@@ -101,8 +103,11 @@ class StochasticController:
 
     def _gap(self) -> float:
         if self._timeline_s is None:
-            return self.source.sample_session_gap(self.class_index, self.rng)
+            return self._capped(self.source.sample_session_gap(self.class_index, self.rng))
         end = self._timeline_s + self._last_think_s
-        gap = self.source.sample_session_gap(self.class_index, self.rng, after=end)
+        gap = self._capped(self.source.sample_session_gap(self.class_index, self.rng, after=end))
         self._timeline_s = end + gap
         return gap
+
+    def _capped(self, gap: float) -> float:
+        return gap if self.max_gap_s is None else min(gap, self.max_gap_s)

@@ -175,7 +175,6 @@ class OpenWorkload:
     def _launch(self, due: float) -> None:
         if time.monotonic() - due > LATE_AFTER_S:
             self.counts.sessions_late += 1
-        self.counts.sessions_started += 1
         user, controller = self.factory.new_user()
         self.crowd.launch(user, controller, due)
 

@@ -124,7 +124,7 @@ async def test_fidelity_against_source_events(target: str, tmp_path) -> None:
     # a source without the broken action: the run's mix differs from it by the broken share
     write_events(events[events["action"] != "GET /broken"], tmp_path / "other.parquet")
 
-    def fidelity(source: str) -> dict:
+    def fidelity(source: str, status: int) -> dict:
         done = subprocess.run(
             [
                 sys.executable,
@@ -140,11 +140,11 @@ async def test_fidelity_against_source_events(target: str, tmp_path) -> None:
             text=True,
             timeout=120,
         )
-        assert done.returncode == 0, done.stderr
+        assert done.returncode == status, done.stderr  # a failed verdict exits 3, as `compare` does
         return {m["name"]: m["value"] for m in json.loads(done.stdout)["fidelity"]["metrics"]}
 
     same, other = await asyncio.gather(
-        asyncio.to_thread(fidelity, "same.parquet"), asyncio.to_thread(fidelity, "other.parquet")
+        asyncio.to_thread(fidelity, "same.parquet", 0), asyncio.to_thread(fidelity, "other.parquet", 3)
     )
     assert same["action_mix_tvd"] == 0.0
     broken_share = (events["action"] == "GET /broken").mean()

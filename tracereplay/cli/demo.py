@@ -70,11 +70,9 @@ def demo(out: Path, duration: float, users: int, seed: int, latency_scale: float
             raise SystemExit(130)
         return
 
-    from rich.console import Console
+    from tracereplay.terminal import make_console
 
-    console = Console(highlight=False)
-    if not console.is_terminal:  # piped or logged: keep the report's table readable
-        console = Console(highlight=False, width=150)
+    console = make_console(highlight=False)
     with _LiveRun(console, seconds) as live:
         result = run_demo(settings, notify=live.notify, progress=live.progress)
     from tracereplay.report import render_summary

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import click
 
@@ -86,10 +85,11 @@ def ingest_command(dumps: tuple[str, ...], output: str, format_name: str, user_k
 
 
 def _print_summary(summary) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    from tracereplay.terminal import make_console
+
+    console = make_console(highlight=False)
     rate = f"{summary.spans_per_second:,.0f} spans/s"
     console.print(f"ingested {len(summary.files)} file(s) in {summary.seconds:.2f}s ({rate})"
                   f" → {summary.output}")

@@ -22,8 +22,8 @@ def register(cli: click.Group) -> None:
 
 @click.command("fit")
 @click.argument("events", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="Model file to write (JSON), exactly this path.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Model file to write (JSON), exactly this path (required unless --validate).")
 @click.option("--classes", "fixed_classes", type=click.IntRange(min=1), default=None,
               help="Fix the number of user classes (default: chosen from the data by BIC).")
 @click.option("--max-classes", type=click.IntRange(min=1), default=8, show_default=True,
@@ -37,31 +37,74 @@ def register(cli: click.Group) -> None:
 @click.option("--session-gap", type=DURATION, default="30m", show_default=True,
               help="Gaps within a session longer than this are not think time.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the class search.")
-@click.option("--json", "as_json", is_flag=True, help="Print the model summary as JSON.")
-def fit_command(events: str, output: str, fixed_classes: int | None, max_classes: int,
+@click.option("--validate", "run_validation", is_flag=True,
+              help="Split-half test: fit on half the users, rate the model against the other half, "
+                   "relative to the noise floor (exit 3 if a ratio is above --limit).")
+@click.option("--splits", type=click.IntRange(min=1), default=3, show_default=True,
+              help="With --validate: seeded splits of the users into halves A and B.")
+@click.option("--multiple", type=click.FloatRange(min=0, min_open=True), default=5.0, show_default=True,
+              help="With --validate: simulate this many times as many users as B has.")
+@click.option("--limit", type=click.FloatRange(min=0, min_open=True), default=1.5, show_default=True,
+              help="With --validate: highest ratio of a metric to its noise floor that passes.")
+@click.option("--json", "as_json", is_flag=True, help="Print the model summary (or validation) as JSON.")
+def fit_command(events: str, output: str | None, fixed_classes: int | None, max_classes: int,
                 min_class_share: float, min_action_count: int, min_cell_samples: int, session_gap: float,
-                seed: int, as_json: bool) -> None:
+                seed: int, run_validation: bool, splits: int, multiple: float, limit: float,
+                as_json: bool) -> None:
     """Fit a behaviour model from an event table and write it to OUTPUT.
 
     The model holds user classes and their shares, a Markov chain of actions per class with think
     times per transition, sessions per user, the gap between sessions, arrivals per hour and
     per-action error rates and durations. No user key is kept.
 
+    With --validate, the users are split into halves A and B (--splits seeded splits); a model fitted
+    on A simulates --multiple × B's users, and each metric's distance to B is printed next to the
+    distance A-vs-B (the noise floor: two samples of the same real users) and their ratio. The
+    verdict fails (exit 3) when a ratio exceeds --limit. -o then also writes the model fitted on all.
+
     \b
     Examples:
       tracereplay fit events.parquet -o model.json
       tracereplay fit events.parquet --max-classes 4 --min-action-count 5 -o model.json
       tracereplay fit events.parquet --classes 2 -o two-classes.json --json
+      tracereplay fit events.parquet --validate
+      tracereplay fit events.parquet --validate --splits 6 --multiple 10 --limit 1.2 --json
     """
+    from tracereplay.errors import ConfigError
     from tracereplay.ingest.events import read_events
     from tracereplay.model import fit
 
+    if output is None and not run_validation:
+        raise ConfigError("fit needs -o/--output MODEL (or --validate to rate the model only)")
     table = read_events(events)
-    model = fit(table, classes=fixed_classes, max_classes=max_classes, min_class_share=min_class_share,
-                min_action_count=min_action_count, min_cell_samples=min_cell_samples,
-                session_gap_s=session_gap, seed=seed)
-    model.save(output)
-    _show(model, as_json=as_json, title=output)
+    settings = {"classes": fixed_classes, "max_classes": max_classes, "min_class_share": min_class_share,
+                "min_action_count": min_action_count, "min_cell_samples": min_cell_samples,
+                "session_gap_s": session_gap, "seed": seed}
+    if output is not None:
+        model = fit(table, **settings)
+        model.save(output)
+        if not run_validation:
+            _show(model, as_json=as_json, title=output)
+            return
+    _validate(table, settings, splits=splits, multiple=multiple, limit=limit, as_json=as_json, output=output)
+
+
+def _validate(table, settings: dict, *, splits: int, multiple: float, limit: float, as_json: bool,
+              output: str | None) -> None:
+    from tracereplay.cli import EXIT_THRESHOLD
+    from tracereplay.model.validate import validate
+
+    seed = settings.pop("seed")
+    report = validate(table, splits=splits, multiple=multiple, limit=limit, seed=seed, **settings)
+    if as_json:
+        click.echo(json.dumps(report.to_dict() | {"output": output}, indent=2))
+    else:
+        console = _console()
+        report.render(console)
+        if output is not None:
+            console.print(f"wrote {output} (fitted on all the users)", soft_wrap=True)
+    if not report.passed:
+        raise SystemExit(EXIT_THRESHOLD)
 
 
 @click.group("model")
@@ -244,9 +287,7 @@ def _parse_thresholds(items: tuple[str, ...]) -> dict[str, float | None]:
 
 
 def _console():
-    """A rich console; when piped, wide enough that action names are not cut (a terminal keeps its width)."""
-    import sys
+    """A rich console: a terminal's width, or no wrapping when piped."""
+    from tracereplay.terminal import make_console
 
-    from rich.console import Console
-
-    return Console() if sys.stdout.isatty() else Console(width=160)
+    return make_console()

@@ -130,7 +130,8 @@ def report(
 
     \b
     Exit status: 0 ok, 1 error (e.g. an unreadable run), 2 usage (e.g. a malformed --threshold),
-    3 a threshold failed, 4 a regression was flagged with --fail-on-regression (3 wins if both).
+    3 a threshold failed or the --against verdict is FAIL, 4 a regression was flagged with
+    --fail-on-regression (3 wins if both).
     """
     if sum((as_json, as_csv, as_markdown)) > 1:
         raise click.UsageError("choose one of --json, --csv, --markdown")
@@ -206,8 +207,9 @@ def report(
             results=results,
             fidelity=fidelity_report,
         )
-    if any(not r.passed for r in results):
-        sys.exit(EXIT_THRESHOLD)
+    failed_fidelity = fidelity_report is not None and not fidelity_report.passed
+    if any(not r.passed for r in results) or failed_fidelity:
+        sys.exit(EXIT_THRESHOLD)  # a failed --against verdict gates as `compare` does
     if fail_on_regression and comparison is not None and comparison.regressions:
         sys.exit(EXIT_REGRESSION)
 
@@ -222,12 +224,9 @@ def _auto_bucket(run: Any) -> float:
 
 
 def _console(file: Any = None) -> Any:
-    from rich.console import Console
+    from tracereplay.terminal import make_console
 
-    if file is not None:
-        return Console(file=file, width=160, color_system=None)
-    console = Console()
-    return console if console.is_terminal else Console(width=max(console.width, 160))
+    return make_console(file=file)
 
 
 def _print_tables(summary: Any, output: Path | None, **parts: Any) -> None:

@@ -19,7 +19,15 @@ from tracereplay.replay.config import REPLAY, RUN, Arrivals, RunConfig, default_
 
 #: Where a verb's option differs from the setting's own declaration (RunConfig is the API's contract).
 OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
-    RUN: {"out": {"required": True}, "target": {"required": True}, "workers": {"default": None}},
+    RUN: {
+        "out": {"required": True},
+        "target": {"required": True},
+        "workers": {"default": None},
+        "max_gap": {
+            "help": "Cap the gap between a model user's sessions (closed runs: 30s unless set; "
+            "a long one such as 24h keeps the fitted gaps)."
+        },
+    },
     REPLAY: {
         "out": {"required": True},
         "target": {"required": True},

@@ -1,0 +1,376 @@
+"""``FastTransport``: a lean HTTP/1.1 keep-alive client for load generation, parsing with ``httptools``.
+
+aiohttp's client is general and careful; per request it costs several times what a load generator can
+afford (``benchmarks/replay_throughput.py``). This transport does only what replaying needs: one pool of
+keep-alive connections to one target, at most one request in flight per connection, requests built by
+``wire.prepare``, answers parsed by llhttp (the parser of Node.js and of aiohttp) inside an
+``asyncio.Protocol``, and a per-request deadline as one timer handle.
+
+What llhttp leaves to its caller is done here (``docs/http.md`` has every rule):
+
+- a HEAD answer ends at its head, whatever its ``Content-Length`` says (llhttp cannot know the method);
+- interim answers (``100 Continue``, ``103 Early Hints``) are skipped: the final answer is the response;
+- a body without a length ends when the server closes: it is finished in ``connection_lost``;
+- bytes after a complete answer (a body on a 204, a second answer nobody asked for) close the connection
+  instead of being taken as the next request's answer;
+- a body is kept up to ``max_body_bytes`` and the rest counted and dropped, so memory stays bounded;
+- a connection closed under a reused request is retried once on a new connection, for idempotent methods
+  only (a POST may have been acted on); a cancelled send aborts its connection; ``aclose()`` aborts all.
+
+The parser is as lenient as aiohttp's (obs-fold unfolded, a bare LF accepted, spaces after a chunk size)
+and, as aiohttp does, refuses NUL in a header value; invalid or repeated ``Content-Length``, a bad chunk
+size, ``Transfer-Encoding`` with ``Content-Length``: a ``protocol`` failure, and the connection is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections import deque
+
+import httptools
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from tracereplay.replay.tls import client_context, warn_failure
+from tracereplay.replay.transports.base import BaseTransport, ErrorKind, Request, RequestFailed, Response
+from tracereplay.replay.transports.settings import TransportSettings
+from tracereplay.replay.transports.wire import IDEMPOTENT, Origin, prepare
+
+#: A response head (status line and headers) larger than this is refused: a server streaming headers
+#: forever must not grow our memory.
+MAX_HEAD = 64 * 1024
+
+
+class _Stop(Exception):
+    """Raised from a parser callback to stop parsing this buffer (the answer is complete or refused)."""
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection: at most one request in flight, its answer parsed as bytes arrive."""
+
+    __slots__ = (
+        "_body",
+        "_final",
+        "_framed",
+        "_head",
+        "_head_bytes",
+        "_headers",
+        "_keep_alive",
+        "_kept",
+        "_max_body",
+        "_on_lost",
+        "_parser",
+        "_size",
+        "_status",
+        "closed",
+        "got_bytes",
+        "transport",
+        "waiter",
+    )
+
+    def __init__(self, max_body: int, on_lost) -> None:
+        self._max_body = max_body
+        self._on_lost = on_lost  # the pool forgets a closed connection
+        self.transport: asyncio.Transport | None = None
+        self.waiter: asyncio.Future[Response] | None = None
+        self.closed = False
+        self.got_bytes = False
+        self._parser = _parser(self)
+        self._reset(head=False)
+
+    def _reset(self, *, head: bool) -> None:
+        self._head = head  # the request is a HEAD: the answer ends at its head
+        self._headers: list[tuple[str, str]] = []
+        self._body: list[bytes] = []
+        self._size = 0
+        self._kept = 0
+        self._status = 0
+        self._final = False  # the message being parsed is the final answer (not 1xx)
+        self._framed = False  # the answer has a Content-Length or chunked: it does not end at close
+        self._keep_alive = False
+        self._head_bytes = 0
+
+    # ------------------------------------------------------------------ one exchange
+    def start(
+        self, payload: bytes, loop: asyncio.AbstractEventLoop, *, head: bool
+    ) -> asyncio.Future[Response]:
+        self.waiter = waiter = loop.create_future()
+        self.got_bytes = False
+        self._reset(head=head)
+        transport = self.transport
+        if self.closed or transport is None or transport.is_closing():
+            self.waiter = None
+            waiter.set_exception(
+                RequestFailed(ErrorKind.RESET, "connection closed before the request was sent")
+            )
+        else:
+            transport.write(payload)
+        return waiter
+
+    def expire(self) -> None:
+        """The request's deadline passed: fail it and drop the connection (its answer may still come)."""
+        self.fail(ErrorKind.TIMEOUT, "no complete answer in time")
+
+    def fail(self, kind: ErrorKind, detail: str) -> None:
+        waiter, self.waiter = self.waiter, None
+        self.abort()
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(RequestFailed(kind, detail))
+
+    def abort(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    # ------------------------------------------------------------------ asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._on_lost(self)
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return
+        if self._final and not self._framed and self._status not in (204, 304):
+            self._complete()  # the body is delimited by the close (RFC 9112 6.3, rule 8)
+        else:
+            self.waiter = None
+            reason = f"{exc}" if exc else "by the server"
+            where = "in the answer's body" if self._final else "before an answer"
+            waiter.set_exception(RequestFailed(ErrorKind.RESET, f"connection closed {where}: {reason}"))
+
+    def eof_received(self) -> bool | None:
+        self.closed = True  # the peer sends no more: not reusable (connection_lost follows)
+        return None
+
+    def data_received(self, data: bytes) -> None:
+        self.got_bytes = True
+        if self.waiter is None:  # bytes nobody asked for: this connection cannot be trusted any more
+            self.abort()
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self.fail(ErrorKind.PROTOCOL, "the server switched protocols unasked")
+        except httptools.HttpParserCallbackError as exc:
+            if not isinstance(exc.__context__, _Stop):
+                self.fail(ErrorKind.PROTOCOL, f"not a valid HTTP response: {exc.__context__ or exc}")
+            elif self._head and self.waiter is None and not self.closed:
+                # a HEAD answer ended at its head: a fresh parser for the next one, and any byte past the
+                # head in this read (a body the server sent anyway) closes the connection
+                self._parser = _parser(self)
+                if not data.endswith(b"\r\n\r\n"):
+                    self.abort()
+        except httptools.HttpParserError as exc:
+            self.fail(ErrorKind.PROTOCOL, f"not a valid HTTP response: {exc}")
+        else:
+            if not self._final and self.waiter is not None:  # a head still incomplete after this read
+                self._head_bytes += len(data)
+                if self._head_bytes > MAX_HEAD:
+                    self.fail(ErrorKind.PROTOCOL, f"response head larger than {MAX_HEAD // 1024} KiB")
+
+    # ------------------------------------------------------------------ httptools callbacks
+    def on_message_begin(self) -> None:
+        if self.waiter is None:  # a second answer after the complete one: leftover bytes
+            self.abort()
+            raise _Stop
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_bytes += len(name) + len(value)
+        if self._head_bytes > MAX_HEAD:
+            raise ValueError(f"response head larger than {MAX_HEAD // 1024} KiB")
+        if b"\x00" in value:
+            raise ValueError(f"NUL in header {name.decode('latin-1')}")
+        lower = name.lower()
+        if lower == b"content-length" or (lower == b"transfer-encoding" and b"chunked" in value.lower()):
+            self._framed = True
+        self._headers.append(
+            (name.decode("latin-1"), value.rstrip(b" \t").decode("utf-8", "surrogateescape"))
+        )
+
+    def on_headers_complete(self) -> None:
+        status = self._parser.get_status_code()
+        if 100 <= status < 200:
+            if status == 101:  # we never ask to switch protocols
+                self.fail(ErrorKind.PROTOCOL, "the server switched protocols unasked")
+                raise _Stop
+            self._headers = []  # an interim answer (100 Continue, 103 Early Hints): skipped
+            self._framed = False
+            self._head_bytes = 0
+            return
+        self._status = status
+        self._final = True
+        self._keep_alive = self._parser.should_keep_alive()
+        if self._head:
+            self._complete()
+            raise _Stop
+
+    def on_body(self, body: bytes) -> None:
+        size = self._size
+        self._size = size + len(body)
+        room = self._max_body - size
+        if room > 0:
+            self._body.append(body if len(body) <= room else body[:room])
+
+    def on_message_complete(self) -> None:
+        if self._final:
+            self._complete()
+
+    def _complete(self) -> None:
+        waiter, self.waiter = self.waiter, None
+        if not self._keep_alive:  # Connection: close, HTTP/1.0, or a body delimited by the close
+            self.abort()
+        if waiter is not None and not waiter.done():
+            body = self._body
+            data = body[0] if len(body) == 1 else b"".join(body)
+            headers = CIMultiDictProxy(CIMultiDict(self._headers))
+            waiter.set_result(Response(self._status, headers, data, self._size))
+
+
+def _parser(connection: _Connection) -> httptools.HttpResponseParser:
+    parser = httptools.HttpResponseParser(connection)
+    # as lenient as aiohttp's response parser, so both transports accept the same answers (docs/http.md)
+    parser.set_dangerous_leniencies(
+        lenient_headers=True, lenient_optional_cr_before_lf=True, lenient_spaces_after_chunk_size=True
+    )
+    return parser
+
+
+class FastTransport(BaseTransport):
+    """A ``Transport`` over pooled keep-alive HTTP/1.1 connections to one target (use as ``async with``)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        settings: TransportSettings | None = None,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.origin = Origin.parse(base_url)
+        self.settings = settings or TransportSettings()
+        # https: one context for every connection (replay/tls.py); SNI and the host-name check use the
+        # target's host, which create_connection passes as server_hostname
+        self.ssl = (ssl_context or client_context()) if self.origin.scheme == "https" else None
+        self._idle: deque[_Connection] = deque()
+        self._open: set[_Connection] = set()  # every connection not yet lost, idle or in flight
+        self._slots = (
+            asyncio.Semaphore(self.settings.max_connections) if self.settings.max_connections else None
+        )
+        self._closed = False
+        self._tls_warned = False
+
+    @property
+    def idle_connections(self) -> int:
+        return len(self._idle)
+
+    @property
+    def open_connections(self) -> int:
+        return len(self._open)
+
+    async def aclose(self) -> None:
+        """Abort every connection, idle or in flight; later sends fail."""
+        self._closed = True
+        self._idle.clear()
+        for connection in list(self._open):
+            connection.abort()
+        await asyncio.sleep(0)  # let the aborted transports call connection_lost
+
+    async def send(self, request: Request, *, timeout: float | None = None) -> Response:
+        if self._closed:
+            raise RequestFailed(ErrorKind.RESET, "the transport is closed")
+        prepared = prepare(request, self.origin, keep_alive=self.settings.keep_alive)
+        payload = prepared.encode()
+        loop = asyncio.get_running_loop()
+        limit = self.settings.request_timeout if timeout is None else timeout
+        deadline = loop.time() + limit if limit is not None and limit > 0 else None
+        retry = prepared.method in IDEMPOTENT
+        if self._slots is None:
+            return await self._exchange(payload, prepared.method, prepared.close, retry, deadline, loop)
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise RequestFailed(ErrorKind.TIMEOUT, "no free connection in time") from None
+        try:
+            return await self._exchange(payload, prepared.method, prepared.close, retry, deadline, loop)
+        finally:
+            self._slots.release()
+
+    async def _exchange(
+        self,
+        payload: bytes,
+        method: str,
+        close: bool,
+        retry: bool,
+        deadline: float | None,
+        loop: asyncio.AbstractEventLoop,
+    ) -> Response:
+        connection = None
+        idle = self._idle
+        while idle:
+            candidate = idle.pop()
+            if not candidate.closed and not candidate.transport.is_closing():  # type: ignore[union-attr]
+                connection = candidate
+                break
+        if connection is None:
+            connection = await self._connect(deadline, loop)
+        future = connection.start(payload, loop, head=method == "HEAD")
+        timer = loop.call_at(deadline, connection.expire) if deadline is not None else None
+        try:
+            response = await future
+        except RequestFailed as failure:
+            if retry and failure.kind is ErrorKind.RESET and not connection.got_bytes:
+                # closed before a byte of answer, most often an idle connection the server had timed out as
+                # we reused it: an idempotent request is sent once more, on a new connection (RFC 9112
+                # 9.3.1, as aiohttp does); a POST or PATCH may have been acted on, so it never is
+                if timer is not None:
+                    timer.cancel()
+                return await self._exchange(payload, method, close, False, deadline, loop)
+            raise
+        except asyncio.CancelledError:
+            connection.abort()  # its answer, if any, would be taken as the next request's
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if close or not self.settings.keep_alive:
+            connection.abort()
+        elif not connection.closed and not self._closed:
+            idle.append(connection)
+        return response
+
+    async def _connect(self, deadline: float | None, loop: asyncio.AbstractEventLoop) -> _Connection:
+        host, port = self.origin.host, self.origin.port
+        connect_by = loop.time() + self.settings.connect_timeout
+        cut = connect_by if deadline is None else min(connect_by, deadline)
+        try:
+            async with asyncio.timeout_at(cut):
+                _, connection = await loop.create_connection(
+                    lambda: _Connection(self.settings.max_body_bytes, self._open.discard),
+                    host,
+                    port,
+                    ssl=self.ssl,
+                )
+        except TimeoutError:
+            what = "no answer in time" if cut == deadline else "connect timed out"
+            raise RequestFailed(ErrorKind.TIMEOUT, f"{host}:{port}: {what}") from None
+        except ssl.SSLError as exc:  # before OSError, its base: a bad certificate or a failed handshake
+            detail = f"{host}:{port}: {_tls_reason(exc)}"
+            if not self._tls_warned:
+                self._tls_warned = True
+                warn_failure(detail, certificate=isinstance(exc, ssl.SSLCertVerificationError))
+            raise RequestFailed(ErrorKind.TLS, detail) from None
+        except OSError as exc:
+            raise RequestFailed(ErrorKind.CONNECT, f"{host}:{port}: {exc.strerror or exc}") from None
+        if self._closed:  # closed while we connected
+            connection.abort()
+            raise RequestFailed(ErrorKind.RESET, "the transport is closed")
+        self._open.add(connection)
+        return connection
+
+
+def _tls_reason(exc: ssl.SSLError) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {exc.verify_message}"
+    return f"TLS handshake failed: {exc.reason or exc}"

@@ -1,0 +1,139 @@
+"""Requests as they go on the wire: validated, percent-encoded, with one header per name.
+
+Both transports send what :func:`prepare` builds, so they put the same bytes on the wire (``docs/http.md``):
+
+- **Nothing unsafe is sent.** CR, LF or NUL in the method, the path, a header name or a header value, a
+  method or header name that is not an RFC 9110 token, a ``Content-Length`` that disagrees with the body or
+  a ``Transfer-Encoding`` (bodies go with a length) make the request a ``protocol`` failure with the reason;
+  no byte of it is sent. A CR/LF in a header value is how a second request is smuggled.
+- **Paths are percent-encoded as UTF-8.** Every character outside RFC 3986's unreserved and sub-delims and
+  ``: @ / ?`` is UTF-8 encoded and each byte written ``%XX``; a ``%`` followed by two hex digits is kept
+  (the path is already encoded there), any other ``%`` becomes ``%25``; ``#`` is data (``%23``), since a
+  fragment is never sent. ``params`` are form-encoded (``urlencode``) after ``?`` (or ``&``).
+- **The user's headers replace the defaults**, compared without case (``host`` replaces ``Host``): defaults
+  are ``Host``, ``User-Agent: tracereplay``, ``Content-Type: application/json`` for a JSON body,
+  ``Content-Length`` for a body (and ``0`` for a POST, PUT or PATCH without one) and ``Connection: close``
+  when keep-alive is off. Two user headers that differ only in case: the last one is sent. No name is ever
+  sent twice. No compression is asked for and none is decoded.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import re
+from dataclasses import dataclass
+from typing import NoReturn
+from urllib.parse import quote, urlencode, urlsplit
+
+from tracereplay.replay.transports.base import ErrorKind, Request, RequestFailed
+
+#: RFC 9110 token: a method or a header name.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_UNSAFE = re.compile(r"[\r\n\x00]")
+#: a request target that needs no encoding: allowed characters only, every % starting an escape
+_PLAIN_TARGET = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*")
+_LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_PATH_SAFE = "-._~!$&'()*+,;=:@/?%"
+_KNOWN_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"))
+_EMPTY_BODY_LENGTH = frozenset(("POST", "PUT", "PATCH"))  # a length even without a body (RFC 9110 8.6)
+#: RFC 9110 9.2.2: a request the client may send again after a connection closed under it
+IDEMPOTENT = frozenset(("GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"))
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where requests go: scheme, host, port, a path prefix, and the ``Host`` header naming them."""
+
+    scheme: str
+    host: str
+    port: int
+    prefix: str  # the target URL's path, without the trailing "/" ("" for none)
+    host_header: str
+
+    @classmethod
+    def parse(cls, base_url: str) -> Origin:
+        url = urlsplit(base_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(f"not an http(s) URL: {base_url!r}")
+        default = 443 if url.scheme == "https" else 80
+        port = url.port or default
+        name = f"[{url.hostname}]" if ":" in url.hostname else url.hostname
+        host_header = name if port == default else f"{name}:{port}"
+        return cls(url.scheme, url.hostname, port, url.path.rstrip("/"), host_header)
+
+    @property
+    def url(self) -> str:
+        """``scheme://host:port`` (no path)."""
+        name = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{name}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A request ready for the wire: origin-form target, the headers in order, the body."""
+
+    method: str
+    target: str
+    headers: list[tuple[str, str]]
+    body: bytes | None
+    close: bool  # the request asks the server to close the connection after answering
+
+    def encode(self) -> bytes:
+        """The request's bytes (HTTP/1.1): request line, headers, blank line, body."""
+        head = f"{self.method} {self.target} HTTP/1.1\r\n" + "".join(
+            f"{name}: {value}\r\n" for name, value in self.headers
+        )
+        data = (head + "\r\n").encode()
+        return data + self.body if self.body else data
+
+
+def prepare(request: Request, origin: Origin, *, keep_alive: bool = True) -> Prepared:
+    """Validate and encode ``request`` for ``origin``; a request that cannot be sent safely raises
+    ``RequestFailed(PROTOCOL, why)``."""
+    method = request.method
+    if method not in _KNOWN_METHODS and not _TOKEN.fullmatch(method):
+        _refuse(f"method {method!r} is not an HTTP token")
+    target = origin.prefix + encode_target(request.path, request.params)
+    body = request.data
+    headers: dict[str, tuple[str, str]] = {"host": ("Host", origin.host_header)}
+    headers["user-agent"] = ("User-Agent", "tracereplay")
+    if request.json is not None:
+        body = jsonlib.dumps(request.json, separators=(",", ":")).encode()
+        headers["content-type"] = ("Content-Type", "application/json")
+    if body is not None or method in _EMPTY_BODY_LENGTH:
+        headers["content-length"] = ("Content-Length", str(len(body or b"")))
+    if not keep_alive:
+        headers["connection"] = ("Connection", "close")
+    if request.headers:
+        for name, value in request.headers.items():
+            value = str(value)
+            if not _TOKEN.fullmatch(name):
+                _refuse(f"header name {name!r} is not an HTTP token")
+            if _UNSAFE.search(value):
+                _refuse(f"header {name} has CR, LF or NUL in its value")
+            lower = name.lower()
+            if lower == "content-length" and value.strip() != str(len(body or b"")):
+                _refuse(f"header Content-Length: {value} disagrees with the body ({len(body or b'')} bytes)")
+            if lower == "transfer-encoding":
+                _refuse("header Transfer-Encoding is not supported (bodies are sent with a length)")
+            headers[lower] = (name, value)
+    connection = headers.get("connection")
+    close = connection is not None and "close" in connection[1].lower()
+    return Prepared(method, target, list(headers.values()), body, close)
+
+
+def encode_target(path: str, params: object = None) -> str:
+    """The origin-form request target of ``path`` and ``params`` (the module doc has the rule)."""
+    if _UNSAFE.search(path):
+        _refuse("the path has CR, LF or NUL in it")
+    if not path.startswith("/"):
+        path = "/" + path
+    if not _PLAIN_TARGET.fullmatch(path):
+        path = quote(_LONE_PERCENT.sub("%25", path), safe=_PATH_SAFE, encoding="utf-8")
+    if params:
+        path += ("&" if "?" in path else "?") + urlencode(params)  # type: ignore[arg-type]
+    return path
+
+
+def _refuse(why: str) -> NoReturn:
+    raise RequestFailed(ErrorKind.PROTOCOL, f"request not sent: {why}")
