@@ -47,9 +47,8 @@ from tracereplay.replay.cluster.base import (
     WorkerJob,
     outcome_to_wire,
 )
-from tracereplay.replay.live import interval_to_wire
+from tracereplay.replay.live import Interval, interval_to_wire
 from tracereplay.replay.loadtester import LoadTester
-from tracereplay.replay.recorder import Interval
 from tracereplay.replay.runner import prepare_worker, run_loop, start_tester
 from tracereplay.replay.sources import starting_at
 from tracereplay.rundir import StreamBytes
