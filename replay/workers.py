@@ -35,7 +35,7 @@ from typing import Any
 
 from tracereplay import errors
 from tracereplay.histogram import LatencyHistogram
-from tracereplay.replay.actions.pack import load_pack
+from tracereplay.replay.actions.pack import check_actions, load_pack
 from tracereplay.replay.cluster.base import (
     ADD,
     APPLIED,
@@ -60,7 +60,7 @@ from tracereplay.replay.live import LiveStats, interval_from_wire
 from tracereplay.replay.loadtester import ExitReason, WorkerOutcome
 from tracereplay.replay.recorder import UserCounts
 from tracereplay.replay.runner import RunResult, describe_spec, finish_run, write_start
-from tracereplay.replay.sources import ProfileRate, run_window, spec_profile
+from tracereplay.replay.sources import ProfileRate, run_window, small_spec_actions, spec_profile
 from tracereplay.rundir import REQUEST_SCHEMA, REQUESTS, USERS, USERS_SCHEMA, ReceivedStream
 
 #: How far ahead of the release the common start is: time for the "go" to reach every worker.
@@ -374,10 +374,13 @@ async def start_pool(
     """Validate, write ``run.json``, start the workers (``workers`` local processes, or one per worker of
     the Dask cluster ``cluster`` names, or of ``on``); returns once they all run."""
     config = RunConfig(target=target, **settings).validate(trace=trace is not None)
-    load_pack(config.actions)  # a bad pack is one clear error here, not one per worker
+    pack = load_pack(config.actions)  # a bad pack is one clear error here, not one per worker
     for spec in (model, trace):
         if isinstance(spec, str | Path) and not Path(spec).exists():
             raise errors.InputError(spec, "no such file")
+    actions = small_spec_actions(model) if trace is None else None
+    if actions is not None:  # a script or a behaviour: checked before run.json is written
+        check_actions(pack, actions, source=f"{describe_spec(model, None) or 'script'}")
     cluster = on or await asyncio.to_thread(_open_cluster, config)  # a LocalCluster takes seconds
     try:
         if cluster.size != config.workers:
