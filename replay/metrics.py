@@ -30,7 +30,8 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from tracereplay.replay.events import RequestEvent, RequestHook
-from tracereplay.replay.recorder import Interval, UserCounts
+from tracereplay.replay.live import Interval
+from tracereplay.replay.recorder import UserCounts
 
 #: Latency bucket bounds, seconds: 1 ms … 30 s, about 2.5× apart (+Inf is implied).
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)

@@ -42,8 +42,8 @@ from tracereplay.errors import TracereplayError
 from tracereplay.files import atomic_path
 from tracereplay.replay.api import RunHandle, start_run
 from tracereplay.replay.config import RunConfig
+from tracereplay.replay.live import Interval
 from tracereplay.replay.metrics import RunMetrics
-from tracereplay.replay.recorder import Interval
 from tracereplay.rundir import read_run_json
 from tracereplay.service import dashboard
 from tracereplay.service.openapi import AGENT_OWNED, RUN_ID_PATTERN, create_schema, settings_schema, spec
