@@ -7,6 +7,7 @@ import collections
 import json
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -53,6 +54,23 @@ async def target():
         yield counting
     finally:
         await server.close()
+
+
+@pytest.fixture(scope="session")
+def known_target():
+    """tests/service/capacity_target.py as a process: 30 requests at once, 200 ms each; yields its URL."""
+    process = subprocess.Popen(
+        [sys.executable, str(Path(__file__).parent / "capacity_target.py"), "--concurrency", "30",
+         "--service-ms", "200"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("listening "), line
+        yield line.split()[1]
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
 
 
 @pytest.fixture
@@ -175,6 +193,13 @@ class Prometheus:
             assert asyncio.get_running_loop().time() < deadline, "prometheus not ready"
             await asyncio.sleep(0.2)
 
+    async def scraping(self, session: aiohttp.ClientSession, timeout_s: float = 30.0) -> None:
+        """Until the target has been scraped (Prometheus applies new targets up to 5 s after it starts)."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while not await self.query(session, 'up{job="tracereplay"} == 1'):
+            assert asyncio.get_running_loop().time() < deadline, "prometheus never scraped the target"
+            await asyncio.sleep(0.2)
+
     async def query(self, session: aiohttp.ClientSession, promql: str, at: float | None = None) -> list[dict]:
         params = {"query": promql, **({"time": f"{at:.3f}"} if at is not None else {})}
         async with session.get(self.url + "/api/v1/query", params=params) as response:
@@ -204,6 +229,7 @@ async def prometheus(tmp_path: Path):
             server = Prometheus(folder, scrape_url, token)
             started.append(server)
             await server.ready(session)
+            await server.scraping(session)
             server.session = session  # type: ignore[attr-defined]
             return server
 

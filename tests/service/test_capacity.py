@@ -18,31 +18,7 @@ import pytest
 
 from tracereplay.service.capacity import CapacitySearch, Step, Verdict, search
 
-HERE = Path(__file__).parent
-CAPACITY = 30
-
-
-@pytest.fixture(scope="module")
-def known_target():
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            str(HERE / "capacity_target.py"),
-            "--concurrency",
-            str(CAPACITY),
-            "--service-ms",
-            "200",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = process.stdout.readline()
-        assert line.startswith("listening "), line
-        yield line.split()[1]
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+CAPACITY = 30  # conftest's known_target
 
 
 @pytest.fixture

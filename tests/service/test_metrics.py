@@ -33,7 +33,12 @@ async def test_the_listener_counts_every_request_of_a_real_run(target, tmp_path)
         str(script), target=target.url, users=3, duration=2, out=str(tmp_path / "run"),
         on_interval=metrics.on_interval, listeners=[metrics.on_request],
     )
+    await asyncio.sleep(1.5)
+    running = _samples(generate_latest(registry).decode())
+    assert running["tracereplay_active_users"][0].value == 3
+    assert running["tracereplay_sessions_started_total"][0].value >= 3
     result = await handle.wait()
+    metrics.finish(result.sessions_started, result.sessions_dropped, result.sessions_late)
     samples = _samples(generate_latest(registry).decode())
     requests = {
         (s.labels["action"], s.labels["status"], s.labels["error_kind"]): s.value
@@ -51,7 +56,8 @@ async def test_the_listener_counts_every_request_of_a_real_run(target, tmp_path)
     infinite = {s.labels["action"]: s.value for s in samples["tracereplay_request_duration_seconds_bucket"]
                 if s.labels["le"] == "+Inf"}
     assert infinite == counts
-    assert samples["tracereplay_sessions_started_total"][0].value == result.sessions_started == 3
+    assert samples["tracereplay_sessions_started_total"][0].value == result.sessions_started
+    assert samples["tracereplay_active_users"][0].value == 0
 
 
 async def test_prometheus_scrapes_the_agent_and_the_per_action_rate_is_right(

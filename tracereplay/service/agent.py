@@ -119,6 +119,7 @@ class ManagedRun:
     def finished(self, result: dict[str, Any]) -> None:
         self.result = result
         self.state = State.FINISHED
+        self.metrics.finish(result["sessions_started"], result["sessions_dropped"], result["sessions_late"])
 
     def on_interval(self, interval: Interval) -> None:
         """Each second of the run: one point of the dashboard's series, and the gauges of /metrics."""
@@ -220,6 +221,7 @@ class Agent:
                 out=str(run.run_dir),
                 workers=1,
                 on_interval=run.on_interval,
+                listeners=[run.metrics.on_request],
                 **settings,
             )
         except (TracereplayError, ValueError, OSError) as exc:
