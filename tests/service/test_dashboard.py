@@ -73,20 +73,19 @@ async def test_the_dashboard_charts_the_run_and_its_buttons_steer_it(start_agent
     await page.fill("#amount", "3")
     await page.click("#add-users")
 
-    async def five_users():
-        _, status = await client.call("GET", "/loadagent/d/status")
-        return status["live"]["active_users"] == 5
+    def users_are(n: int):
+        async def check():
+            _, status = await client.call("GET", "/loadagent/d/status")
+            return status["live"]["active_users"] == n
 
-    await wait_for(five_users)
+        return check
+
+    await wait_for(users_are(5))
     await page.wait_for_function("document.getElementById('users-now').textContent === '5'", timeout=10000)
     await page.fill("#amount", "4")
     await page.click("#remove-users")
 
-    async def one_user():
-        _, status = await client.call("GET", "/loadagent/d/status")
-        return status["live"]["active_users"] == 1
-
-    await wait_for(one_user)
+    await wait_for(users_are(1))
     await page.click("#stop")
 
     async def finished():

@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.request
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 
@@ -35,9 +36,14 @@ def _post(url: str):
         return json.loads(response.read())
 
 
-def test_run_serves_prometheus_metrics_while_it_runs(known_target, tmp_path):
-    script = tmp_path / "w.toml"
-    script.write_text('think = "50ms"\nactions = ["GET /work"]\n')
+@pytest.fixture
+def script(tmp_path):
+    path = tmp_path / "w.toml"
+    path.write_text('think = "50ms"\nactions = ["GET /work"]\n')
+    return path
+
+
+def test_run_serves_prometheus_metrics_while_it_runs(known_target, script, tmp_path):
     process, url = _start(
         str(script),
         "--target",
@@ -68,9 +74,7 @@ def test_run_serves_prometheus_metrics_while_it_runs(known_target, tmp_path):
     assert done["exit_reason"] == "duration" and done["workers"] == 1
 
 
-def test_run_dashboard_controls_act_on_the_run(known_target, tmp_path):
-    script = tmp_path / "w.toml"
-    script.write_text('think = "50ms"\nactions = ["GET /work"]\n')
+def test_run_dashboard_controls_act_on_the_run(known_target, script, tmp_path):
     process, url = _start(
         str(script),
         "--target",

@@ -44,6 +44,8 @@ from tracereplay.replay.api import RunHandle, start_run
 from tracereplay.replay.config import RunConfig
 from tracereplay.replay.live import Interval
 from tracereplay.replay.metrics import RunMetrics
+from tracereplay.report import load_run, summarize
+from tracereplay.report.html import render_html
 from tracereplay.rundir import read_run_json
 from tracereplay.service import dashboard
 from tracereplay.service.openapi import AGENT_OWNED, RUN_ID_PATTERN, create_schema, settings_schema, spec
@@ -458,10 +460,6 @@ def create_app(
 
 
 def _report(folder: Path, kind: str) -> web.Response:
-    # the report stage: imported here, when a report is asked for, not when the agent starts (matplotlib)
-    from tracereplay.report import load_run, summarize
-    from tracereplay.report.html import render_html
-
     try:
         run = load_run(folder)
         if kind == "html":

@@ -29,6 +29,8 @@ from typing import Any
 
 from tracereplay.errors import ConfigError, TargetError
 from tracereplay.files import atomic_path
+from tracereplay.replay.api import run
+from tracereplay.report import check_thresholds, load_run, summarize
 
 _PROMQL_SLO = re.compile(r"^\s*(?P<expr>.+?)\s*(?P<op><=|>=|<|>)\s*(?P<value>[-+]?[0-9.]+(?:e[-+]?\d+)?)\s*$")
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -270,10 +272,6 @@ class StepSettings:
 
 def run_step(settings: StepSettings, load: float, index: int) -> Step:
     """Hold ``load`` for ``settings.hold`` seconds as a run of its own and judge it against every SLO."""
-    # the runtime and the report stage: loaded when a search runs, not when the CLI starts
-    from tracereplay.replay.api import run
-    from tracereplay.report import check_thresholds, load_run, summarize
-
     unit = "rate" if settings.rate else "users"
     run_dir = settings.out / "steps" / f"{index:02d}-{_fmt(load)}{unit}"
     workload = {"arrival_rate": load} if settings.rate else {"users": int(load)}
@@ -332,7 +330,7 @@ def capacity(
 def plot_search(result: CapacityResult, path: Path) -> Path:
     """The search as a picture: each step's load in order (held ● / breached ✕), the bracket shaded,
     and p99 against load."""
-    import matplotlib
+    import matplotlib  # here, not at the top: only a finished search draws
 
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
