@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from tracereplay.histogram import LatencyHistogram
-from tracereplay.replay.actions.pack import load_pack
+from tracereplay.replay.actions.pack import check_actions, load_pack
 from tracereplay.replay.config import RunConfig, Workload
 from tracereplay.replay.events import RequestListener
 from tracereplay.replay.live import Interval
@@ -93,7 +93,10 @@ def prepare_worker(
         source = from_trace(trace, share, worker=worker, workers=workers)
     else:
         source = from_spec(spec, share, worker=worker)
-    return share, source, ActionTable(load_pack(config.actions), source.examples)
+    pack = load_pack(config.actions)
+    named = source.describe.get("model") or source.describe.get("trace") or "in memory"
+    check_actions(pack, source.actions, source=f"{source.kind} {named}")  # a typo fails now, not as errors
+    return share, source, ActionTable(pack, source.examples)
 
 
 async def start_tester(

@@ -28,7 +28,7 @@ from typing import Any
 
 from tracereplay import errors
 from tracereplay.histogram import LatencyHistogram
-from tracereplay.replay.actions.pack import load_pack
+from tracereplay.replay.actions.pack import check_actions, load_pack
 from tracereplay.replay.config import RunConfig
 from tracereplay.replay.live import LiveStats, interval_from_wire, interval_to_wire
 from tracereplay.replay.loadtester import ExitReason, WorkerOutcome
@@ -42,7 +42,7 @@ from tracereplay.replay.runner import (
     start_tester,
     write_start,
 )
-from tracereplay.replay.sources import ProfileRate, run_window, spec_profile, starting_at
+from tracereplay.replay.sources import ProfileRate, run_window, small_spec_actions, spec_profile, starting_at
 
 STOP, ADD, REMOVE, RATE, GO = "stop", "add", "remove", "rate", "go"
 #: How far ahead of the release the common start is: time for the "go" to reach every worker.
@@ -377,10 +377,13 @@ async def start_pool(
 ) -> PoolHandle:
     """Validate, write ``run.json``, start ``workers`` processes; returns once they all run."""
     config = RunConfig(target=target, **settings).validate(trace=trace is not None)
-    load_pack(config.actions)  # a bad pack is one clear error here, not one per worker
+    pack = load_pack(config.actions)  # a bad pack is one clear error here, not one per worker
     for spec in (model, trace):
         if isinstance(spec, str | Path) and not Path(spec).exists():
             raise errors.InputError(spec, "no such file")
+    actions = small_spec_actions(model) if trace is None else None
+    if actions is not None:  # a script or a behaviour: checked before run.json is written
+        check_actions(pack, actions, source=f"{describe_spec(model, None) or 'script'}")
     # run.json says from the start what the run is meant to do: the profile window (its wall_start is set
     # once the workers are up and released: PoolHandle._release)
     launched = time.time()
