@@ -67,8 +67,8 @@ def test_piped_output_does_not_wrap(demo_process, demo_model, tmp_path):
     table = ([cell.strip() for cell in line.split("│")][1:-1] for line in lines)
     rows: dict[str, list[str]] = {}
     for cells in table:
-        if cells:  # the per-action table comes first; an action's row in the errors table below is not it
-            rows.setdefault(cells[0], cells)
+        if cells:
+            rows.setdefault(cells[0], cells)  # the per-action table comes first (then errors by kind)
     for action, count in frame["action"].value_counts().items():
         # each action's row is one line: its full name and its count side by side
         assert rows[action][1] == f"{count:,}", (action, lines)
