@@ -89,8 +89,7 @@ class RunHandle:
     @property
     def arrival_rate(self) -> float | None:
         """The open workload's current rate (sessions/s), else None."""
-        rate = getattr(self.tester.workload, "current_rate", None)
-        return rate() if rate is not None else None
+        return self.tester.workload.arrival_rate
 
     @property
     def active_users(self) -> int:

@@ -22,8 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from tracereplay.histogram import LatencyHistogram
 from tracereplay.replay.config import RunConfig, Workload
 from tracereplay.replay.controllers.paths import PathChooser
@@ -39,9 +37,7 @@ from tracereplay.replay.transport import AiohttpTransport, Transport
 from tracereplay.replay.user import ActionTable, Halted, User
 from tracereplay.replay.user_factory import ControllerFactory, UserFactory
 from tracereplay.replay.websocket import WebSockets, WsRecorder
-from tracereplay.replay.workloads.closed import ClosedWorkload
-from tracereplay.replay.workloads.open import OpenWorkload
-from tracereplay.replay.workloads.trace import TraceWorkload
+from tracereplay.replay.workloads import WORKLOADS, base
 
 
 class ExitReason(enum.Enum):
@@ -86,6 +82,7 @@ class LoadTester:
         transport: Transport | None = None,
         on_interval: Callable[[Interval], None] | None = None,
         streams: StreamOpener | None = None,
+        clock_start: float | None = None,
     ) -> None:
         self.config = config
         self.worker = worker
@@ -118,7 +115,19 @@ class LoadTester:
             sockets=self.websockets,
         )
         self.crowd = Crowd(Pacing(think_scale=config.think_scale))
-        self.workload = self._make_workload(profile, trace_users, trace_span, replace_users)
+        context = base.WorkloadContext(
+            config=config,
+            crowd=self.crowd,
+            factory=self.factory,
+            worker=worker,
+            profile=profile,
+            trace_users=trace_users or [],
+            trace_span=trace_span,
+            replace_users=replace_users,
+            paths=self.paths,
+            clock_start=clock_start,
+        )
+        self.workload: base.Workload = WORKLOADS[self.kind](context)
         self._done = asyncio.Event()
         self._reason = ExitReason.COMPLETED
         self._started_wall = 0.0
@@ -131,21 +140,15 @@ class LoadTester:
         return self.crowd.active
 
     def add_users(self, n: int) -> None:
-        """Closed workload: n more concurrent users, starting now."""
-        if not isinstance(self.workload, ClosedWorkload):
-            raise ValueError("add_users applies to the closed workload (use set_arrival_rate for open)")
+        """Closed workload: n more concurrent users, starting now (else ``NotSteerable``)."""
         self.workload.add_users(n)
 
     def remove_users(self, n: int) -> int:
         """Closed workload: n fewer users (each finishes its action in flight); returns how many."""
-        if not isinstance(self.workload, ClosedWorkload):
-            raise ValueError("remove_users applies to the closed workload (use set_arrival_rate for open)")
         return self.workload.remove_users(n)
 
     def set_arrival_rate(self, rate: float) -> None:
-        """Open workload: new fixed arrival rate, sessions/s."""
-        if not isinstance(self.workload, OpenWorkload):
-            raise ValueError("set_arrival_rate applies to the open workload")
+        """Open workload: new fixed arrival rate, sessions/s (else ``NotSteerable``)."""
         self.workload.set_arrival_rate(rate)
 
     def inject(self, action: str, n: int) -> int:
@@ -222,38 +225,13 @@ class LoadTester:
         return await self.wait()
 
     # ------------------------------------------------------------------ internals
-    def _make_workload(self, profile, trace_users, trace_span, replace_users):
-        c = self.config
-        if self.kind is Workload.CLOSED:
-            return ClosedWorkload(
-                self.crowd, self.factory, users=c.users or 0, ramp_up_s=c.ramp_up, replace=replace_users
-            )
-        if self.kind is Workload.OPEN:
-            rate = c.arrival_rate
-            if rate is None and profile is None:
-                raise ValueError("arrival_scale needs the model's arrival profile")
-            rng = np.random.default_rng([np.random.SeedSequence(c.seed).entropy, self.worker, 2**31])
-            return OpenWorkload(
-                self.crowd,
-                self.factory,
-                rate=rate,
-                profile=profile,
-                max_users=c.max_users,
-                max_late_s=c.max_late,
-                arrivals=c.arrivals,
-                rng=rng,
-            )
-        loop_s = trace_span if c.loop else None
-        return TraceWorkload(self.crowd, self.factory, trace_users or [], loop_s=loop_s, paths=self.paths)
-
     def _counts(self) -> UserCounts:
-        counts = getattr(self.workload, "counts", None)
-        base = counts if isinstance(counts, UserCounts) else UserCounts()
+        counts = self.workload.counts
         return UserCounts(
             active_users=self.crowd.active,
             sessions_started=self.crowd.sessions_started,  # every workload: sessions begun, not users
-            sessions_dropped=base.sessions_dropped,
-            sessions_late=base.sessions_late,
+            sessions_dropped=counts.sessions_dropped,
+            sessions_late=counts.sessions_late,
         )
 
     def _maybe_all_done(self, _runner) -> None:

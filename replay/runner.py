@@ -29,7 +29,6 @@ from tracereplay.replay.recorder import StreamOpener
 from tracereplay.replay.sources import UserSource, from_spec, from_trace
 from tracereplay.replay.transport import Transport
 from tracereplay.replay.user import ActionTable
-from tracereplay.replay.workloads.open import OpenWorkload
 from tracereplay.rundir import RunMeta, write_run_json
 
 
@@ -130,9 +129,8 @@ async def start_tester(
         transport=transport,
         on_interval=on_interval,
         streams=streams,
+        clock_start=clock_start,
     )
-    if isinstance(tester.workload, OpenWorkload):
-        tester.workload.clock_start = clock_start
     for listener in listeners:
         tester.request_hook.add_listener(listener)
     await tester.start()
