@@ -111,6 +111,11 @@ class RunHandle:
         outcome = await self.tester.wait()
         return finish_run(self.config, self.source, [outcome])
 
+    def abandon(self) -> RunResult:
+        """Finalise ``run.json`` from what the run did so far (``interrupted``, ``ended_by`` "watchdog"):
+        the loop watchdog calls it from its thread while user code holds the loop."""
+        return finish_run(self.config, self.source, [self.tester.outcome_so_far()])
+
 
 async def start_run(
     model: object,
@@ -151,7 +156,10 @@ async def start_run(
     tester = await start_tester(
         share, source, table, on_interval=each_second, transport=transport, listeners=listeners
     )
-    return RunHandle(tester, config, source, stats)
+    handle = RunHandle(tester, config, source, stats)
+    # user code holding the loop past the stop's grace: the watchdog finalises run.json, then ends the process
+    tester.watchdog.on_expire = handle.abandon
+    return handle
 
 
 async def open_run(

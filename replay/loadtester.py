@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tracereplay.histogram import LatencyHistogram
 from tracereplay.replay.config import RunConfig, Workload
@@ -34,8 +35,9 @@ from tracereplay.replay.recorder import Recorder, StreamOpener, UserCounts
 from tracereplay.replay.runtime import Crowd, Pacing
 from tracereplay.replay.tls import client_context
 from tracereplay.replay.transport import AiohttpTransport, Transport
-from tracereplay.replay.user import ActionTable, Halted, User
+from tracereplay.replay.user import ActionTable, Halted, User, acting
 from tracereplay.replay.user_factory import ControllerFactory, UserFactory
+from tracereplay.replay.watchdog import LoopWatchdog
 from tracereplay.replay.websocket import WebSockets, WsRecorder
 from tracereplay.replay.workloads import WORKLOADS, base
 
@@ -61,6 +63,8 @@ class WorkerOutcome:
     requests_file: Path | None
     measured: LatencyHistogram | None = None  # latency from the actual start
     corrected: LatencyHistogram | None = None  # latency from the intended start
+    loop_blocked: dict[str, Any] | None = None  # the loop watchdog's summary (replay/watchdog.py)
+    ended_by: str = "run"  # "watchdog": the loop was still held a grace period after the stop
 
 
 class LoadTester:
@@ -133,6 +137,8 @@ class LoadTester:
         self._started_wall = 0.0
         self._tasks: list[asyncio.Task] = []
         self._injected: set[asyncio.Task] = set()
+        # held loops recorded; a stop honoured within the grace even when user code holds the loop
+        self.watchdog = LoopWatchdog(grace_s=config.grace, locate=acting)
 
     # ------------------------------------------------------------------ runtime control (any time)
     @property
@@ -173,6 +179,7 @@ class LoadTester:
         if not self._done.is_set():
             self._reason = reason
             self._done.set()
+            self.watchdog.stopping()
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -180,10 +187,12 @@ class LoadTester:
             await self.transport.__aenter__()  # type: ignore[attr-defined]
         self._started_wall = time.time()
         loop = asyncio.get_running_loop()
+        self.watchdog.start()
         await self.workload.start()
         self._tasks.append(loop.create_task(self._flush_every_second()))
         if self.config.duration is not None:
             loop.call_later(self.config.duration, self.stop, ExitReason.DURATION)
+            self.watchdog.deadline = time.monotonic() + self.config.duration
         self.crowd.on_exit(self._maybe_all_done)
 
     async def wait(self) -> WorkerOutcome:
@@ -207,9 +216,22 @@ class LoadTester:
             await asyncio.to_thread(self.live.interval, events, counts)
             path = await asyncio.to_thread(self.recorder.close, counts)
             await asyncio.to_thread(self.websockets.recorder.close)
+            self.watchdog.stop()
+        return self._outcome(self._reason, path)
+
+    def outcome_so_far(self) -> WorkerOutcome:
+        """What the worker did up to now, its last events written to its stream (which stays the worker's
+        file: the part rule reads it): the loop watchdog's ``on_expire``, from its thread, while user code
+        holds the loop and nothing else runs."""
+        counts = self._counts()
+        self.live.interval(self.live.take(), counts)
+        self.recorder.flush(counts, self.recorder.take())
+        return self._outcome(ExitReason.INTERRUPTED, None, ended_by="watchdog")
+
+    def _outcome(self, reason: ExitReason, path: Path | None, *, ended_by: str = "run") -> WorkerOutcome:
         return WorkerOutcome(
             worker=self.worker,
-            exit_reason=self._reason,
+            exit_reason=reason,
             started=self._started_wall,
             ended=time.time(),
             requests=self.live.requests,
@@ -218,6 +240,8 @@ class LoadTester:
             requests_file=path,
             measured=self.live.measured,
             corrected=self.live.corrected,
+            loop_blocked=self.watchdog.summary(),
+            ended_by=ended_by,
         )
 
     async def run(self) -> WorkerOutcome:

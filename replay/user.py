@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -272,6 +273,20 @@ class User:
                 None, intended, now, now, _PROTOCOL, 0, why,
             )
         )
+
+
+#: The frames of a user running its actions: a pack's code below one of them is that action's.
+_ACTING = frozenset({User._run_function.__code__, User.perform.__code__, User.start.__code__})
+
+
+def acting(frame: FrameType | None) -> str | None:
+    """The action a ``User`` is performing in ``frame``'s stack (the loop watchdog's ``locate``), or None."""
+    while frame is not None:
+        if frame.f_code in _ACTING:
+            action = frame.f_locals.get("action")
+            return action if isinstance(action, str) else "on_start"
+        frame = frame.f_back
+    return None
 
 
 class _Context:
