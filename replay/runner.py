@@ -10,7 +10,7 @@ load starts; :func:`start_tester` starts it; :func:`write_start` writes ``run.js
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ import pandas as pd
 from tracereplay.histogram import LatencyHistogram
 from tracereplay.replay.actions.pack import check_actions, load_pack
 from tracereplay.replay.config import RunConfig, Workload
+from tracereplay.replay.events import RequestListener
 from tracereplay.replay.live import Interval
 from tracereplay.replay.loadtester import ExitReason, LoadTester, WorkerOutcome
 from tracereplay.replay.sources import UserSource, from_spec, from_trace
@@ -107,9 +108,11 @@ async def start_tester(
     on_interval: Callable[[Interval], None] | None = None,
     transport: Transport | None = None,
     clock_start: float | None = None,
+    listeners: Sequence[RequestListener] = (),
 ) -> LoadTester:
     """Start one worker's load now; ``clock_start`` (epoch seconds, a pool's common start) pins second 0 of
-    an open workload's schedule, as :func:`~tracereplay.replay.sources.starting_at` pins its profile clock."""
+    an open workload's schedule, as :func:`~tracereplay.replay.sources.starting_at` pins its profile clock.
+    ``listeners`` hear every request event from the first (subscribed before any user starts)."""
     tester = LoadTester(
         share,
         controllers=source.controllers,
@@ -125,6 +128,8 @@ async def start_tester(
     )
     if isinstance(tester.workload, OpenWorkload):
         tester.workload.clock_start = clock_start
+    for listener in listeners:
+        tester.request_hook.add_listener(listener)
     await tester.start()
     return tester
 
