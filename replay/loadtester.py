@@ -23,12 +23,13 @@ import numpy as np
 from tracereplay.histogram import LatencyHistogram
 from tracereplay.replay.config import RunConfig, Workload
 from tracereplay.replay.controllers.trace import UserPlan
-from tracereplay.replay.fasthttp import FastTransport
 from tracereplay.replay.limiter import RateLimiter
 from tracereplay.replay.recorder import Interval, Recorder, UserCounts
 from tracereplay.replay.runtime import Crowd, Pacing
 from tracereplay.replay.tls import client_context
-from tracereplay.replay.transport import AiohttpTransport, Transport
+from tracereplay.replay.transports.aiohttp_client import AiohttpTransport
+from tracereplay.replay.transports.base import Transport
+from tracereplay.replay.transports.fast import FastTransport
 from tracereplay.replay.user import ActionTable
 from tracereplay.replay.users import ControllerFactory, UserFactory
 from tracereplay.replay.workloads.closed import ClosedWorkload
@@ -133,7 +134,7 @@ class LoadTester:
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         if self._own_transport:
-            await self.transport.__aenter__()  # type: ignore[attr-defined]
+            await self.transport.__aenter__()
         self._started_wall = time.time()
         loop = asyncio.get_running_loop()
         await self.workload.start()
@@ -153,7 +154,7 @@ class LoadTester:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             if self._own_transport:
-                await self.transport.close()  # type: ignore[attr-defined]
+                await self.transport.aclose()
             path = await asyncio.to_thread(self.recorder.close, self._counts())
         return WorkerOutcome(
             worker=self.worker,
@@ -232,9 +233,7 @@ def make_transport(config: RunConfig) -> Transport:
     """The HTTP client the config asks for (both pool connections across every user of the worker)."""
     kind = FastTransport if config.http == "fast" else AiohttpTransport
     context = client_context(ca_cert=config.ca_cert, insecure=config.insecure)
-    return kind(
-        config.target, timeout_s=config.timeout, max_connections=config.max_connections, ssl_context=context
-    )
+    return kind(config.target, config.transport_settings(), ssl_context=context)
 
 
 def _no_controller(key, rng):

@@ -19,7 +19,7 @@ from tracereplay.replay.actions.pack import EMPTY_PACK, ActionFn, ActionPack
 from tracereplay.replay.limiter import RateLimiter
 from tracereplay.replay.recorder import Recorder
 from tracereplay.replay.store import MemStore
-from tracereplay.replay.transport import ErrorKind, Request, RequestFailed, Response, Transport
+from tracereplay.replay.transports.base import ErrorKind, Request, RequestFailed, Response, Transport
 
 log = logging.getLogger(__name__)
 _now = time.monotonic
@@ -189,7 +189,7 @@ class User:
             start,
             end,
             kind,
-            len(response.body),
+            response.size,  # every body byte received, kept or past max_body_bytes
         )
         self._absorb(response)
         return response

@@ -14,7 +14,7 @@ import numpy as np
 from tracereplay.replay.controllers.base import UserController
 from tracereplay.replay.limiter import RateLimiter
 from tracereplay.replay.recorder import Recorder
-from tracereplay.replay.transport import Transport
+from tracereplay.replay.transports.base import Transport
 from tracereplay.replay.user import ActionTable, User
 
 #: Builds a user's controller from its key and generator.

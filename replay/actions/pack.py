@@ -23,7 +23,7 @@ import numpy as np
 
 from tracereplay.errors import ConfigError
 from tracereplay.replay.store import MutableUserStore
-from tracereplay.replay.transport import Response
+from tracereplay.replay.transports.base import Response
 
 
 class ActionContext(Protocol):
