@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -102,6 +103,24 @@ def tracereplay(*args: str, cpu: int | None = None, env: dict | None = None) -> 
     if done.returncode != 0:
         raise RuntimeError(f"tracereplay failed: {done.stderr.strip()}")
     return json.loads(done.stdout)
+
+
+class ChildCpu:
+    """CPU seconds (user + system) used by the child processes waited for inside the block: on a machine
+    other work loads, requests per CPU-second compare clients where requests per wall second cannot."""
+
+    def __enter__(self) -> ChildCpu:
+        self._before = _children_cpu()
+        self.seconds = 0.0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = _children_cpu() - self._before
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def median(values: list[float]) -> float:

@@ -9,12 +9,15 @@ Against a one-worker nginx pinned to core 1 (``apt-get install -y nginx``), 50 u
 - ours with ``--http aiohttp`` (the same engine over aiohttp's client), for reference;
 - Locust ``FastHttpUser`` with ``wait_time = constant(0)`` and one GET task, ``--headless -u 50 -r 50``;
 - raw aiohttp + uvloop: 50 coroutines looping one GET, no recording — the ceiling most tools quote.
-Rounds alternate the tools; medians are printed side by side with the ratio to Locust.
+Rounds alternate the tools; medians are printed side by side with the ratio to Locust, per wall second and
+per CPU-second of the client process (start-up included: model loading for ours, imports for all). On a
+machine other work loads, the per-CPU-second figures are the ones to compare.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -22,7 +25,7 @@ import textwrap
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from replay_common import PYTHON, ROOT, demo_model, median, nginx, run_locust, tracereplay
+from replay_common import PYTHON, ROOT, ChildCpu, demo_model, median, nginx, run_locust, tracereplay
 
 LOCUSTFILE = textwrap.dedent("""
     from locust import FastHttpUser, constant, task
@@ -58,48 +61,37 @@ RAW = textwrap.dedent("""
 """)
 
 
-def ours(model: Path, url: str, seconds: float, work: Path, http: str) -> float:
-    result = tracereplay(
-        "run",
-        str(model),
-        "--target",
-        url,
-        "--users",
-        "50",
-        "--think-scale",
-        "0",
-        "--duration",
-        f"{seconds}s",
-        "--workers",
-        "1",
-        "--http",
-        http,
-        "-o",
-        str(work / f"run-{http}"),
-        cpu=0,
-    )
+def ours(model: Path, url: str, seconds: float, work: Path, http: str) -> tuple[float, float]:
+    """Successful requests per wall second and per CPU-second of the client."""
+    args = ["run", str(model), "--target", url, "--users", "50", "--think-scale", "0", "--duration",
+            f"{seconds}s", "--workers", "1", "--http", http, "-o", str(work / f"run-{http}")]
+    with ChildCpu() as cpu:
+        result = tracereplay(*args, cpu=0)
     ok = result["requests"] - result["errors"]
-    return ok / result["duration_s"]
+    return ok / result["duration_s"], ok / cpu.seconds
 
 
-def locust(url: str, seconds: float, work: Path) -> float:
+def locust(url: str, seconds: float, work: Path) -> tuple[float, float]:
     locustfile = work / "locustfile.py"
     locustfile.write_text(LOCUSTFILE)
-    row = run_locust(locustfile, url, users=50, spawn_rate=50, seconds=seconds, work=work)
+    with ChildCpu() as cpu:
+        row = run_locust(locustfile, url, users=50, spawn_rate=50, seconds=seconds, work=work)
     ok = int(row["Request Count"]) - int(row["Failure Count"])
-    return ok / seconds
+    return ok / seconds, ok / cpu.seconds
 
 
-def raw_aiohttp(url: str, seconds: float, work: Path) -> float:
+def raw_aiohttp(url: str, seconds: float, work: Path) -> tuple[float, float]:
     script = work / "raw.py"
     script.write_text(RAW)
-    done = subprocess.run(
-        ["taskset", "-c", "0", PYTHON, str(script), url, str(seconds)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return float(done.stdout.strip())
+    with ChildCpu() as cpu:
+        done = subprocess.run(
+            ["taskset", "-c", "0", PYTHON, str(script), url, str(seconds)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    rate = float(done.stdout.strip())
+    return rate, rate * seconds / cpu.seconds
 
 
 def main() -> None:
@@ -109,31 +101,36 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="tr-throughput-"))
     model = demo_model(work)
-    figures: dict[str, list[float]] = {
-        "tracereplay": [],
-        "tracereplay --http aiohttp": [],
-        "locust": [],
-        "raw aiohttp+uvloop": [],
-    }
+    names = ["tracereplay", "locust", "tracereplay --http aiohttp", "raw aiohttp+uvloop"]
+    wall: dict[str, list[float]] = {name: [] for name in names}
+    per_cpu: dict[str, list[float]] = {name: [] for name in names}
     with nginx(cpu=1) as url:
+        tools = {
+            "tracereplay": lambda: ours(model, url, args.seconds, work, "fast"),
+            "locust": lambda: locust(url, args.seconds, work),
+            "tracereplay --http aiohttp": lambda: ours(model, url, args.seconds, work, "aiohttp"),
+            "raw aiohttp+uvloop": lambda: raw_aiohttp(url, args.seconds, work),
+        }
         for round_ in range(args.rounds):
-            figures["tracereplay"].append(ours(model, url, args.seconds, work, "fast"))
-            figures["locust"].append(locust(url, args.seconds, work))
-            figures["tracereplay --http aiohttp"].append(ours(model, url, args.seconds, work, "aiohttp"))
-            figures["raw aiohttp+uvloop"].append(raw_aiohttp(url, args.seconds, work))
+            for name, measure in tools.items():
+                rate, rate_cpu = measure()
+                wall[name].append(rate)
+                per_cpu[name].append(rate_cpu)
             print(
-                f"round {round_ + 1}: " + "  ".join(f"{k} {v[-1]:,.0f}" for k, v in figures.items()),
+                f"round {round_ + 1}: "
+                + "  ".join(f"{k} {v[-1]:,.0f} ({per_cpu[k][-1]:,.0f}/CPU-s)" for k, v in wall.items()),
                 file=sys.stderr,
             )
-    base = median(figures["locust"])
+    base, base_cpu = median(wall["locust"]), median(per_cpu["locust"])
     print(
         f"\nthroughput per core, 50 users, no waits, {args.seconds:g}s × {args.rounds} rounds "
-        f"(successful requests/s, median)"
+        f"(successful requests, median)"
     )
-    print(f"{'client (core 0)':32} {'req/s':>10} {'× locust':>9}")
-    for name, values in figures.items():
-        print(f"{name:32} {median(values):>10,.0f} {median(values) / base:>9.2f}")
-    print(f"(run from {ROOT})")
+    print(f"{'client (core 0)':32} {'req/s':>10} {'× locust':>9} {'req/CPU-s':>10} {'× locust':>9}")
+    for name in names:
+        w, c = median(wall[name]), median(per_cpu[name])
+        print(f"{name:32} {w:>10,.0f} {w / base:>9.2f} {c:>10,.0f} {c / base_cpu:>9.2f}")
+    print(f"(run from {ROOT}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
 
 
 if __name__ == "__main__":

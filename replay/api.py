@@ -5,6 +5,7 @@
     print(result.requests, result.exit_reason)
 
     handle = await start_run(model, target=url, users=10, duration=60, out="runs/2")
+    handle.request_hook.add_listener(print)   # every request as a RequestEvent, as it completes
     handle.add_users(5)              # runtime control: add_users, remove_users, set_arrival_rate, stop
     result = await handle.wait()
 
@@ -26,9 +27,9 @@ from typing import Any, Protocol
 import pandas as pd
 
 from tracereplay.replay.config import RunConfig
-from tracereplay.replay.live import LiveStats
+from tracereplay.replay.events import RequestHook
+from tracereplay.replay.live import Interval, LiveStats
 from tracereplay.replay.loadtester import ExitReason, LoadTester
-from tracereplay.replay.recorder import Interval
 from tracereplay.replay.runner import (
     RunResult,
     describe_spec,
@@ -77,6 +78,13 @@ class RunHandle:
         self.config = config
         self.source = source
         self.stats = stats  # the live numbers, updated once a second
+
+    @property
+    def request_hook(self) -> RequestHook:
+        """Every request of the run, announced as a ``RequestEvent``: subscribe with ``add_listener``.
+
+        Listeners run in the run's event loop on the hot path: keep them cheap (count, append)."""
+        return self.tester.request_hook
 
     @property
     def arrival_rate(self) -> float | None:

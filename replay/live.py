@@ -1,18 +1,97 @@
-"""Live view of a run: per-second intervals from every worker merged into one line of numbers.
+"""Live numbers of a run: each worker counts its requests, and the workers' seconds merge into one line.
 
-Workers report an :class:`~tracereplay.replay.recorder.Interval` once a second (in process, or over a queue
-from worker processes as :func:`interval_to_wire` dicts). :class:`LiveStats` keeps the latest of each
-worker and answers :meth:`LiveStats.snapshot`: requests/s, errors, p50/p99 of the corrected latency over the
-last second, active users, sessions started, dropped and late. ``progress`` callbacks receive that dict.
+In each worker, :class:`LiveCounter` listens to the worker's ``RequestHook`` (beside the recorder) and, once
+a second, turns the requests it heard into an :class:`Interval`: requests, errors and the corrected-latency
+histogram of that second; it also keeps the worker's whole-run histograms (measured and corrected) that end
+in ``run.json``. Workers report their intervals (in process, or over a queue from worker processes as
+:func:`interval_to_wire` dicts); :class:`LiveStats` keeps the latest of each worker and answers
+:meth:`LiveStats.snapshot`: requests/s, errors, p50/p99 of the corrected latency over the last second,
+active users, sessions started, dropped and late. ``progress`` callbacks receive that dict.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
-from tracereplay.histogram import LatencyHistogram
-from tracereplay.replay.recorder import Interval, UserCounts
+import numpy as np
+
+from tracereplay.histogram import LatencyHistogram, index_ms
+from tracereplay.replay.events import RequestEvent
+from tracereplay.replay.recorder import UserCounts
+
+_INTENDED, _START, _END, _ERROR_KIND = (
+    RequestEvent._fields.index(name) for name in ("intended", "start", "end", "error_kind")
+)
+
+
+@dataclass(slots=True)
+class Interval:
+    """What one second of a worker saw: the live display's input (and what a worker sends to the parent)."""
+
+    worker: int
+    seconds: float
+    requests: int
+    errors: int
+    histogram: LatencyHistogram  # corrected latency of this interval
+    counts: UserCounts = field(default_factory=UserCounts)
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds > 0 else 0.0
+
+
+class LiveCounter:
+    """One worker's live numbers, as a ``RequestHook`` listener.
+
+    :attr:`record` (the listener) only appends the event; :meth:`take` hands the second's events over in the
+    event loop's thread, and :meth:`interval` does the arithmetic vectorised, safe in a worker thread.
+    """
+
+    def __init__(self, worker: int = 0) -> None:
+        self.worker = worker
+        self._events: list[RequestEvent] = []
+        #: The hook's listener: the list's own ``append`` (hot path: no Python frame per request), so
+        #: :meth:`take` empties this list rather than replacing it.
+        self.record: Callable[[RequestEvent], None] = self._events.append
+        self._lock = threading.Lock()
+        self._last = time.monotonic()
+        self.requests = 0
+        self.errors = 0
+        self.measured = LatencyHistogram.empty()  # whole run, from the actual start
+        self.corrected = LatencyHistogram.empty()  # whole run, from the intended start
+
+    def take(self) -> list[RequestEvent]:
+        events = self._events.copy()
+        self._events.clear()
+        return events
+
+    def interval(self, events: list[RequestEvent], counts: UserCounts | None = None) -> Interval:
+        """Count ``events`` (from :meth:`take`) into the run's histograms; return them as an interval."""
+        with self._lock:
+            now = time.monotonic()
+            seconds, self._last = now - self._last, now
+            n = len(events)
+            histogram = LatencyHistogram.empty()
+            errors = 0
+            if n:
+                intended = np.fromiter(map(itemgetter(_INTENDED), events), np.float64, n)
+                start = np.fromiter(map(itemgetter(_START), events), np.float64, n)
+                end = np.fromiter(map(itemgetter(_END), events), np.float64, n)
+                measured_ms = (end - start) * 1e3
+                corrected_ms = (end - np.minimum(intended, start)) * 1e3
+                corrected_index = index_ms(corrected_ms)
+                histogram.record(corrected_ms, corrected_index)
+                self.corrected.record(corrected_ms, corrected_index)
+                self.measured.record(measured_ms)
+                errors = n - list(map(itemgetter(_ERROR_KIND), events)).count(None)
+                self.requests += n
+                self.errors += errors
+            return Interval(self.worker, seconds, n, errors, histogram, counts or UserCounts())
 
 
 def interval_to_wire(interval: Interval) -> dict[str, Any]:

@@ -7,11 +7,15 @@
 
 The stop is graceful: waiting users stop at once, requests in flight finish and are recorded (up to
 ``config.grace`` seconds), the last batch is flushed and the recorder's streams become Parquet.
+
+Every request is announced on ``tester.request_hook`` (a :class:`~tracereplay.replay.events.RequestHook`);
+the recorder and the live counter are its first two listeners, and anyone may add one (metrics, a test).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import time
 from collections.abc import Callable
@@ -23,15 +27,18 @@ import numpy as np
 from tracereplay.histogram import LatencyHistogram
 from tracereplay.replay.config import RunConfig, Workload
 from tracereplay.replay.controllers.trace import UserPlan
+from tracereplay.replay.events import RequestEvent, RequestHook
 from tracereplay.replay.limiter import RateLimiter
-from tracereplay.replay.recorder import Interval, Recorder, UserCounts
+from tracereplay.replay.live import Interval, LiveCounter
+from tracereplay.replay.recorder import Recorder, UserCounts
 from tracereplay.replay.runtime import Crowd, Pacing
 from tracereplay.replay.tls import client_context
 from tracereplay.replay.transports.aiohttp_client import AiohttpTransport
 from tracereplay.replay.transports.base import Transport
 from tracereplay.replay.transports.fast import FastTransport
-from tracereplay.replay.user import ActionTable
+from tracereplay.replay.user import ActionTable, Halted, User
 from tracereplay.replay.users import ControllerFactory, UserFactory
+from tracereplay.replay.websocket import WebSockets, WsRecorder
 from tracereplay.replay.workloads.closed import ClosedWorkload
 from tracereplay.replay.workloads.open import OpenWorkload
 from tracereplay.replay.workloads.trace import TraceWorkload
@@ -81,19 +88,31 @@ class LoadTester:
         self.config = config
         self.worker = worker
         self.kind = workload or config.workload
+        self.request_hook = RequestHook()
         self.recorder = Recorder(config.out, worker)
+        self.live = LiveCounter(worker)
+        self.request_hook.add_listener(self.recorder.record)
+        self.request_hook.add_listener(self.live.record)
         self.on_interval = on_interval
         self._own_transport = transport is None
         self.transport: Transport = transport or make_transport(config)
         limiter = RateLimiter(config.max_rps) if config.max_rps else None
+        # opened only when a pack asks for a websocket; its rows share the request recorder's clock
+        self.websockets = WebSockets(
+            config.target,
+            WsRecorder(config.out, worker, self.recorder.wall_ns(0.0)),
+            ssl_context=client_context(ca_cert=config.ca_cert, insecure=config.insecure),
+            seed=None if config.seed is None else config.seed + worker,
+        )
         self.factory = UserFactory(
             controllers=controllers or _no_controller,
             transport=self.transport,
-            recorder=self.recorder,
+            hook=self.request_hook,
             table=table or ActionTable(),
             worker=worker,
             seed=config.seed,
             limiter=limiter,
+            sockets=self.websockets,
         )
         self.crowd = Crowd(Pacing(think_scale=config.think_scale))
         self.workload = self._make_workload(profile, trace_users, trace_span, replace_users)
@@ -101,6 +120,7 @@ class LoadTester:
         self._reason = ExitReason.COMPLETED
         self._started_wall = 0.0
         self._tasks: list[asyncio.Task] = []
+        self._injected: set[asyncio.Task] = set()
 
     # ------------------------------------------------------------------ runtime control (any time)
     @property
@@ -124,6 +144,22 @@ class LoadTester:
         if not isinstance(self.workload, OpenWorkload):
             raise ValueError("set_arrival_rate applies to the open workload")
         self.workload.set_arrival_rate(rate)
+
+    def inject(self, action: str, n: int) -> int:
+        """Make up to ``n`` running users perform ``action`` once, now, beside their own schedule (the
+        seed agent's inject); returns how many. The requests are recorded like any other."""
+        table = self.factory.table
+        if table.function(action) is None and table.route(action) is None:
+            raise ValueError(f"unknown action {action!r}: not in the action pack and not 'METHOD /path'")
+        if self._done.is_set():
+            return 0
+        chosen = [r for r in self.crowd.runners if not r.stopping][: max(0, n)]
+        loop = asyncio.get_running_loop()
+        for runner in chosen:
+            task = loop.create_task(_perform_once(runner.user, action))
+            self._injected.add(task)
+            task.add_done_callback(self._injected.discard)
+        return len(chosen)
 
     def stop(self, reason: ExitReason = ExitReason.INTERRUPTED) -> None:
         """Ask the run to end (gracefully); ``wait()`` returns once everything is written."""
@@ -150,23 +186,31 @@ class LoadTester:
         finally:
             self.workload.stop()
             await self.crowd.stop_all(self.config.grace)
+            if self._injected:  # injected actions in flight finish within the same grace
+                _, late = await asyncio.wait(set(self._injected), timeout=self.config.grace)
+                for task in late:
+                    task.cancel()
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self.websockets.close()
             if self._own_transport:
                 await self.transport.aclose()
-            path = await asyncio.to_thread(self.recorder.close, self._counts())
+            counts, events = self._counts(), self.live.take()
+            await asyncio.to_thread(self.live.interval, events, counts)
+            path = await asyncio.to_thread(self.recorder.close, counts)
+            await asyncio.to_thread(self.websockets.recorder.close)
         return WorkerOutcome(
             worker=self.worker,
             exit_reason=self._reason,
             started=self._started_wall,
             ended=time.time(),
-            requests=self.recorder.requests,
-            errors=self.recorder.errors,
+            requests=self.live.requests,
+            errors=self.live.errors,
             counts=self._counts(),
             requests_file=path,
-            measured=self.recorder.measured,
-            corrected=self.recorder.corrected,
+            measured=self.live.measured,
+            corrected=self.live.corrected,
         )
 
     async def run(self) -> WorkerOutcome:
@@ -218,8 +262,10 @@ class LoadTester:
         while True:
             await asyncio.sleep(max(0.0, next_at - loop.time()))
             next_at += 1.0
-            rows = self.recorder.take()  # here, in the loop; the Parquet writing in a thread
-            job = asyncio.ensure_future(asyncio.to_thread(self.recorder.flush, self._counts(), rows))
+            # the second's events are taken here, in the loop; the arithmetic and writing in a thread
+            counts, rows, events = self._counts(), self.recorder.take(), self.live.take()
+            ws_rows = self.websockets.recorder.take()
+            job = asyncio.ensure_future(asyncio.to_thread(self._flush, counts, rows, events, ws_rows))
             try:
                 interval = await asyncio.shield(job)
             except asyncio.CancelledError:
@@ -228,12 +274,24 @@ class LoadTester:
             if self.on_interval is not None:
                 self.on_interval(interval)
 
+    def _flush(
+        self, counts: UserCounts, rows: list[RequestEvent], events: list[RequestEvent], ws_rows: list[tuple]
+    ) -> Interval:
+        self.websockets.recorder.flush(ws_rows)
+        self.recorder.flush(counts, rows)
+        return self.live.interval(events, counts)
+
 
 def make_transport(config: RunConfig) -> Transport:
     """The HTTP client the config asks for (both pool connections across every user of the worker)."""
     kind = FastTransport if config.http == "fast" else AiohttpTransport
     context = client_context(ca_cert=config.ca_cert, insecure=config.insecure)
     return kind(config.target, config.transport_settings(), ssl_context=context)
+
+
+async def _perform_once(user: User, action: str) -> None:
+    with contextlib.suppress(Halted):  # stopped while waiting for a --max-rps slot: nothing was sent
+        await user.perform(action, time.monotonic())
 
 
 def _no_controller(key, rng):

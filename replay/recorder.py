@@ -1,11 +1,12 @@
-"""Records every request of one worker: an Arrow stream on disk, latency histograms live.
+"""Writes every request of one worker to the run directory: a listener of the worker's ``RequestHook``.
 
-The hot path (:meth:`Recorder.record`) appends one tuple to a list, nothing else. Once a second
-:meth:`Recorder.flush` turns the batch into Arrow columns, appends it to the worker's
-``requests-<worker>.arrows`` stream (handed to the kernel at once, so a crash loses at most the last
-second), adds the latencies to the live histograms in one vectorised step, and appends a row to
-``users-<worker>.arrows``. :meth:`Recorder.close` converts both streams into ``requests-<worker>.parquet``
-and ``users-<worker>.parquet``. File names and the part rule: :mod:`tracereplay.rundir`.
+The hot path (:meth:`Recorder.record`, subscribed to the hook) appends the :class:`RequestEvent` itself to a
+list, nothing else. Once a second :meth:`Recorder.flush` turns the batch into Arrow columns and appends it to
+the worker's ``requests-<worker>.arrows`` stream (handed to the kernel at once, so a crash loses at most the
+last second), and appends a row of counters to ``users-<worker>.arrows``. :meth:`Recorder.close` converts
+both streams into ``requests-<worker>.parquet`` and ``users-<worker>.parquet``. File names and the part rule:
+:mod:`tracereplay.rundir`. The live numbers and latency histograms are not the recorder's: they are
+:class:`~tracereplay.replay.live.LiveCounter`'s, another listener of the same hook.
 
 Times come in as ``time.monotonic()`` seconds (the clock the schedule uses) and are written as UTC
 timestamps via one offset taken at start.
@@ -15,13 +16,14 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
-from tracereplay.histogram import LatencyHistogram, index_ms
+from tracereplay.replay.events import RequestEvent
 from tracereplay.rundir import REQUEST_SCHEMA, REQUESTS, USERS, USERS_SCHEMA, StreamWriter
 
 
@@ -35,22 +37,6 @@ class UserCounts:
     sessions_late: int = 0
 
 
-@dataclass(slots=True)
-class Interval:
-    """What one flush saw: the live display's input (and what a worker sends to the parent)."""
-
-    worker: int
-    seconds: float
-    requests: int
-    errors: int
-    histogram: LatencyHistogram  # corrected latency of this interval
-    counts: UserCounts = field(default_factory=UserCounts)
-
-    @property
-    def rps(self) -> float:
-        return self.requests / self.seconds if self.seconds > 0 else 0.0
-
-
 class Recorder:
     """Collects request rows for one worker and writes them to ``run_dir`` in one-second batches."""
 
@@ -58,37 +44,17 @@ class Recorder:
         self.run_dir = Path(run_dir)
         self.worker = worker
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._rows: list[tuple] = []
+        self._rows: list[RequestEvent] = []
+        #: The hook's listener: keeps an event for the next flush. The list's own ``append`` (hot path: no
+        #: Python frame per request), so :meth:`take` empties this list rather than replacing it.
+        self.record: Callable[[RequestEvent], None] = self._rows.append
         self._lock = threading.Lock()
         self._requests_out = StreamWriter(self.run_dir, REQUESTS, worker, REQUEST_SCHEMA)
         self._users_out = StreamWriter(self.run_dir, USERS, worker, USERS_SCHEMA)
         self._wall_offset_ns = time.time_ns() - int(time.monotonic() * 1e9)
         self._last_flush = time.monotonic()
-        self.requests = 0
+        self.requests = 0  # written so far (the users table's cumulative counters)
         self.errors = 0
-        self.measured = LatencyHistogram.empty()
-        self.corrected = LatencyHistogram.empty()
-
-    # hot path: keep it to one append
-    def record(
-        self,
-        user: str,
-        session: str,
-        action: str,
-        method: str | None,
-        route: str | None,
-        path: str | None,
-        status: int | None,
-        intended: float,
-        start: float,
-        end: float,
-        error_kind: str | None,
-        nbytes: int,
-    ) -> None:
-        """Record one request; times are ``time.monotonic()`` seconds."""
-        self._rows.append(
-            (user, session, action, method, route, path, status, intended, start, end, error_kind, nbytes)
-        )
 
     @property
     def pending(self) -> int:
@@ -98,38 +64,26 @@ class Recorder:
         """A ``time.monotonic()`` reading as UTC nanoseconds since the epoch."""
         return int(monotonic_s * 1e9) + self._wall_offset_ns
 
-    def take(self) -> list[tuple]:
+    def take(self) -> list[RequestEvent]:
         """Hand over the rows recorded so far (call in the event loop's thread, then ``flush`` them)."""
-        rows, self._rows = self._rows, []
+        rows = self._rows.copy()
+        self._rows.clear()
         return rows
 
-    def flush(self, counts: UserCounts | None = None, rows: list[tuple] | None = None) -> Interval:
-        """Write ``rows`` (default: everything since the last flush); return what the interval saw.
+    def flush(self, counts: UserCounts | None = None, rows: list[RequestEvent] | None = None) -> None:
+        """Write ``rows`` (default: everything since the last flush) and a row of ``counts``.
 
         Safe to run in a worker thread with rows from :meth:`take`, so the event loop keeps its schedule
-        while Parquet is written; flushes never overlap.
+        while the batch is written; flushes never overlap.
         """
         with self._lock:
-            return self._flush(counts, self.take() if rows is None else rows)
-
-    def _flush(self, counts: UserCounts | None, rows: list[tuple]) -> Interval:
-        now = time.monotonic()
-        seconds, self._last_flush = now - self._last_flush, now
-        interval = Interval(
-            self.worker, seconds, len(rows), 0, LatencyHistogram.empty(), counts or UserCounts()
-        )
-        if rows:
-            table, corrected_ms, measured_ms, errors = self._to_table(rows)
-            self._requests_out.write(table)
-            corrected_index = index_ms(corrected_ms)
-            interval.histogram.record(corrected_ms, corrected_index)
-            self.corrected.record(corrected_ms, corrected_index)
-            self.measured.record(measured_ms)
-            interval.errors = errors
-            self.requests += len(rows)
-            self.errors += errors
-        self._append_users_row(now, interval)
-        return interval
+            rows = self.take() if rows is None else rows
+            if rows:
+                table, errors = self._to_table(rows)
+                self._requests_out.write(table)
+                self.requests += len(rows)
+                self.errors += errors
+            self._append_users_row(time.monotonic(), counts or UserCounts())
 
     def close(self, counts: UserCounts | None = None) -> Path:
         """Flush the rest, convert the streams into ``requests-<worker>.parquet`` and
@@ -139,17 +93,20 @@ class Recorder:
             self._users_out.finish()
             return self._requests_out.finish()
 
-    def _to_table(self, rows: list[tuple]) -> tuple[pa.Table, np.ndarray, np.ndarray, int]:
-        """The rows as a table, with their corrected and measured latencies (ms) and error count."""
-        (user, session, action, method, route, path, status, intended, start, end, kind, nbytes) = zip(
-            *rows, strict=True
+    def _to_table(self, rows: list[RequestEvent]) -> tuple[pa.Table, int]:
+        """The rows as a table, and how many were errors."""
+        # one transpose of the tuples; fields added to RequestEvent later (after these 13) are not written
+        fields = list(zip(*rows, strict=True))
+        user, session, action, method, route, path, status, intended, start, end, kind, nbytes, detail = (
+            fields[:13]
         )
         intended_s = np.fromiter(intended, np.float64, len(rows))
         start_s = np.fromiter(start, np.float64, len(rows))
         end_s = np.fromiter(end, np.float64, len(rows))
         latency_ms = (end_s - start_s) * 1e3
         corrected_ms = (end_s - np.minimum(intended_s, start_s)) * 1e3
-        error = pa.array(kind, pa.string()).is_valid()
+        kinds = pa.array(kind, pa.string())
+        error = kinds.is_valid()
         offset = self._wall_offset_ns
         columns = {
             "ts": _timestamps(start_s, offset),
@@ -166,16 +123,15 @@ class Recorder:
             "intended": _timestamps(intended_s, offset),
             "latency_ms": pa.array(latency_ms),
             "latency_corrected_ms": pa.array(corrected_ms),
-            "error_kind": pa.array(kind, pa.string()),
+            "error_kind": kinds,
+            "error_detail": pa.array(detail, pa.string()),
             "bytes": pa.array(nbytes, pa.int64()),
             "worker": pa.array(np.full(len(rows), self.worker, dtype=np.int32)),
         }
         table = pa.Table.from_pydict(columns, schema=REQUEST_SCHEMA)
-        errors = int(error.true_count) if hasattr(error, "true_count") else int(np.sum(error))
-        return table, corrected_ms, latency_ms, errors
+        return table, len(rows) - kinds.null_count
 
-    def _append_users_row(self, now: float, interval: Interval) -> None:
-        c = interval.counts
+    def _append_users_row(self, now: float, c: UserCounts) -> None:
         row = (
             self.wall_ns(now),
             self.worker,

@@ -21,8 +21,8 @@ import pandas as pd
 from tracereplay.histogram import LatencyHistogram
 from tracereplay.replay.actions.pack import load_pack
 from tracereplay.replay.config import RunConfig, Workload
+from tracereplay.replay.live import Interval
 from tracereplay.replay.loadtester import ExitReason, LoadTester, WorkerOutcome
-from tracereplay.replay.recorder import Interval
 from tracereplay.replay.sources import UserSource, from_spec, from_trace
 from tracereplay.replay.transports.base import Transport
 from tracereplay.replay.user import ActionTable

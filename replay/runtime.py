@@ -68,6 +68,7 @@ class UserRunner:
 
     def _finished(self, _task: asyncio.Task) -> None:
         self.state = UserState.DONE
+        self.user.close_websockets()  # a user's connections end with it
         if self.on_done is not None:
             self.on_done(self)
 

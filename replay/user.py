@@ -1,8 +1,10 @@
 """A simulated user: performs actions over the shared transport and is the only writer of its store.
 
 ``User.perform(action, intended)`` runs one action: the pack's function for it when the pack has one,
-else the generic HTTP action. Every request is recorded with its intended start (from the schedule), its
-actual start and end, status, bytes and error kind. Failures are recorded, never raised to the controller.
+else the generic HTTP action. Every request, sent or not, is announced once as a
+:class:`~tracereplay.replay.events.RequestEvent` on the worker's ``RequestHook`` with its intended start
+(from the schedule), its actual start and end, status, bytes, error kind and detail; the recorder and the
+live numbers are listeners the user knows nothing of. Failures are announced, never raised to the controller.
 """
 
 from __future__ import annotations
@@ -16,15 +18,19 @@ import numpy as np
 
 from tracereplay.replay.actions.generic import HttpRoute, harvest, parse_action
 from tracereplay.replay.actions.pack import EMPTY_PACK, ActionFn, ActionPack
+from tracereplay.replay.events import LATER_DEFAULTS, RequestEvent, RequestHook
 from tracereplay.replay.limiter import RateLimiter
-from tracereplay.replay.recorder import Recorder
 from tracereplay.replay.store import MemStore
 from tracereplay.replay.transports.base import ErrorKind, Request, RequestFailed, Response, Transport
+from tracereplay.replay.websocket import ORIGIN, Extract, UserWebSocket, WebSockets, WsSettings
 
 log = logging.getLogger(__name__)
 _now = time.monotonic
 
 _PROTOCOL = ErrorKind.PROTOCOL.value
+#: ``_event(RequestEvent, (13 core fields, *LATER_DEFAULTS))``: a RequestEvent without the named tuple's
+#: argument binding, on the hot path (replay/events.py)
+_event = tuple.__new__
 
 
 class Halted(Exception):
@@ -73,28 +79,72 @@ class ActionTable:
 class User:
     """One simulated user: identity, store, and the actions it can perform."""
 
-    __slots__ = ("_limiter", "_recorder", "_table", "_transport", "halted", "key", "rng", "session", "store")
+    __slots__ = (
+        "_fire", "_limiter", "_table", "_transport", "halted", "key", "rng", "session", "sockets",
+        "store", "websockets",
+    )
 
     def __init__(
         self,
         key: str,
         *,
         transport: Transport,
-        recorder: Recorder,
+        hook: RequestHook,
         table: ActionTable,
         rng: np.random.Generator,
         limiter: RateLimiter | None = None,
         store: MemStore | None = None,
+        sockets: WebSockets | None = None,
     ) -> None:
         self.key = key
         self.session = f"{key}-s0"
         self.store = store if store is not None else MemStore()
         self.rng = rng
         self._transport = transport
-        self._recorder = recorder
+        self._fire = hook.fire  # bound once: the hot path fires one event per request
         self._table = table
         self._limiter = limiter
         self.halted = False  # set when the user is stopped: nothing more is sent
+        self.sockets = sockets  # the worker's websockets, for ctx.websocket
+        self.websockets: dict[str, UserWebSocket] | None = None  # this user's, by path (most users: none)
+
+    async def websocket(
+        self,
+        path: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        settings: WsSettings | None = None,
+        type_of: Extract | None = None,
+        correlation_of: Extract | None = None,
+    ) -> UserWebSocket:
+        """The user's websocket to ``path``, opened (with the user's credentials) if it has none open."""
+        sockets = self.sockets
+        if sockets is None:
+            raise RuntimeError("this user has no websocket client (a LoadTester gives it one)")
+        held = self.websockets if self.websockets is not None else {}
+        self.websockets = held
+        socket = held.get(path)
+        if socket is not None and not socket.closed:
+            return socket
+        options: dict[str, Any] = {"type_of": type_of} if type_of is not None else {}
+        if correlation_of is not None:
+            options["correlation_of"] = correlation_of
+        socket = held[path] = await sockets.open(
+            self, path, headers=self._credentials(headers), settings=settings,
+            handlers=self._table.pack.events, **options,
+        )
+        return socket
+
+    async def close_websocket(self, path: str) -> None:
+        socket = self.websockets.pop(path, None) if self.websockets else None
+        if socket is not None:
+            await socket.close()
+
+    def close_websockets(self) -> None:
+        """Close the user's websockets (its end): scheduled, as this runs from a task's done-callback."""
+        for socket in (self.websockets or {}).values():
+            socket.close_soon()
+        self.websockets = None
 
     async def start(self) -> None:
         """Run the pack's ``on_start`` hook, if any (e.g. nothing, or signing up)."""
@@ -159,37 +209,24 @@ class User:
             failure = (
                 error if isinstance(error, RequestFailed) else RequestFailed(ErrorKind.PROTOCOL, repr(error))
             )
-            self._recorder.record(
-                self.key,
-                self.session,
-                action,
-                method,
-                route,
-                path,
-                None,
-                intended,
-                start,
-                _now(),
-                failure.kind.value,
-                0,
+            kind = failure.kind.value
+            self._fire(
+                _event(
+                    RequestEvent,
+                    (self.key, self.session, action, method, route, path,
+                     None, intended, start, _now(), kind, 0, failure.detail, *LATER_DEFAULTS),
+                )
             )
             raise failure from None
         end = _now()
         status = response.status
         kind = None if status < 400 else ("http_4xx" if status < 500 else "http_5xx")
-        self._recorder.record(
-            self.key,
-            self.session,
-            action,
-            method,
-            route,
-            path,
-            status,
-            intended,
-            start,
-            end,
-            kind,
-            response.size,  # every body byte received, kept or past max_body_bytes
+        self._fire(
+            _event(
+                RequestEvent,
+                (self.key, self.session, action, method, route, path,
+                 status, intended, start, end, kind, response.size, None, *LATER_DEFAULTS),
+            )
         )
         self._absorb(response)
         return response
@@ -230,25 +267,29 @@ class User:
         except Exception as exc:  # a pack bug or an unexpected answer: a result, never fatal
             self._table.warn_once(action, exc)
             if not context.sent:
-                self._record_unsent(action, None, intended, str(exc))
+                self._record_unsent(action, None, intended, f"{type(exc).__name__}: {exc}")
         return context.sent > 0
 
     def _record_unsent(self, action: str, route: HttpRoute | None, intended: float, why: str) -> None:
         now = _now()
         method, template = (route.method, route.route) if route else (None, None)
-        self._recorder.record(
-            self.key, self.session, action, method, template, None, None, intended, now, now, _PROTOCOL, 0
+        self._fire(
+            RequestEvent(
+                self.key, self.session, action, method, template, None,
+                None, intended, now, now, _PROTOCOL, 0, why,
+            )
         )
 
 
 class _Context:
     """The ``ActionContext`` a pack function gets: the user's store and a recorded ``request``."""
 
-    __slots__ = ("_intended", "_user", "action", "sent")
+    __slots__ = ("_intended", "_last_start", "_user", "action", "sent")
 
     def __init__(self, user: User, action: str, intended: float) -> None:
         self._user = user
         self._intended = intended
+        self._last_start: float | None = None
         self.action = action
         self.sent = 0
 
@@ -278,6 +319,7 @@ class _Context:
         # the first request of an action is due when the action was; later ones when they are sent
         intended = self._intended if self.sent == 0 else _now()
         self.sent += 1
+        self._last_start = _now()  # what ctx.correlate times deliveries from
         return await self._user.send(
             action or self.action,
             method.upper(),
@@ -288,3 +330,26 @@ class _Context:
             headers=headers,
             params=params,
         )
+
+    async def websocket(
+        self,
+        path: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        settings: WsSettings | None = None,
+        type_of: Extract | None = None,
+        correlation_of: Extract | None = None,
+    ) -> UserWebSocket:
+        return await self._user.websocket(
+            path, headers=headers, settings=settings, type_of=type_of, correlation_of=correlation_of
+        )
+
+    async def close_websocket(self, path: str) -> None:
+        await self._user.close_websocket(path)
+
+    def correlate(self, correlation: str, *, type: str | None = None) -> None:
+        user = self._user
+        if user.sockets is None:
+            return
+        start = self._last_start if self._last_start is not None else _now()
+        user.sockets.recorder.record(start, user, None, None, ORIGIN, type or self.action, str(correlation))

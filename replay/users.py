@@ -12,10 +12,11 @@ from collections.abc import Callable
 import numpy as np
 
 from tracereplay.replay.controllers.base import UserController
+from tracereplay.replay.events import RequestHook
 from tracereplay.replay.limiter import RateLimiter
-from tracereplay.replay.recorder import Recorder
 from tracereplay.replay.transports.base import Transport
 from tracereplay.replay.user import ActionTable, User
+from tracereplay.replay.websocket import WebSockets
 
 #: Builds a user's controller from its key and generator.
 ControllerFactory = Callable[[str, np.random.Generator], UserController]
@@ -29,18 +30,20 @@ class UserFactory:
         *,
         controllers: ControllerFactory,
         transport: Transport,
-        recorder: Recorder,
+        hook: RequestHook,
         table: ActionTable,
         worker: int = 0,
         seed: int | None = None,
         limiter: RateLimiter | None = None,
+        sockets: WebSockets | None = None,
     ) -> None:
         self.controllers = controllers
         self.transport = transport
-        self.recorder = recorder
+        self.hook = hook
         self.table = table
         self.worker = worker
         self.limiter = limiter
+        self.sockets = sockets
         self.rng = np.random.default_rng([np.random.SeedSequence(seed).entropy, worker])
         self.made = 0
 
@@ -55,9 +58,10 @@ class UserFactory:
         user = User(
             key,
             transport=self.transport,
-            recorder=self.recorder,
+            hook=self.hook,
             table=self.table,
             rng=rng,
             limiter=self.limiter,
+            sockets=self.sockets,
         )
         return user, self.controllers(key, rng) if controller else None

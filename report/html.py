@@ -17,11 +17,14 @@ import pandas as pd
 from tracereplay.files import atomic_path
 from tracereplay.report.render import (
     COMPARED,
+    DELIVERY_COLUMNS,
     HEADERS,
+    MESSAGE_COLUMNS,
     SUMMARY_COLUMNS,
     comparison_rows,
     format_value,
     summary_rows,
+    websocket_line,
 )
 from tracereplay.report.summary import Summary
 from tracereplay.report.timeseries import OVER_TIME_COLUMNS
@@ -109,6 +112,8 @@ def render_html(
     else:
         parts.append("<p>No errors.</p>")
     parts += ["<h2>Sessions</h2>", _sessions(summary.sessions)]
+    if summary.websocket is not None:
+        parts += ["<h2>WebSockets</h2>", _websocket(summary)]
     if over_time is not None and len(over_time):
         parts += [
             "<details><summary>Over-time table</summary>",
@@ -145,7 +150,7 @@ def _cell(column: str, value: Any) -> str:
 
 def _table(columns: Any, rows: list[dict[str, Any]], *, total_last: bool = False) -> str:
     columns = list(columns)
-    text = {"action", "error_kind", "threshold", "flag", "metric"}
+    text = {"action", "error_kind", "threshold", "flag", "metric", "type", "direction"}
     head = "".join(
         f'<th class="{"text" if c in text else "num"}">{escape(HEADERS.get(c, c))}</th>' for c in columns
     )
@@ -213,6 +218,20 @@ def _fidelity(fidelity: dict[str, Any]) -> str:
     return (
         f"<p>verdict: <b>{verdict}</b></p>" + facts + _table(("metric", "value", "threshold", "result"), rows)
     )
+
+
+def _websocket(summary: Summary) -> str:
+    ws = summary.websocket
+    assert ws is not None
+    line = websocket_line(ws).replace("[bold]", "").replace("[/bold]", "")
+    parts = [f"<p>{escape(line)}</p>", '<h3 id="delivery-latency">Delivery latency per event type</h3>']
+    if len(ws.deliveries):
+        parts.append(_table(DELIVERY_COLUMNS, ws.deliveries.to_dict("records"), total_last=True))
+    else:
+        parts.append("<p>No correlated deliveries (the pack tagged no sends, or none arrived).</p>")
+    if len(ws.messages):
+        parts += ["<h3>Messages per type</h3>", _table(MESSAGE_COLUMNS, ws.messages.to_dict("records"))]
+    return "\n".join(parts)
 
 
 def _number(value: Any) -> str:

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from tracereplay import rundir
 from tracereplay.errors import InputError
 from tracereplay.report.summary import Summary, summarize
+from tracereplay.report.websocket import deliveries_of, read_ws
 
 # Columns the report needs from requests files; only these are read when summarising.
 LATENCY_COLUMNS = ("latency_corrected_ms", "latency_ms", "duration_ms")
@@ -37,6 +38,17 @@ class Run:
     meta: dict[str, Any]
     request_files: tuple[Path, ...]
     user_files: tuple[Path, ...]
+    ws_files: tuple[Path, ...] = ()  # only when the run's users held websockets
+
+    @cached_property
+    def websocket(self) -> pd.DataFrame:
+        """Every websocket row of the run (``tracereplay.rundir.WS_SCHEMA``), sorted by ``ts``."""
+        return read_ws(self.ws_files).sort_values("ts", kind="stable").reset_index(drop=True)
+
+    @cached_property
+    def deliveries(self) -> pd.DataFrame:
+        """A row per delivery: ``type``, ``correlation``, ``user`` (receiver), ``sender``, ``latency_ms``."""
+        return deliveries_of(self.websocket)
 
     @cached_property
     def requests(self) -> pd.DataFrame:
@@ -134,6 +146,7 @@ def load_run(run_dir: str | Path) -> Run:
         meta=meta.to_dict() if meta is not None else {},
         request_files=request_files,
         user_files=rundir.worker_files(path, rundir.USERS),
+        ws_files=rundir.worker_files(path, rundir.WS),
     )
     missing = {"ts", "action"} - run.columns()
     if missing:

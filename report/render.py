@@ -17,6 +17,7 @@ from rich.table import Table
 
 from tracereplay.report.summary import COUNT_KEYS, LATENCY_KEYS, TOTAL, Summary
 from tracereplay.report.timeseries import OVER_TIME_COLUMNS
+from tracereplay.report.websocket import WebSocketSummary
 from tracereplay.terminal import make_console
 
 if TYPE_CHECKING:
@@ -40,9 +41,18 @@ HEADERS = {
     "t_s": "t (s)",
     "requests": "requests",
     "active_users": "users",
+    "type": "event type",
+    "origins": "origins",
+    "fanout": "fan-out",
+    "fanout_max": "fan-out max",
 }
+#: The websocket tables (report/websocket.py).
+DELIVERY_COLUMNS = (
+    "type", "count", "origins", "fanout", "fanout_max", "p50_ms", "p95_ms", "p99_ms", "max_ms"
+)
+MESSAGE_COLUMNS = ("direction", "type", "count", "failed", "bytes")
 SUMMARY_COLUMNS = ("action", *COUNT_KEYS, *LATENCY_KEYS)
-_TEXT_COLUMNS = ("action", "error_kind", "threshold", "flag", "metric")
+_TEXT_COLUMNS = ("action", "error_kind", "threshold", "flag", "metric", "type", "direction")
 
 
 def format_value(key: str, value: Any) -> str:
@@ -51,7 +61,7 @@ def format_value(key: str, value: Any) -> str:
         return "-"
     if key == "error_rate":
         return f"{100 * value:.2f}"
-    if key in ("count", "errors", "requests"):
+    if key in ("count", "errors", "requests", "origins", "failed", "bytes", "fanout_max"):
         return f"{int(value):,}"
     if key.endswith("_ms"):
         return f"{value:.2f}" if abs(value) < 100 else f"{value:.1f}"
@@ -75,7 +85,7 @@ def _table(
     columns = list(columns)
     table = Table(title=title, title_justify="left", header_style="bold")
     for column in columns:
-        text = column in ("action", "error_kind")
+        text = column in _TEXT_COLUMNS
         table.add_column(
             HEADERS.get(column, column),
             justify="left" if text else "right",
@@ -108,8 +118,35 @@ def render_summary(summary: Summary, console: Console | None = None, *, over_tim
             _table("Errors by kind", ("action", "error_kind", "count"), summary.errors.to_dict("records"))
         )
     console.print(_sessions_line(summary.sessions))
+    if summary.websocket is not None:
+        render_websocket(summary.websocket, console)
     if over_time and summary.over_time is not None:
         render_over_time(summary.over_time, console)
+
+
+def render_websocket(ws: WebSocketSummary, console: Console) -> None:
+    """Delivery latency per event type, messages per type, and a line on connections and disconnects."""
+    if len(ws.deliveries):
+        rows = ws.deliveries.to_dict("records")
+        console.print(_table("WebSocket delivery latency", DELIVERY_COLUMNS, rows, total_last=True))
+    if len(ws.messages):
+        console.print(_table("WebSocket messages", MESSAGE_COLUMNS, ws.messages.to_dict("records")))
+    console.print(websocket_line(ws))
+
+
+def websocket_line(ws: WebSocketSummary) -> str:
+    """Connections (set-up time, failures) and disconnects by reason, in one line."""
+    c = ws.connections
+    failed = ", ".join(f"{k} {v:,}" for k, v in c.get("failed", {}).items()) or "none"
+    drops = ", ".join(f"{k} {v:,}" for k, v in ws.disconnects.items()) or "none"
+    p50, p99 = format_value("p50_ms", c.get("setup_p50_ms")), format_value("p99_ms", c.get("setup_p99_ms"))
+    text = (
+        f"[bold]websockets[/bold] {c.get('users', 0):,} users  connections {c.get('ok', 0):,} of "
+        f"{c.get('attempts', 0):,} (failed: {failed})  set-up p50 {p50} p99 {p99} ms  disconnects: {drops}"
+    )
+    if ws.clock_skewed:
+        text += f"  ({ws.clock_skewed:,} deliveries stamped before their origin: counted as 0 ms)"
+    return text
 
 
 def render_over_time(frame: pd.DataFrame, console: Console) -> None:
@@ -172,6 +209,11 @@ def summary_markdown(summary: Summary, *, over_time: bool = True) -> str:
         "### Sessions",
         _sessions_line(summary.sessions).replace("[bold]", "**").replace("[/bold]", "**"),
     ]
+    ws = summary.websocket
+    if ws is not None:
+        parts += ["### WebSockets", websocket_line(ws).replace("[bold]", "**").replace("[/bold]", "**")]
+        if len(ws.deliveries):
+            parts.append(markdown_table(DELIVERY_COLUMNS, ws.deliveries.to_dict("records")))
     if over_time and summary.over_time is not None:
         parts += ["### Over time", markdown_table(OVER_TIME_COLUMNS, summary.over_time.to_dict("records"))]
     return "\n\n".join(parts) + "\n"

@@ -42,6 +42,7 @@ from tracereplay.report.actions import (
 from tracereplay.report.columns import SUMMARY_COLUMNS, BatchArrays, concat, decode
 from tracereplay.report.sessions import SessionAccumulator
 from tracereplay.report.timeseries import TimeAccumulator
+from tracereplay.report.websocket import WebSocketSummary, summarize_ws
 
 __all__ = [
     "COUNT_KEYS",
@@ -92,6 +93,7 @@ class Summary:
     over_time: pd.DataFrame | None
     # kind → (counts, largest sample per bucket), each (actions in table order + total, COUNTS_LEN)
     histograms: dict[str, tuple[np.ndarray, np.ndarray]] = field(repr=False)
+    websocket: WebSocketSummary | None = None  # when the run's users held websockets (report/websocket.py)
 
     def action_names(self) -> list[str]:
         return list(self.actions["action"])
@@ -132,6 +134,8 @@ class Summary:
         }
         if self.over_time is not None:
             document["over_time"] = [_clean(r) for r in _jsonable_rows(self.over_time)]
+        if self.websocket is not None:
+            document["websocket"] = self.websocket.to_dict()
         return document
 
 
@@ -175,6 +179,7 @@ def summarize(
         sessions={**sessions.result(), **_user_counts(run)},
         over_time=over_time.result(run.users, _start_ns(run, first_ns)) if over_time is not None else None,
         histograms=per_action.histograms(order),
+        websocket=summarize_ws(getattr(run, "ws_files", ())),
     )
 
 

@@ -1,5 +1,8 @@
 """Pass/fail thresholds: ``p99_ms<500``, ``error_rate<0.01``, ``'POST /api/v4/posts:p95_ms<200'``.
 
+Delivery metrics (``delivery_p99_ms<250``, ``'posted:delivery_p95_ms<100'``) read the websocket summary:
+the part before ``:`` is then the receiving event type, and without it the figure over all types.
+
 Grammar: ``[ACTION:]METRIC OP NUMBER`` with OP one of ``<  <=  >  >=`` and METRIC one of
 :data:`METRICS`. Without an action the threshold applies to the run's total. The action is everything
 before the last ``:``, so analytics event names containing ``:`` work too.
@@ -19,8 +22,9 @@ from typing import Any
 
 from tracereplay.errors import ConfigError
 from tracereplay.report.summary import COUNT_KEYS, LATENCY_KEYS, Summary
+from tracereplay.report.websocket import DELIVERY_METRICS
 
-METRICS: tuple[str, ...] = (*COUNT_KEYS, *LATENCY_KEYS)
+METRICS: tuple[str, ...] = (*COUNT_KEYS, *LATENCY_KEYS, *DELIVERY_METRICS)
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
     ">=": operator.ge,
@@ -105,6 +109,9 @@ def check_thresholds(summary: Summary, thresholds: Iterable[Threshold | str]) ->
     results = []
     for threshold in thresholds:
         t = parse_threshold(threshold) if isinstance(threshold, str) else threshold
+        if t.metric in DELIVERY_METRICS:
+            results.append(_delivery(summary, t))
+            continue
         if t.action is None:
             value = summary.total.get(t.metric)
         elif t.action in actions.index:
@@ -122,3 +129,15 @@ def check_thresholds(summary: Summary, thresholds: Iterable[Threshold | str]) ->
                 ThresholdResult(threshold=t, actual=actual, passed=OPERATORS[t.op](actual, t.limit))
             )
     return results
+
+
+def _delivery(summary: Summary, t: Threshold) -> ThresholdResult:
+    """A delivery threshold: fails when the run had no websockets or no delivery of that type."""
+    figures = summary.websocket.delivery(t.action) if summary.websocket is not None else None
+    if figures is None:
+        note = "no websocket deliveries" if t.action is None else "no deliveries of that event type"
+        return ThresholdResult(threshold=t, actual=None, passed=False, note=note)
+    value = figures.get(t.metric.removeprefix("delivery_"))
+    if value is None:
+        return ThresholdResult(threshold=t, actual=None, passed=False, note="no data")
+    return ThresholdResult(threshold=t, actual=float(value), passed=OPERATORS[t.op](float(value), t.limit))

@@ -1,7 +1,7 @@
 """Latency histograms and the one percentile rule of tracereplay.
 
 Every latency figure the project prints or writes comes from here: the live line, ``run.json``'s totals
-and the end-of-run line (:class:`LatencyHistogram`, filled once a second by the recorder), and ``report``,
+and the end-of-run line (:class:`LatencyHistogram`, filled once a second by the live counter), and ``report``,
 its HTML page, ``compare`` and thresholds (the dense and sparse functions below, filled from the requests
 files). One layout and one rule, so one run has one p99.
 
@@ -182,9 +182,9 @@ RUN_PERCENTILES = (50.0, 90.0, 99.0, 99.9)
 class LatencyHistogram:
     """One mergeable latency histogram: counts and largest sample per bucket, plus the exact sum (mean).
 
-    The recorder fills one per second (the live line) and one per run (``run.json``); workers merge them
-    with :meth:`add`, across processes via :meth:`to_wire`. Percentiles follow the module's one rule, so
-    the figures equal ``report``'s for the same requests.
+    The live counter (``replay/live.py``) fills one per second (the live line) and one per run
+    (``run.json``); workers merge them with :meth:`add`, across processes via :meth:`to_wire`. Percentiles
+    follow the module's one rule, so the figures equal ``report``'s for the same requests.
     """
 
     counts: np.ndarray  # (COUNTS_LEN,) int64

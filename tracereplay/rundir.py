@@ -7,6 +7,8 @@ A run directory holds::
     users-<w>.parquet          worker w's counters, one row a second (USERS_SCHEMA)
     requests-<w>.arrows        while the run goes: worker w's requests as an Arrow IPC stream
     users-<w>.arrows           … and its counters, the same way
+    ws-<w>.parquet             worker w's websocket happenings (WS_SCHEMA), only if a pack opened one
+    ws-<w>.arrows              … while the run goes, the same way
 
 The part rule: a worker appends each second's rows to its ``.arrows`` stream and hands them to the kernel
 at once, so a crashed or killed worker loses at most the last second, and the stream stays readable up
@@ -50,7 +52,7 @@ FORMAT = "tracereplay-run"
 VERSION = 1
 RUNNING = "running"  # exit_reason while the run is going (or if it crashed)
 
-REQUESTS, USERS = "requests", "users"
+REQUESTS, USERS, WS = "requests", "users", "ws"
 PARQUET, STREAM = ".parquet", ".arrows"
 #: Each batch's buffers zstd-compressed: an hour at 2 000 req/s is ~0.5 GB on disk instead of ~1.4 GB.
 STREAM_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
@@ -64,6 +66,7 @@ REQUEST_SCHEMA = pa.schema(
         pa.field("latency_ms", pa.float64()),
         pa.field("latency_corrected_ms", pa.float64()),
         pa.field("error_kind", pa.string()),
+        pa.field("error_detail", pa.string()),  # why a failure failed, in words; null for a success
         pa.field("bytes", pa.int64()),
         pa.field("worker", pa.int32(), nullable=False),
     ]
@@ -82,8 +85,32 @@ USERS_SCHEMA = pa.schema(
     ]
 )
 
+#: One row per websocket happening of a worker's users (replay/websocket.py writes them). ``kind`` says
+#: which: ``connect`` (``duration_ms`` = set-up time, ``outcome`` "ok" or an error kind), ``disconnect``
+#: (``outcome`` = the reason), ``send`` (a message the user sent; ``outcome`` null when written),
+#: ``receive`` (a message that arrived) or ``origin`` (an action tagged with a correlation id: ``ts`` is its
+#: send's start). A ``receive`` whose ``correlation`` matches an ``origin`` or ``send`` row is a delivery:
+#: its latency is the difference of the two ``ts`` (report/websocket.py).
+WS_SCHEMA = pa.schema(
+    [
+        pa.field("ts", pa.timestamp("ns", tz="UTC"), nullable=False),
+        pa.field("worker", pa.int32(), nullable=False),
+        pa.field("user", pa.string()),
+        pa.field("session", pa.string()),
+        pa.field("socket", pa.string()),  # the path the pack opened
+        pa.field("conn", pa.int64()),  # the connection's number in the worker (a reconnect gets a new one)
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("type", pa.string()),  # the message's type ("posted"), or the tagged action's name
+        pa.field("correlation", pa.string()),
+        pa.field("duration_ms", pa.float64()),
+        pa.field("outcome", pa.string()),
+        pa.field("detail", pa.string()),
+        pa.field("bytes", pa.int64()),
+    ]
+)
+
 _WORKER_FILE = re.compile(
-    r"(?P<kind>requests|users)-(?P<worker>\d+)(?:\.part(?P<part>\d+))?(?P<ext>\.parquet|\.arrows)"
+    r"(?P<kind>requests|users|ws)-(?P<worker>\d+)(?:\.part(?P<part>\d+))?(?P<ext>\.parquet|\.arrows)"
 )
 
 
@@ -207,12 +234,12 @@ def meta_from_dict(data: Any, path: Path) -> RunMeta:
 
 # ---------------------------------------------------------------------------------------- worker files
 def worker_path(run_dir: str | Path, kind: str, worker: int, ext: str = PARQUET) -> Path:
-    """``RUN_DIR/<kind>-<worker><ext>``: ``kind`` is REQUESTS or USERS, ``ext`` PARQUET or STREAM."""
+    """``RUN_DIR/<kind>-<worker><ext>``: ``kind`` is REQUESTS, USERS or WS, ``ext`` PARQUET or STREAM."""
     return Path(run_dir) / f"{kind}-{worker}{ext}"
 
 
 def worker_files(run_dir: str | Path, kind: str) -> tuple[Path, ...]:
-    """The files to read for ``kind`` (REQUESTS or USERS), by the part rule (module docstring)."""
+    """The files to read for ``kind`` (REQUESTS, USERS or WS), by the part rule (module docstring)."""
     merged: dict[int, Path] = {}
     streams: dict[int, Path] = {}
     parts: dict[int, list[Path]] = {}

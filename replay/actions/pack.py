@@ -4,9 +4,11 @@ A pack is a module (dotted name, or a path to a ``.py`` file) with::
 
     ACTIONS: dict[str, ActionFn]          # "POST /api/v4/users/login" -> async def fn(ctx)
     async def on_start(ctx) -> None       # optional, once per simulated user
+    EVENTS: dict[str, EventHandler]       # optional: "posted" -> def fn(store, message), for every websocket
 
 The functions run inside the ``User``: ``ctx.store`` is the user's writable store, ``ctx.request`` sends and
-records a request under the action's name. Actions without a pack entry use the generic HTTP action.
+records a request under the action's name, ``ctx.websocket`` opens (or returns) the user's websocket
+(replay/websocket.py). Actions without a pack entry use the generic HTTP action.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import importlib
 import importlib.util
 import sys
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,6 +26,7 @@ import numpy as np
 from tracereplay.errors import ConfigError
 from tracereplay.replay.store import MutableUserStore
 from tracereplay.replay.transports.base import Response
+from tracereplay.replay.websocket import EventHandler, Extract, UserWebSocket, WsSettings
 
 
 class ActionContext(Protocol):
@@ -55,17 +58,44 @@ class ActionContext(Protocol):
         """
         ...
 
+    async def websocket(
+        self,
+        path: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        settings: WsSettings | None = None,
+        type_of: Extract | None = None,
+        correlation_of: Extract | None = None,
+    ) -> UserWebSocket:
+        """The user's websocket to ``path``: the open one if the user has it, else a new connection.
+
+        It stays open across actions and sessions until ``ws.close()`` or the user's end, reconnecting
+        with backoff when it drops. The pack's ``EVENTS`` handlers are registered on it; ``ws.on`` adds
+        more. ``type_of``/``correlation_of`` find a message's type and correlation id.
+        """
+        ...
+
+    async def close_websocket(self, path: str) -> None:
+        """Close the user's websocket to ``path`` if it holds one (recorded as ``client_close``)."""
+        ...
+
+    def correlate(self, correlation: str, *, type: str | None = None) -> None:
+        """Tag the running action's latest request with ``correlation``: messages that arrive carrying the
+        same id (any user's websocket) are its deliveries, timed from that request's start."""
+        ...
+
 
 ActionFn = Callable[[ActionContext], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
 class ActionPack:
-    """A loaded pack: its name, its actions and its optional ``on_start`` hook."""
+    """A loaded pack: its name, its actions, its optional ``on_start`` hook and websocket handlers."""
 
     name: str
     actions: Mapping[str, ActionFn]
     on_start: ActionFn | None = None
+    events: Mapping[str, EventHandler] = field(default_factory=dict)
 
 
 EMPTY_PACK = ActionPack("none", {})
@@ -87,9 +117,16 @@ def load_pack(spec: str | None) -> ActionPack:
     on_start = getattr(module, "on_start", None)
     if on_start is not None and not callable(on_start):
         problems.append(f"action pack {spec!r}: on_start is not callable")
+    events = getattr(module, "EVENTS", {})
+    if not isinstance(events, Mapping):
+        problems.append(f"action pack {spec!r}: EVENTS is not a dict of message type -> handler")
+        events = {}
+    for name, fn in events.items():
+        if not isinstance(name, str) or not callable(fn):
+            problems.append(f"action pack {spec!r}: EVENTS[{name!r}] is not a callable keyed by message type")
     if problems:
         raise ConfigError(problems)
-    return ActionPack(spec, dict(actions), on_start)
+    return ActionPack(spec, dict(actions), on_start, dict(events))
 
 
 def _import(spec: str) -> Any:

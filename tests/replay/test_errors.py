@@ -105,6 +105,12 @@ async def test_a_run_against_a_misbehaving_target_records_every_kind_and_keeps_g
     assert kinds["GET /reset"] == {"reset"}
     assert kinds["cheer"] == {"protocol"}  # not an HTTP action and no pack function: recorded, not sent
     assert (frame["error"] == frame["error_kind"].notna()).all()
+    # why, in words, where no status says it
+    no_answer = frame["error_kind"].isin(["timeout", "reset", "protocol"])
+    assert frame.loc[no_answer, "error_detail"].str.len().gt(0).all()
+    assert frame.loc[~no_answer, "error_detail"].isna().all()
+    cheers = frame.loc[frame["action"] == "cheer", "error_detail"]
+    assert cheers.eq("not an HTTP action and no pack function").all()
     slow = frame[frame["action"] == "GET /slow"]
     assert slow["latency_ms"].between(250, 1000).all()  # the per-request timeout cut it
     # users went round the loop more than once: nothing was fatal

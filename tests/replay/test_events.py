@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from tracereplay.replay.events import RequestEvent, RequestHook
+from tracereplay.replay.events import CORE_FIELDS, LATER_DEFAULTS, RequestEvent, RequestHook
 
 
 def _event(intended: float = 10.0, start: float = 10.5, end: float = 10.75) -> RequestEvent:
@@ -48,3 +48,12 @@ def test_corrected_latency_counts_from_the_intended_start() -> None:
     assert late.corrected_latency_s == pytest.approx(0.75)
     early = _event(intended=11.0, start=10.5, end=10.75)  # sent before its time: never negative waiting
     assert early.corrected_latency_s == pytest.approx(0.25)
+
+
+def test_the_hot_path_constructor_gives_an_equal_event() -> None:
+    """``User`` builds events with ``tuple.__new__`` and LATER_DEFAULTS: the same event, every field set."""
+    core = ("u1", "u1-s0", "GET /a", "GET", "/a", "/a", 200, 10.0, 10.5, 10.75, None, 3, None)
+    assert len(core) == CORE_FIELDS
+    fast = tuple.__new__(RequestEvent, (*core, *LATER_DEFAULTS))
+    assert fast == _event() and type(fast) is RequestEvent
+    assert len(fast) == len(RequestEvent._fields)  # a field added later has its default, not a short tuple

@@ -6,10 +6,15 @@ import asyncio
 import json
 import socket
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from tracereplay.replay import ExitReason, run_async, start_run
+from tracereplay.replay.config import RunConfig
+from tracereplay.replay.events import RequestEvent
+from tracereplay.replay.loadtester import LoadTester
+from tracereplay.replay.runner import prepare_worker
 from tracereplay.rundir import REQUEST_SCHEMA
 
 PACK = "tracereplay.demo.actions"
@@ -107,6 +112,7 @@ async def test_closed_port_records_connect_errors_and_ends_cleanly(hand_model, t
     assert result.exit_reason == "duration" and len(frame) > 0
     assert (frame["error_kind"] == "connect").all() and frame["error"].all()
     assert frame["status"].isna().all()
+    assert frame["error_detail"].str.contains(str(url.rsplit(":", 1)[1])).all()  # which address refused
 
 
 @pytest.mark.parametrize("think_scale", [0.0])
@@ -139,3 +145,38 @@ async def test_max_rps_caps_the_request_rate(demo_url, hand_model, tmp_path):
     frame = read_requests(tmp_path / "r")
     # throttled requests keep their intended start: the wait shows in the corrected latency
     assert frame["latency_corrected_ms"].median() > frame["latency_ms"].median() + 20
+
+
+async def test_every_request_is_announced_once_on_the_request_hook(demo_url, hand_model, tmp_path):
+    """A listener added before the start hears exactly the rows the recorder wrote, field for field."""
+    out = tmp_path / "run"
+    config = RunConfig(target=demo_url, users=3, duration=1.0, out=str(out), actions=PACK, seed=5).validate()
+    share, source, table = prepare_worker(hand_model, config)
+    tester = LoadTester(share, controllers=source.controllers, table=table)
+    heard: list[RequestEvent] = []
+    tester.request_hook.add_listener(heard.append)
+    outcome = await tester.run()
+
+    frame = read_requests(out).sort_values(["user", "ts"], ignore_index=True)
+    assert len(heard) == len(frame) == outcome.requests > 20
+    events = pd.DataFrame(heard, columns=RequestEvent._fields)
+    events = events.sort_values(["user", "start"], ignore_index=True)
+    for column in ("user", "session", "action", "method", "route", "path"):
+        assert events[column].tolist() == frame[column].tolist(), column
+    assert events["error_kind"].isna().all() and frame["error_kind"].isna().all()
+    assert events["status"].tolist() == frame["status"].astype("Int64").tolist()
+    assert np.allclose((events["end"] - events["start"]) * 1e3, frame["latency_ms"])
+    assert events["nbytes"].tolist() == frame["bytes"].tolist()
+
+
+async def test_a_run_handle_exposes_the_hook_to_api_users(demo_url, hand_model, tmp_path):
+    handle = await start_run(
+        hand_model, target=demo_url, users=2, duration=1.0, out=str(tmp_path / "run"), actions=PACK
+    )
+    heard: list[RequestEvent] = []
+    handle.request_hook.add_listener(heard.append)
+    result = await handle.wait()
+    frame = read_requests(tmp_path / "run")
+    assert 0 < len(heard) <= result.requests == len(frame)
+    recorded = set(zip(frame["user"], frame["action"], frame["path"], strict=True))
+    assert {(e.user, e.action, e.path) for e in heard} <= recorded

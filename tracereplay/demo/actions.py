@@ -6,12 +6,20 @@ team, channel, post and user ids that answers return, so later actions reuse the
 something the user does not have yet gets it first (signing up, logging in, listing teams or channels);
 those helper requests are recorded under their own action names.
 
+Once logged in, a user holds the service's event stream (``/api/v4/websocket``) as the Mattermost client
+does: ``posted`` events tell it of new posts (their ids and authors go into its store), and each post it
+creates is tagged with its id, so the report shows how long every post took to reach every member.
+
     tracereplay run model.json --target http://127.0.0.1:8065 --actions tracereplay.demo.actions
 """
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from tracereplay.replay.actions.pack import ActionContext
+from tracereplay.replay.store import MutableUserStore
 
 API = "/api/v4"
 SIGN_UP = "POST /api/v4/users"
@@ -25,6 +33,7 @@ POSTS = "GET /api/v4/channels/{channel_id}/posts"
 CREATE_POST = "POST /api/v4/posts"
 VIEW = "POST /api/v4/channels/members/me/view"
 PING = "GET /api/v4/system/ping"
+WEBSOCKET = f"{API}/websocket"
 
 _WORDS = (
     "deploy",
@@ -95,7 +104,36 @@ async def _log_in(ctx: ActionContext) -> bool:
     ctx.store.set_token(token)
     if isinstance(body.get("id"), str):
         ctx.store.set_fact("user_id", body["id"])
+    await _listen(ctx)
     return True
+
+
+def _posted(message: Any) -> dict[str, Any]:
+    """The post a ``posted`` event carries (as JSON text inside it, as Mattermost sends it)."""
+    post = json.loads(message["data"]["post"])
+    return post if isinstance(post, dict) else {}
+
+
+def post_id(message: Any) -> str | None:
+    """The correlation id of an event: a post's id (None for other events)."""
+    if not isinstance(message, dict) or message.get("event") != "posted":
+        return None
+    found = _posted(message).get("id")
+    return found if isinstance(found, str) else None
+
+
+def on_posted(store: MutableUserStore, message: Any) -> None:
+    """A new post in one of the user's channels: remember it, and who wrote it, for later actions."""
+    post = _posted(message)
+    if isinstance(post.get("id"), str):
+        store.remember("post_id", post["id"])
+    if isinstance(post.get("user_id"), str):
+        store.remember("user_id", post["user_id"])
+
+
+async def _listen(ctx: ActionContext) -> None:
+    """Hold the event stream (the open one, or a new one with the current token)."""
+    await ctx.websocket(WEBSOCKET, correlation_of=post_id)
 
 
 async def _logged_in(ctx: ActionContext) -> bool:
@@ -152,6 +190,7 @@ async def log_out(ctx: ActionContext) -> None:
     answer = await ctx.request("POST", f"{API}/users/logout", route=f"{API}/users/logout")
     if answer.status == 200:
         ctx.store.set_token(None)
+        await ctx.close_websocket(WEBSOCKET)  # a logged-out client has no event stream
 
 
 async def me(ctx: ActionContext) -> None:
@@ -213,6 +252,7 @@ async def create_post(ctx: ActionContext) -> None:
     body = answer.json() if answer.status == 201 else None
     if body and isinstance(body.get("id"), str):
         ctx.store.remember("post_id", body["id"])
+        ctx.correlate(body["id"], type="posted")  # its deliveries to every member, timed from the request
 
 
 async def view(ctx: ActionContext) -> None:
@@ -245,3 +285,4 @@ ACTIONS = {
     VIEW: view,
     PING: ping,
 }
+EVENTS = {"posted": on_posted}

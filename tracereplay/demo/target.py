@@ -15,6 +15,8 @@ token every auth route answers 401)::
                                               (?page=&per_page=, default 60) | 404
     POST /api/v4/posts                        auth {"channel_id","message"} → 201 post | 400 | 404
     POST /api/v4/channels/members/me/view     auth {"channel_id"} → 200 {"status":"OK"} | 400 | 404
+    GET  /api/v4/websocket                    auth → the event stream: posts pushed to channel members
+                                              (tracereplay/demo/events.py; slow consumers are disconnected)
 
 Ids and tokens are 26-char lowercase alphanumerics. At start there is one team "demo" with five channels,
 each holding a few seed posts; every new user joins that team on sign-up, so no bulk loading is needed.
@@ -50,6 +52,8 @@ from typing import Any
 
 import numpy as np
 from aiohttp import web
+
+from tracereplay.demo.events import DISCONNECT, EventHub, parse_client_message
 
 API = "/api/v4"
 ID_ALPHABET = np.array(list("abcdefghijklmnopqrstuvwxyz0123456789"))
@@ -149,6 +153,7 @@ class ChatState:
     channels: dict[str, Channel] = field(default_factory=dict)
     posts: dict[str, dict[str, Any]] = field(default_factory=dict)
     views: dict[tuple[str, str], int] = field(default_factory=dict)  # (account, channel) -> last view ms
+    events: EventHub = field(default_factory=EventHub)  # the open websockets
 
     def new_id(self) -> str:
         return "".join(self.rng.choice(ID_ALPHABET, ID_LENGTH))
@@ -205,6 +210,7 @@ USER_ID_KEY = _request_key("demo_user_id", str)
 TOKEN_KEY = _request_key("demo_token", str)
 ITEMS_KEY = _request_key("demo_items", int)
 LATENCY_KEY = _request_key("demo_latency_s", float)  # the unscaled latency drawn for this request
+WEBSOCKET_ROUTE = f"GET {API}/websocket"
 PUBLIC_ROUTES = frozenset({
     "GET /api/v4/system/ping", "POST /api/v4/users", "POST /api/v4/users/login",
 })
@@ -317,7 +323,32 @@ async def create_post(request: web.Request) -> web.Response:
     channel = state.channels.get(fields[0])
     if channel is None:
         return _error(404, "channel not found")
-    return web.json_response(state.add_post(channel, request[USER_ID_KEY], fields[1]), status=201)
+    post = state.add_post(channel, request[USER_ID_KEY], fields[1])
+    members = state.team_members.get(channel.team_id, set())
+    state.events.publish(
+        {"event": "posted", "data": {"channel_id": channel.id, "post": json.dumps(post)},
+         "broadcast": {"channel_id": channel.id}},
+        members.__contains__,
+    )
+    return web.json_response(post, status=201)
+
+
+async def event_stream(request: web.Request) -> web.StreamResponse:
+    state = _state(request)
+
+    def on_message(user_id: str, text: str) -> dict[str, Any] | None:
+        action, seq, data = parse_client_message(text)
+        channel = state.channels.get(str(data.get("channel_id")))
+        if action != "user_typing" or channel is None:
+            return {"status": "FAIL", "seq_reply": seq, "error": "unknown action or channel"}
+        state.events.publish(
+            {"event": "typing", "data": {"user_id": user_id}, "broadcast": {"channel_id": channel.id}},
+            state.team_members.get(channel.team_id, set()).__contains__,
+            omit=user_id,
+        )
+        return {"status": "OK", "seq_reply": seq}
+
+    return await state.events.serve(request, request[USER_ID_KEY], on_message)
 
 
 async def view_channel(request: web.Request) -> web.Response:
@@ -363,6 +394,8 @@ async def latency_middleware(request: web.Request, handler: Handler) -> web.Stre
     except web.HTTPException as exc:  # aiohttp's own 404/405 still take a little time
         response = exc
     key = route_key(request) or "unmatched"
+    if key == WEBSOCKET_ROUTE:  # a stream, not an answer: it ends when the client goes
+        return response
     delay = draw_latency_s(key, request.get(ITEMS_KEY, 0), request.app[LATENCY_RNG_KEY])
     request[LATENCY_KEY] = delay
     scale = request.app[LATENCY_SCALE_KEY]
@@ -375,13 +408,19 @@ async def latency_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 # ------------------------------------------------------------------------------------------------------- app
 def create_app(
-    *, latency_scale: float = 1.0, seed: int | None = None, clock: Callable[[], float] = time.time
+    *,
+    latency_scale: float = 1.0,
+    seed: int | None = None,
+    clock: Callable[[], float] = time.time,
+    ws_queue: int = 256,
+    slow_consumer: str = DISCONNECT,
 ) -> web.Application:
     """The demo chat service as an aiohttp application.
 
     ``latency_scale`` multiplies the drawn response times (0 = answer at once); ``seed`` makes ids,
     tokens and latencies reproducible; ``clock`` (seconds since the epoch) stamps ``create_at`` — the
-    sample-trace generator passes its simulated clock.
+    sample-trace generator passes its simulated clock. ``ws_queue`` and ``slow_consumer`` are the event
+    stream's per-connection queue and its policy when one is full (``"disconnect"`` or ``"drop"``).
 
     >>> app = create_app(latency_scale=0, seed=1)   # then web.run_app(app) or an AppRunner
     """
@@ -389,7 +428,7 @@ def create_app(
         raise ValueError(f"latency_scale must be a finite number >= 0, not {latency_scale!r}")
     root = np.random.default_rng(seed)
     state_rng, latency_rng = root.spawn(2)
-    state = ChatState(rng=state_rng, clock=clock)
+    state = ChatState(rng=state_rng, clock=clock, events=EventHub(queue_size=ws_queue, policy=slow_consumer))
     seed_state(state)
 
     app = web.Application(middlewares=[latency_middleware, auth_middleware])
@@ -408,6 +447,12 @@ def create_app(
     app.router.add_get(f"{API}/channels/{{channel_id}}/posts", channel_posts)
     app.router.add_post(f"{API}/posts", create_post)
     app.router.add_post(f"{API}/channels/members/me/view", view_channel)
+    app.router.add_get(f"{API}/websocket", event_stream)
+
+    async def close_streams(_app: web.Application) -> None:
+        await state.events.close()
+
+    app.on_shutdown.append(close_streams)
     return app
 
 
