@@ -27,6 +27,7 @@ from tracereplay.model.distributions import Duration
 from tracereplay.model.encode import model_to_dict, save_model
 from tracereplay.model.frames import model_frames, transition_matrix
 from tracereplay.model.sampler import CompiledModel
+from tracereplay.model.shape import SessionShape
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -64,9 +65,14 @@ class UserClass:
     session_gap: Duration | None            # end of one session → start of the user's next
     # … by the UTC hour of day the session ended, where the class has enough gaps ending in that hour
     session_gap_by_hour: dict[int, Duration] = field(default_factory=dict)
+    # … measured on this clock ("arrivals" or "wall", tracereplay.model.gaps); None: the model's clock
+    session_gap_clock: str | None = None
     think: Duration | None                  # class level
     think_action: dict[int, Duration] = field(default_factory=dict)             # by the action before
     think_transition: dict[tuple[int, int], Duration] = field(default_factory=dict)
+    # Session-length law and think tempo by length band (tracereplay.model.shape); None: the chain's
+    # EXIT ends sessions and clicks are independent (format ≤ 2).
+    shape: SessionShape | None = None
 
     @property
     def start_probabilities(self) -> np.ndarray:
@@ -160,8 +166,13 @@ class BehaviourModel:
     # their class for every session (see tracereplay.model.population).
     class_mix: np.ndarray | None = None
     # Which clock the session gaps are measured on: "arrivals" (the arrival profile's clock, so later
-    # sessions follow the hourly profile; models since format 2) or "wall" (format-1 files).
+    # sessions follow the hourly profile; models since format 2) or "wall" (format-1 files; since format
+    # 3 chosen from the data, tracereplay.model.gaps). A class may have its own (UserClass).
     session_gap_clock: str = "arrivals"
+    # The source's timestamp resolution in seconds (1.0 for a web server log's whole seconds; 0 when finer
+    # than a microsecond). Simulated timestamps are cut to it, as the source's clock cut the real ones:
+    # think times of 0, 1, 2 s stay whole seconds (format 3).
+    time_resolution_s: float = 0.0
 
     # ---- the runtime contract (docs/architecture.md) ----------------------------------------------
     @cached_property

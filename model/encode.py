@@ -21,9 +21,11 @@ if TYPE_CHECKING:
     from tracereplay.model.distributions import Duration
 
 FORMAT = "tracereplay-model"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 # Version 2: session gaps are measured on the arrival clock ("session_gap_clock": "arrivals") and have
 # per-hour laws ("session_gap_by_hour" in each class). Version-1 files keep their wall-clock gaps.
+# Version 3: "time_resolution_s" (top level); per class "shape" (session-length law, think tempo by
+# length band) and "session_gap_clock" (gaps on the wall or the arrival clock). See docs/model.md.
 GAP_CLOCKS = ("arrivals", "wall")
 
 
@@ -58,6 +60,7 @@ def model_to_dict(model: BehaviourModel) -> dict[str, Any]:
         "class_mix": None if model.class_mix is None else [[_round(v) for v in row]
                                                            for row in np.asarray(model.class_mix).tolist()],
         "session_gap_clock": model.session_gap_clock,
+        "time_resolution_s": model.time_resolution_s,
         "classes": [_class_to_dict(c) for c in model.classes],
     }
 
@@ -92,7 +95,9 @@ def _class_to_dict(c: UserClass) -> dict[str, Any]:
         "sessions_per_user": {"values": values.tolist(), "users": counts.tolist()},
         "session_gap": _dist(c.session_gap),
         "session_gap_by_hour": [[h, d.to_dict()] for h, d in sorted(c.session_gap_by_hour.items())],
+        "session_gap_clock": c.session_gap_clock,
         "think": _dist(c.think),
         "think_action": [[i, d.to_dict()] for i, d in sorted(c.think_action.items())],
         "think_transition": [[i, j, d.to_dict()] for (i, j), d in sorted(c.think_transition.items())],
+        "shape": None if c.shape is None else c.shape.to_dict(),
     }

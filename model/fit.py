@@ -10,7 +10,7 @@ User keys are only ever used as integer codes here: none reaches the model.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -19,8 +19,10 @@ import pandas as pd
 from tracereplay.errors import ConfigError
 from tracereplay.model.behaviour import ActionStats, ArrivalProfile, BehaviourModel, UserClass
 from tracereplay.model.distributions import Duration, Family, fit_duration
+from tracereplay.model.gaps import choose_clock, clock_gaps
 from tracereplay.model.population import classify
 from tracereplay.model.prepare import NS_PER_S, SessionArrays, session_arrays
+from tracereplay.model.shape import fit_shapes
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,8 +91,11 @@ def fit(events: pd.DataFrame, **settings: Any) -> BehaviourModel:
     previous = arrays.previous_action
     think_global = fit_duration(arrays.think_s, ks_tolerance=config.ks_tolerance)
     arrivals = _arrivals(arrays, config)
-    gaps, gap_hour = _arrival_clock_gaps(arrays, arrivals)
-    gap_global = fit_duration(gaps, ks_tolerance=config.ks_tolerance)
+    gap_end, gap_start = arrays.session_gap_bounds_ns()
+    gap_hour = (gap_end // (3600 * NS_PER_S)) % 24
+    global_clock = choose_clock(gap_end, gap_start, gap_hour, arrivals)
+    gap_global = fit_duration(clock_gaps(gap_end, gap_start, arrivals, global_clock),
+                              ks_tolerance=config.ks_tolerance)
     gap_class = _gap_class(arrays, user_class)
 
     a = len(arrays.actions)
@@ -104,7 +109,10 @@ def fit(events: pd.DataFrame, **settings: Any) -> BehaviourModel:
         if len(values) == 0:             # a kind of session that is no user's main kind
             values, counts = np.array([1]), np.array([0])
         think_levels = _think_levels(arrays, previous, event_class == c, config)
-        gap_c, hour_c = gaps[gap_class == c], gap_hour[gap_class == c]
+        mine = gap_class == c
+        hour_c = gap_hour[mine]
+        clock_c = choose_clock(gap_end[mine], gap_start[mine], hour_c, arrivals, default=global_clock)
+        gap_c = clock_gaps(gap_end[mine], gap_start[mine], arrivals, clock_c)
         class_gap = (fit_duration(gap_c, ks_tolerance=config.ks_tolerance)
                      if len(gap_c) >= config.min_cell_samples else None)
         classes.append(UserClass(
@@ -117,11 +125,12 @@ def fit(events: pd.DataFrame, **settings: Any) -> BehaviourModel:
             sessions_per_user=(values.astype(np.int64), counts.astype(np.int64)),
             session_gap=class_gap,
             session_gap_by_hour=_hour_gaps(hour_c, gap_c, class_gap, config),
+            session_gap_clock=clock_c if class_gap is not None else None,
             think=think_levels[0],
             think_action=think_levels[1],
             think_transition=think_levels[2],
         ))
-    return BehaviourModel(
+    model = BehaviourModel(
         actions=list(arrays.actions),
         action_stats=_action_stats(events, arrays, config),
         classes=classes,
@@ -133,7 +142,21 @@ def fit(events: pd.DataFrame, **settings: Any) -> BehaviourModel:
         settings=asdict(config),
         sticky_share=classes_of.sticky_share,
         class_mix=classes_of.class_mix,
+        session_gap_clock=global_clock,
+        time_resolution_s=_time_resolution(arrays.ts_ns),
     )
+    # The session tempo is measured under the laws the sampler draws from (after back-off), so it needs them.
+    shapes = fit_shapes(arrays, classes_of.session_class, model)
+    return replace(model, classes=[replace(cls, shape=shape) for cls, shape in zip(classes, shapes,
+                                                                                      strict=True)])
+
+
+def _time_resolution(ts_ns: np.ndarray) -> float:
+    """The coarsest of 1 s, 1 ms, 1 µs that every timestamp is a whole multiple of (0: finer)."""
+    for step_ns in (NS_PER_S, 1_000_000, 1_000):
+        if not np.any(ts_ns % step_ns):
+            return step_ns / NS_PER_S
+    return 0.0
 
 
 def _keep_frequent_actions(events: pd.DataFrame, min_count: int) -> pd.DataFrame:
@@ -146,15 +169,6 @@ def _keep_frequent_actions(events: pd.DataFrame, min_count: int) -> pd.DataFrame
     if len(keep) == 0:
         raise ConfigError(f"no action is seen at least {min_count} times (min_action_count)")
     return events[events["action"].isin(keep)]
-
-
-def _arrival_clock_gaps(arrays: SessionArrays, arrivals: ArrivalProfile) -> tuple[np.ndarray, np.ndarray]:
-    """Gaps between a user's sessions measured on the arrival clock (see ``ArrivalProfile``), and the UTC
-    hour of day each gap began, in the order of ``_gap_class``. On that clock a quiet night counts for
-    little and a busy afternoon for much, so a gap drawn from any hour lands by the profile."""
-    end, start = arrays.session_gap_bounds_ns()
-    gaps = arrivals.to_arrival_clock(start / NS_PER_S) - arrivals.to_arrival_clock(end / NS_PER_S)
-    return gaps, (end // (3600 * NS_PER_S)) % 24
 
 
 def _gap_class(arrays: SessionArrays, user_class: np.ndarray) -> np.ndarray:

@@ -1,6 +1,6 @@
 """The model file: one JSON document, versioned, no pickle.
 
-    {"format": "tracereplay-model", "version": 2, "tracereplay": "0.1.0", "saved": ISO,
+    {"format": "tracereplay-model", "version": 3, "tracereplay": "0.1.0", "saved": ISO,
      "source": {...}, "settings": {...}, "actions": [...], "action_stats": [...],
      "think": DIST, "session_gap": DIST, "arrivals": {...}, "max_session_actions": n,
      "sticky_share": x, "class_mix": null | K×K, "session_gap_clock": "arrivals",
@@ -25,6 +25,7 @@ from tracereplay.errors import ModelFileError
 from tracereplay.model.behaviour import ActionStats, ArrivalProfile, BehaviourModel, UserClass
 from tracereplay.model.distributions import Duration
 from tracereplay.model.encode import FORMAT, FORMAT_VERSION, GAP_CLOCKS
+from tracereplay.model.shape import SessionShape
 
 
 def load_model(path: str | Path) -> BehaviourModel:
@@ -78,7 +79,7 @@ def model_from_dict(data: Any, *, source: str | Path = "<model>") -> BehaviourMo
         classes = []
         for index, entry in enumerate(data["classes"]):
             place = f"classes[{index}]"
-            classes.append(_class_from_dict(entry, a))
+            classes.append(_class_from_dict(entry, a, version))
         if not classes:
             raise ValueError("a model needs at least one class")
         place = "think"
@@ -95,6 +96,10 @@ def model_from_dict(data: Any, *, source: str | Path = "<model>") -> BehaviourMo
         gap_clock = str(data.get("session_gap_clock", "arrivals")) if version >= 2 else "wall"
         if gap_clock not in GAP_CLOCKS:
             raise ValueError(f"unknown clock {gap_clock!r} (one of {', '.join(GAP_CLOCKS)})")
+        place = "time_resolution_s"
+        resolution = float(data.get("time_resolution_s", 0.0))
+        if not (np.isfinite(resolution) and 0.0 <= resolution <= 3600.0):
+            raise ValueError(f"{resolution} is not a resolution in seconds (0 to 3600)")
         place = "top level"
         return BehaviourModel(
             actions=actions,
@@ -109,6 +114,7 @@ def model_from_dict(data: Any, *, source: str | Path = "<model>") -> BehaviourMo
             sticky_share=float(data.get("sticky_share", 1.0)),
             class_mix=mix,
             session_gap_clock=gap_clock,
+            time_resolution_s=resolution,
         )
     except KeyError as exc:
         raise ModelFileError(source, f"damaged: missing field {exc.args[0]!r}", where=place) from None
@@ -129,7 +135,7 @@ def _stats_from_dict(d: dict[str, Any]) -> ActionStats:
     )
 
 
-def _class_from_dict(d: dict[str, Any], a: int) -> UserClass:
+def _class_from_dict(d: dict[str, Any], a: int, version: int) -> UserClass:
     start_counts = np.zeros(a)
     for i, count in d["starts"]:
         start_counts[_index(i, a)] = float(count)
@@ -146,6 +152,10 @@ def _class_from_dict(d: dict[str, Any], a: int) -> UserClass:
     share = float(d["share"])
     if not 0.0 <= share <= 1.0:
         raise ValueError(f"share {share} is not between 0 and 1")
+    clock = d.get("session_gap_clock") if version >= 3 else None      # before 3: the model's clock
+    if clock is not None and clock not in GAP_CLOCKS:
+        raise ValueError(f"unknown session_gap_clock {clock!r} (one of {', '.join(GAP_CLOCKS)})")
+    shape = None if d.get("shape") is None else SessionShape.from_dict(d["shape"])
     return UserClass(
         name=str(d["name"]),
         share=share,
@@ -157,10 +167,12 @@ def _class_from_dict(d: dict[str, Any], a: int) -> UserClass:
         session_gap=_dist_from(d.get("session_gap")),
         session_gap_by_hour={_index(h, 24, "hour"): Duration.from_dict(x)
                              for h, x in d.get("session_gap_by_hour", [])},
+        session_gap_clock=clock,
         think=_dist_from(d.get("think")),
         think_action={_index(i, a): Duration.from_dict(x) for i, x in d.get("think_action", [])},
         think_transition={(_index(i, a), _index(j, a)): Duration.from_dict(x)
                           for i, j, x in d.get("think_transition", [])},
+        shape=shape,
     )
 
 

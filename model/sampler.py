@@ -13,18 +13,22 @@ Think times resolve to one compiled inverse-CDF table per cell, after back-off
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
 from typing import TYPE_CHECKING
 
 import numpy as np
+from scipy import special
 
 from tracereplay.model.distributions import GRID, Duration, sample_tables
+from tracereplay.model.shape import BAND_LOWER, EXIT_STEPS, band_of, tempo_uniforms
 
 if TYPE_CHECKING:
     from tracereplay.model.behaviour import BehaviourModel
 
 _U_MAX = 1.0 - 1e-9        # keeps row + u strictly inside its row in the flat cumulative array
 _ZERO_TABLE = np.zeros(GRID)
+_SQRT_HALF = math.sqrt(0.5)
 
 
 class CompiledModel:
@@ -68,6 +72,7 @@ class CompiledModel:
             self.row_cums.append(cums_c)
         self.flat_cum = np.concatenate(flat_cum) if flat_cum else np.zeros(0)
         self.flat_col = np.concatenate(flat_col).astype(np.int32) if flat_col else np.zeros(0, np.int32)
+        self._compile_shapes(model)
 
         self.spu_values = [np.asarray(c.sessions_per_user[0], dtype=np.int64) for c in model.classes]
         self.spu_cum = [_cumulative(np.asarray(c.sessions_per_user[1], dtype=np.float64))
@@ -102,8 +107,62 @@ class CompiledModel:
 
         self.duration_rows = np.array([tables.add(s.duration) for s in model.action_stats], dtype=np.int64)
         self.tables = tables.stack()
-        self.arrivals = model.arrivals if model.session_gap_clock == "arrivals" else None
+        self.arrivals = model.arrivals
+        # Per class: gaps on the wall clock (True) or the arrival clock (False), see model/gaps.py.
+        self.gap_wall = np.array([(c.session_gap_clock or model.session_gap_clock) == "wall"
+                                  for c in model.classes], dtype=bool)
         self.error_rate = np.array([s.error_rate for s in model.action_stats], dtype=np.float64)
+
+    def _compile_shapes(self, model: BehaviourModel) -> None:
+        """Exit probabilities with their per-step shifts, the chain's rows with EXIT taken out, and the
+        tempo by length band (model/shape.py)."""
+        a, bands = self.n_actions, len(BAND_LOWER)
+        self.exit_p = np.zeros((self.n_classes, a + 1))             # per state; START never exits
+        self.exit_shift = np.zeros((self.n_classes, EXIT_STEPS))
+        self.shaped = np.zeros(self.n_classes, dtype=bool)           # has exit shifts (format ≥ 3)
+        self.go_cols: list[list[list[int]]] = []
+        self.go_cums: list[list[list[float]]] = []
+        self.tempo = np.zeros((self.n_classes, 3, bands))            # mean, shared, own per band
+        self.tempo[:, 2, :] = 1.0                                    # no shape: independent clicks
+        go_flat_cum, go_flat_col = [], []
+        for c, cls in enumerate(model.classes):
+            shape = cls.shape
+            if shape is not None:
+                self.tempo[c] = np.array([shape.mean, shape.shared, shape.own])
+            if shape is not None and shape.exit_shift:
+                shift = np.asarray(shape.exit_shift)
+                self.exit_shift[c] = np.r_[shift, np.full(EXIT_STEPS - len(shift), shift[-1])]
+                self.shaped[c] = True
+            self.exit_p[c, :a] = cls.transition_probabilities[:, a]
+            cols_c, cums_c = [], []
+            for i in range(a + 1):
+                cols = np.asarray(self.row_cols[c][i])
+                weights = np.diff(np.r_[0.0, self.row_cums[c][i]])[cols != a]
+                cols = cols[cols != a]
+                if len(cols) == 0 or weights.sum() <= 0:     # a state that only ever ends: EXIT
+                    cols, cum = np.array([a]), np.array([1.0])
+                else:
+                    cum = _cumulative(weights)
+                cols_c.append(cols.tolist())
+                cums_c.append(cum.tolist())
+                go_flat_cum.append((c * (a + 1) + i) + cum)
+                go_flat_col.append(cols)
+            self.go_cols.append(cols_c)
+            self.go_cums.append(cums_c)
+        self.go_flat_cum = np.concatenate(go_flat_cum) if go_flat_cum else np.zeros(0)
+        self.go_flat_col = (np.concatenate(go_flat_col).astype(np.int32) if go_flat_col
+                            else np.zeros(0, np.int32))
+        with np.errstate(divide="ignore"):
+            self.exit_logit = np.log(self.exit_p) - np.log1p(-np.minimum(self.exit_p, 1.0))
+        self.exit_logit_list = self.exit_logit.tolist()
+        self.exit_shift_list = self.exit_shift.tolist()
+        self.shaped_list = self.shaped.tolist()
+        self.tempo_list = self.tempo.tolist()
+
+    def exit_probability(self, class_index: np.ndarray, state: np.ndarray, step: int) -> np.ndarray:
+        """Probability that sessions in ``state`` after ``step`` actions end now, with the class's shift."""
+        shift = self.exit_shift[class_index, min(step, EXIT_STEPS) - 1]
+        return special.expit(self.exit_logit[class_index, state] + shift)
 
     def cell_key(self, class_index: int, previous: int | np.ndarray, action: int | np.ndarray):
         a = self.n_actions
@@ -118,40 +177,69 @@ class CompiledModel:
 
     def sample_session(self, class_index: int, rng: np.random.Generator) -> tuple[list[str], np.ndarray]:
         # Plain Python over lists on purpose: for one short session this beats any numpy call sequence.
-        uniforms = rng.random(64).tolist()            # two per step: next action, think
+        uniforms = rng.random(64).tolist()            # one per step (next action), then per think
         k = 0
         if self.mix_cum_list is not None:             # users that switch: this session's kind
             row = self.mix_cum_list[class_index]
             class_index = min(bisect_right(row, uniforms[0]), len(row) - 1)
             k = 1
         a = self.n_actions
-        cols, cums = self.row_cols[class_index], self.row_cums[class_index]
-        cell_rows, action_rows = self.cell_row_dict, self.think_action_list[class_index]
-        base = class_index * a
-        table_item = self.tables.item
-        top = GRID - 1
         codes: list[int] = []
-        think: list[float] = []
         current = a                                   # START
-        while len(codes) < self.max_session_actions:
-            if k + 2 > len(uniforms):
-                uniforms, k = rng.random(64).tolist(), 0
-            nxt = cols[current][bisect_right(cums[current], uniforms[k])]   # u < 1 = last cum
-            if nxt == a:
-                break
-            if codes:
-                row = cell_rows.get((base + current) * a + nxt)
-                if row is None:
-                    row = action_rows[current]
-                position = uniforms[k + 1] * top
-                low = int(position)
-                v0 = table_item(row, low)
-                think.append(v0 + (table_item(row, low + 1) - v0) * (position - low))
-            codes.append(nxt)
-            current = nxt
-            k += 2
+        if not self.shaped_list[class_index]:         # the chain's EXIT alone (format ≤ 2)
+            cols, cums = self.row_cols[class_index], self.row_cums[class_index]
+            while len(codes) < self.max_session_actions:
+                if k == len(uniforms):
+                    uniforms, k = rng.random(64).tolist(), 0
+                nxt = cols[current][bisect_right(cums[current], uniforms[k])]   # u < 1 = last cum
+                k += 1
+                if nxt == a:
+                    break
+                codes.append(nxt)
+                current = nxt
+        else:                                         # exit with the class's per-step shift (shape.py)
+            cols, cums = self.go_cols[class_index], self.go_cums[class_index]
+            logits, shifts = self.exit_logit_list[class_index], self.exit_shift_list[class_index]
+            while len(codes) < self.max_session_actions:
+                if k + 2 > len(uniforms):
+                    uniforms, k = rng.random(64).tolist(), 0
+                if codes:
+                    z = logits[current] + shifts[min(len(codes), EXIT_STEPS) - 1]
+                    if uniforms[k] * (1.0 + math.exp(-z) if z > -700 else math.inf) < 1.0:   # u < σ(z)
+                        break
+                nxt = cols[current][bisect_right(cums[current], uniforms[k + 1])]
+                k += 2
+                if nxt == a:
+                    break
+                codes.append(nxt)
+                current = nxt
         names = self.actions
-        return [names[c] for c in codes], np.array(think, dtype=np.float64)
+        return [names[c] for c in codes], self._session_think(class_index, codes, rng)
+
+    def _session_think(self, class_index: int, codes: list[int], rng: np.random.Generator) -> np.ndarray:
+        """Think times before each action after the first, at the session's tempo."""
+        steps = len(codes) - 1
+        if steps <= 0:
+            return np.zeros(0)
+        band = bisect_right(BAND_LOWER, len(codes)) - 1
+        mean, shared, own = (t[band] for t in self.tempo_list[class_index])
+        normals = rng.standard_normal(steps + 1).tolist()
+        tempo = mean + shared * normals[steps]
+        a, base = self.n_actions, class_index * self.n_actions
+        cell_rows, action_rows = self.cell_row_dict, self.think_action_list[class_index]
+        table_item, top = self.tables.item, GRID - 1
+        think = []
+        for i in range(steps):
+            previous, nxt = codes[i], codes[i + 1]
+            row = cell_rows.get((base + previous) * a + nxt)
+            if row is None:
+                row = action_rows[previous]
+            u = 0.5 * (1.0 + math.erf((tempo + own * normals[i]) * _SQRT_HALF))
+            position = min(u, _U_MAX) * top
+            low = int(position)
+            v0 = table_item(row, low)
+            think.append(v0 + (table_item(row, low + 1) - v0) * (position - low))
+        return np.array(think, dtype=np.float64)
 
     def sample_session_gap(self, class_index: int, rng: np.random.Generator, after: float | None) -> float:
         u = rng.random(1)
@@ -167,9 +255,11 @@ class CompiledModel:
         rule of both ``simulate`` and the replay runtime (``sample_session_gap(..., after=)``)."""
         hour = (np.floor(end_s / 3600.0) % 24).astype(np.int64)
         gap = sample_tables(self.tables, self.gap_rows[class_index, hour], u)
-        if self.arrivals is None:                       # format-1 models: gaps on the wall clock
-            return end_s + gap
-        start = self.arrivals.from_arrival_clock(self.arrivals.to_arrival_clock(end_s) + gap)
+        wall = self.gap_wall[class_index]
+        start = end_s + gap                             # wall-clock classes (and format-1 models)
+        if not wall.all():
+            on_clock = self.arrivals.from_arrival_clock(self.arrivals.to_arrival_clock(end_s) + gap)
+            start = np.where(wall, start, on_clock)
         return np.maximum(start, end_s)                 # never before the end (float rounding)
 
     def session_classes(self, user_class: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -184,11 +274,21 @@ class CompiledModel:
             out[mine] = np.minimum(drawn, self.n_classes - 1)
         return out
 
-    def step(self, class_index: np.ndarray, current: np.ndarray, u: np.ndarray) -> np.ndarray:
-        """Next state (action code, or A for EXIT) of many chains at once; ``current`` = A means START."""
+    def step(self, class_index: np.ndarray, current: np.ndarray, u: np.ndarray, *, go: bool = False
+             ) -> np.ndarray:
+        """Next state (action code, or A for EXIT) of many chains at once; ``current`` = A means START.
+        ``go``: on the rows with EXIT taken out (sessions whose length was drawn first)."""
         rows = class_index.astype(np.float64) * (self.n_actions + 1) + current
-        position = np.searchsorted(self.flat_cum, rows + np.minimum(u, _U_MAX), side="right")
-        return self.flat_col[position]
+        flat_cum, flat_col = (self.go_flat_cum, self.go_flat_col) if go else (self.flat_cum, self.flat_col)
+        position = np.searchsorted(flat_cum, rows + np.minimum(u, _U_MAX), side="right")
+        return flat_col[position]
+
+    def think_uniforms(self, class_index: np.ndarray, length: np.ndarray, session_z: np.ndarray,
+                       noise: np.ndarray) -> np.ndarray:
+        """Per think event: the probability its time is drawn at, at its session's tempo (model/shape.py)."""
+        band = band_of(length)
+        mean, shared, own = (self.tempo[class_index, j, band] for j in range(3))
+        return np.minimum(tempo_uniforms(mean, shared, own, session_z, noise), _U_MAX)
 
     def think_rows(self, class_index: np.ndarray, previous: np.ndarray, action: np.ndarray) -> np.ndarray:
         """Compiled table row of the think time before ``action`` after ``previous``, per event."""

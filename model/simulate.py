@@ -66,7 +66,10 @@ def simulate(model: BehaviourModel, users: int, *, seed: int | None = 0,
     think = np.zeros(len(action))
     later = np.flatnonzero(step > 0)
     rows = c.think_rows(event_class[later], action[later - 1], action[later])
-    think[later] = sample_tables(c.tables, rows, rng.random(len(later)))
+    session_z = rng.standard_normal(len(session_class))           # each session's tempo (model/shape.py)
+    u = c.think_uniforms(event_class[later], length[session[later]], session_z[session[later]],
+                         rng.standard_normal(len(later)))
+    think[later] = sample_tables(c.tables, rows, u)
     duration = sample_tables(c.tables, c.duration_rows[action], rng.random(len(action)))
     known = np.array([s.duration is not None for s in model.action_stats])[action]
 
@@ -82,6 +85,9 @@ def simulate(model: BehaviourModel, users: int, *, seed: int | None = 0,
 
     session_start = _session_starts(model, c, origin, session_user, gap_class, session_span, users, rng)
     ts = session_start[session] + (within * NS_PER_S).astype(np.int64)
+    if model.time_resolution_s > 0:          # the source's clock: whole seconds in a web log
+        step_ns = round(model.time_resolution_s * NS_PER_S)
+        ts -= ts % step_ns
     error = rng.random(len(action)) < c.error_rate[action]
     frame = _frame(model, rng, ts, session_user[session], session, action, np.where(known, duration * 1000.0,
                    np.nan), error, users, n_sessions, seed)
@@ -110,11 +116,21 @@ def _walk(c: CompiledModel, session_class: np.ndarray, rng: np.random.Generator
     a = c.n_actions
     current = np.full(len(session_class), a, dtype=np.int64)      # START
     active = np.arange(len(session_class))
+    shaped = c.shaped[session_class]          # exit with a per-step shift (model/shape.py), else the chain's
     sessions, actions, steps = [], [], []
     for step in range(c.max_session_actions):
         if len(active) == 0:
             break
-        nxt = c.step(session_class[active], current[active], rng.random(len(active)))
+        u = rng.random(len(active))
+        cls, state = session_class[active], current[active]
+        nxt = c.step(cls, state, u)
+        fixed = shaped[active]
+        if fixed.any():
+            drawn = c.step(cls[fixed], state[fixed], rng.random(int(fixed.sum())), go=True)
+            if step > 0:
+                ends = u[fixed] < c.exit_probability(cls[fixed], state[fixed], step)
+                drawn[ends] = a
+            nxt[fixed] = drawn
         going = nxt != a
         active, nxt = active[going], nxt[going]
         current[active] = nxt

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from tracereplay.replay.config import RunConfig
-from tracereplay.replay.events import RequestHook
+from tracereplay.replay.events import RequestHook, RequestListener
 from tracereplay.replay.live import Interval, LiveStats
 from tracereplay.replay.loadtester import ExitReason, LoadTester
 from tracereplay.replay.runner import (
@@ -121,6 +121,7 @@ async def start_run(
     on_interval: Callable[[Interval], None] | None = None,
     transport: Transport | None = None,
     trace: str | Path | pd.DataFrame | None = None,
+    listeners: Sequence[RequestListener] = (),
     **settings: Any,
 ) -> RunHandle:
     """Validate the settings, write ``run.json`` and start one in-process worker; see :class:`RunHandle`.
@@ -128,7 +129,8 @@ async def start_run(
     ``model`` is a fitted model (object or file), a simple script (``Script`` or ``.toml`` file), or None
     with ``trace`` (an event table, path or DataFrame) for trace replay. ``progress`` is called once a
     second with the live numbers (:meth:`LiveStats.snapshot`: rps, requests, errors, p50_ms, p99_ms,
-    active_users, sessions started/dropped/late).
+    active_users, sessions started/dropped/late). ``listeners`` hear every request event from the very
+    first (``handle.request_hook.add_listener`` after the start may miss the first few).
     """
     config = RunConfig(target=target, **settings).validate(trace=trace is not None)
     if config.workers != 1:
@@ -147,15 +149,18 @@ async def start_run(
         if progress is not None:
             progress(stats.snapshot())
 
-    tester = await start_tester(share, source, table, on_interval=each_second, transport=transport)
+    tester = await start_tester(
+        share, source, table, on_interval=each_second, transport=transport, listeners=listeners
+    )
     return RunHandle(tester, config, source, stats)
 
 
 async def open_run(
     model: object, *, target: str, trace: object = None, progress=None, **settings: Any
 ) -> RunHandle | PoolHandle:
-    """Start a run with one in-process worker, or ``workers`` processes; the handles share their controls."""
-    if settings.get("workers", 1) > 1:
+    """Start a run with one in-process worker, or ``workers`` processes, or on a Dask ``cluster``; the
+    handles share their controls."""
+    if settings.get("workers", 1) > 1 or settings.get("cluster"):
         return await start_pool(model, target=target, trace=trace, progress=progress, **settings)
     return await start_run(model, target=target, trace=trace, progress=progress, **settings)
 

@@ -80,6 +80,10 @@ class RunMetrics:
     def on_interval(self, interval: Interval) -> None:
         self.counts[interval.worker] = interval.counts
 
+    def finish(self, sessions_started: int, sessions_dropped: int, sessions_late: int) -> None:
+        """The run's final counts (its result): the last interval may be up to a second behind them."""
+        self.counts = {0: UserCounts(0, sessions_started, sessions_dropped, sessions_late)}
+
     def set_arrival_rate(self, rate: float | None) -> None:
         self.arrival_rate = rate
 

@@ -10,7 +10,8 @@ load starts; :func:`start_tester` starts it; :func:`write_start` writes ``run.js
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+import dataclasses
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,10 +20,12 @@ from typing import Any
 import pandas as pd
 
 from tracereplay.histogram import LatencyHistogram
-from tracereplay.replay.actions.pack import load_pack
+from tracereplay.replay.actions.pack import check_actions, load_pack
 from tracereplay.replay.config import RunConfig, Workload
+from tracereplay.replay.events import RequestListener
 from tracereplay.replay.live import Interval
 from tracereplay.replay.loadtester import ExitReason, LoadTester, WorkerOutcome
+from tracereplay.replay.recorder import StreamOpener
 from tracereplay.replay.sources import UserSource, from_spec, from_trace
 from tracereplay.replay.transports.base import Transport
 from tracereplay.replay.user import ActionTable
@@ -92,7 +95,10 @@ def prepare_worker(
         source = from_trace(trace, share, worker=worker, workers=workers)
     else:
         source = from_spec(spec, share, worker=worker)
-    return share, source, ActionTable(load_pack(config.actions), source.examples)
+    pack = load_pack(config.actions)
+    named = source.describe.get("model") or source.describe.get("trace") or "in memory"
+    check_actions(pack, source.actions, source=f"{source.kind} {named}")  # a typo fails now, not as errors
+    return share, source, ActionTable(pack, source.examples)
 
 
 async def start_tester(
@@ -104,9 +110,12 @@ async def start_tester(
     on_interval: Callable[[Interval], None] | None = None,
     transport: Transport | None = None,
     clock_start: float | None = None,
+    streams: StreamOpener | None = None,
+    listeners: Sequence[RequestListener] = (),
 ) -> LoadTester:
     """Start one worker's load now; ``clock_start`` (epoch seconds, a pool's common start) pins second 0 of
-    an open workload's schedule, as :func:`~tracereplay.replay.sources.starting_at` pins its profile clock."""
+    an open workload's schedule, as :func:`~tracereplay.replay.sources.starting_at` pins its profile clock.
+    ``listeners`` hear every request event from the first (subscribed before any user starts)."""
     tester = LoadTester(
         share,
         controllers=source.controllers,
@@ -119,9 +128,12 @@ async def start_tester(
         worker=worker,
         transport=transport,
         on_interval=on_interval,
+        streams=streams,
     )
     if isinstance(tester.workload, OpenWorkload):
         tester.workload.clock_start = clock_start
+    for listener in listeners:
+        tester.request_hook.add_listener(listener)
     await tester.start()
     return tester
 
@@ -138,9 +150,18 @@ def write_start(config: RunConfig, facts: dict[str, Any], *, started: datetime) 
 
 
 def finish_run(
-    config: RunConfig, source_facts: UserSource | dict[str, Any], outcomes: list[WorkerOutcome]
+    config: RunConfig,
+    source_facts: UserSource | dict[str, Any],
+    outcomes: list[WorkerOutcome],
+    *,
+    lost_workers: list[dict[str, Any]] | None = None,
 ) -> RunResult:
-    """Merge the workers' outcomes into ``run.json`` and the returned :class:`RunResult`."""
+    """Merge the workers' outcomes into ``run.json`` and the returned :class:`RunResult`.
+
+    ``lost_workers`` (``run.json``'s entries: worker, where, users, at_s, lost_s) names workers lost
+    mid-run; their outcomes count what they shipped before, and their end decides no exit reason unless
+    every worker was lost."""
+    lost = {entry["worker"] for entry in lost_workers or []}
     facts = source_facts.describe if isinstance(source_facts, UserSource) else source_facts
     kind = source_facts.kind if isinstance(source_facts, UserSource) else facts.get("source")
     measured, corrected = LatencyHistogram.empty(), LatencyHistogram.empty()
@@ -149,7 +170,7 @@ def finish_run(
             measured.add(outcome.measured)
         if outcome.corrected is not None:
             corrected.add(outcome.corrected)
-    reasons = [o.exit_reason for o in outcomes]
+    reasons = [o.exit_reason for o in outcomes if o.worker not in lost] or [ExitReason.ERROR]
     reason = next((r for r in (ExitReason.ERROR, ExitReason.INTERRUPTED) if r in reasons), None)
     reason = reason or (reasons[0] if reasons else ExitReason.ERROR)
     started = datetime.fromtimestamp(min((o.started for o in outcomes), default=0), UTC)
@@ -173,7 +194,7 @@ def finish_run(
     }
     facts = {**facts, "workload": "trace" if kind == "trace" else config.workload.value}
     meta = _meta(config, facts, started=started, ended=ended, exit_reason=reason.value, totals=totals)
-    write_run_json(config.out, meta)
+    write_run_json(config.out, dataclasses.replace(meta, lost_workers=lost_workers or []))
     return result
 
 

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from tracereplay.errors import ConfigError, InputError
+from tracereplay.replay.behaviour import is_behaviour, load_behaviour
 from tracereplay.replay.config import WEEKDAYS, RunConfig, Workload, parse_profile_start
 from tracereplay.replay.controllers.simple import Script, SimpleController, load_script
 from tracereplay.replay.controllers.stochastic import SessionSource, StochasticController
@@ -58,7 +59,10 @@ class UserSource:
 
 
 def is_script(spec: object) -> bool:
-    return isinstance(spec, Script) or (isinstance(spec, str | Path) and Path(spec).suffix in SCRIPT_SUFFIXES)
+    """A simple script (a fixed loop); a ``.toml`` with a ``[behaviour]`` table is a hand-written model."""
+    if isinstance(spec, Script):
+        return True
+    return isinstance(spec, str | Path) and Path(spec).suffix in SCRIPT_SUFFIXES and not is_behaviour(spec)
 
 
 def from_spec(spec: object, config: RunConfig, *, worker: int = 0, now: datetime | None = None) -> UserSource:
@@ -71,10 +75,22 @@ def from_spec(spec: object, config: RunConfig, *, worker: int = 0, now: datetime
     return from_model(model, config, path=path, now=now)
 
 
+def small_spec_actions(spec: object) -> list[str] | None:
+    """The actions of a script or a behaviour ``.toml`` (read and checked: small and quick), else None (a
+    fitted model, which each worker loads): a parent checks these before writing anything."""
+    if isinstance(spec, Script):
+        return spec.actions
+    if not isinstance(spec, str | Path) or Path(spec).suffix not in SCRIPT_SUFFIXES:
+        return None
+    return (load_script(spec) if is_script(spec) else load_behaviour(spec)).actions
+
+
 def load_model_file(path: str | Path) -> SessionSource:
     source = Path(path)
     if not source.is_file():
         raise InputError(source, "no such model file")
+    if source.suffix in SCRIPT_SUFFIXES:
+        return load_behaviour(source)  # a hand-written behaviour (is_script said it is not a script)
     from tracereplay.model import load_model  # the model stage's public API
 
     return load_model(source)

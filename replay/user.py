@@ -18,6 +18,7 @@ import numpy as np
 
 from tracereplay.replay.actions.generic import HttpRoute, harvest, parse_action
 from tracereplay.replay.actions.pack import EMPTY_PACK, ActionFn, ActionPack
+from tracereplay.replay.actions.paths import FilledPath, fill_path
 from tracereplay.replay.events import LATER_DEFAULTS, RequestEvent, RequestHook
 from tracereplay.replay.limiter import RateLimiter
 from tracereplay.replay.store import MemStore
@@ -50,7 +51,8 @@ class ActionTable:
         self._warned: set[tuple[str, str]] = set()
 
     def function(self, action: str) -> ActionFn | None:
-        return self.pack.actions.get(action)
+        entry = self.pack.actions.get(action)
+        return entry.fn if entry is not None else None
 
     def route(self, action: str) -> HttpRoute | None:
         try:
@@ -305,6 +307,9 @@ class _Context:
     def user_key(self) -> str:
         return self._user.key
 
+    def path(self, template: str, /, **params: object) -> FilledPath:
+        return fill_path(template, params)
+
     async def request(
         self,
         method: str,
@@ -324,7 +329,7 @@ class _Context:
             action or self.action,
             method.upper(),
             path,
-            route,
+            route if route is not None else getattr(path, "template", None),  # a ctx.path() knows its route
             intended,
             json=json,
             headers=headers,

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from tracereplay.replay.actions.paths import fill_path
 from tracereplay.replay.store import MemStore
 
 _PARAM = re.compile(r"\{([^{}/]+)\}")
@@ -47,7 +48,8 @@ class HttpRoute:
             for other, linked in store.related(name, value).items():
                 values.setdefault(other, linked)
         else:
-            return _PARAM.sub(lambda m: values[m.group(1)], self.route)
+            # ids from answers go out escaped (``!``, ``#``, ``/`` …)
+            return fill_path(self.route, {name: values[name] for name in self.params})
         if examples:
             return examples[int(rng.integers(len(examples)))]
         return None

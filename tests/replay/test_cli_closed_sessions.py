@@ -65,7 +65,10 @@ def test_piped_output_does_not_wrap(demo_process, demo_model, tmp_path):
     frame = pd.read_parquet(next(out.glob("requests*.parquet")))
     lines = report.stdout.splitlines()
     table = ([cell.strip() for cell in line.split("│")][1:-1] for line in lines)
-    rows = {cells[0]: cells for cells in table if cells}
+    rows: dict[str, list[str]] = {}
+    for cells in table:
+        if cells:
+            rows.setdefault(cells[0], cells)  # the per-action table comes first (then errors by kind)
     for action, count in frame["action"].value_counts().items():
         # each action's row is one line: its full name and its count side by side
         assert rows[action][1] == f"{count:,}", (action, lines)

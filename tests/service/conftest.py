@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import json
+import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import aiohttp
@@ -22,10 +27,12 @@ class CountingTarget:
     def __init__(self, delay_s: float = 0.0) -> None:
         self.delay_s = delay_s
         self.served: collections.Counter[str] = collections.Counter()
+        self.times: dict[str, list[float]] = collections.defaultdict(list)  # when each request came, epoch s
 
     def app(self) -> web.Application:
         async def answer(request: web.Request) -> web.Response:
             self.served[request.path] += 1
+            self.times[request.path].append(time.time())
             if self.delay_s:
                 await asyncio.sleep(self.delay_s)
             if request.path == "/fail":
@@ -47,6 +54,23 @@ async def target():
         yield counting
     finally:
         await server.close()
+
+
+@pytest.fixture(scope="session")
+def known_target():
+    """tests/service/capacity_target.py as a process: 30 requests at once, 200 ms each; yields its URL."""
+    process = subprocess.Popen(
+        [sys.executable, str(Path(__file__).parent / "capacity_target.py"), "--concurrency", "30",
+         "--service-ms", "200"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("listening "), line
+        yield line.split()[1]
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
 
 
 @pytest.fixture
@@ -121,3 +145,94 @@ async def until(predicate, timeout_s: float = 10.0, every_s: float = 0.1):
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"not true within {timeout_s}s: {predicate}")
         await asyncio.sleep(every_s)
+
+
+class Prometheus:
+    """A real Prometheus (Debian's /usr/bin/prometheus) on 127.0.0.1 scraping one target every second."""
+
+    def __init__(self, folder: Path, scrape_url: str, token: str | None = None) -> None:
+        import socket
+        from urllib.parse import urlsplit
+
+        binary = shutil.which("prometheus") or "/usr/bin/prometheus"
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        url = urlsplit(scrape_url)
+        job = {
+            "job_name": "tracereplay",
+            "scrape_interval": "1s",
+            "scrape_timeout": "900ms",
+            "metrics_path": url.path or "/metrics",
+            "static_configs": [{"targets": [url.netloc]}],
+        }
+        if token:
+            job["authorization"] = {"credentials": token}
+        config = folder / "prometheus.yml"
+        # JSON is YAML: no YAML library needed to write the config
+        config.write_text(json.dumps({"global": {"scrape_interval": "1s"}, "scrape_configs": [job]}))
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = (folder / "prometheus.log").open("w")
+        self.process = subprocess.Popen(
+            [binary, f"--config.file={config}", f"--storage.tsdb.path={folder / 'tsdb'}",
+             f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=1h"],
+            stdout=self.log, stderr=subprocess.STDOUT,
+        )
+
+    async def ready(self, session: aiohttp.ClientSession, timeout_s: float = 60.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            exited = self.process.poll() is not None
+            assert not exited, "prometheus exited: " + Path(self.log.name).read_text()[-2000:]
+            try:
+                async with session.get(self.url + "/-/ready") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            assert asyncio.get_running_loop().time() < deadline, "prometheus not ready"
+            await asyncio.sleep(0.2)
+
+    async def scraping(self, session: aiohttp.ClientSession, timeout_s: float = 30.0) -> None:
+        """Until the target has been scraped (Prometheus applies new targets up to 5 s after it starts)."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while not await self.query(session, 'up{job="tracereplay"} == 1'):
+            assert asyncio.get_running_loop().time() < deadline, "prometheus never scraped the target"
+            await asyncio.sleep(0.2)
+
+    async def query(self, session: aiohttp.ClientSession, promql: str, at: float | None = None) -> list[dict]:
+        params = {"query": promql, **({"time": f"{at:.3f}"} if at is not None else {})}
+        async with session.get(self.url + "/api/v1/query", params=params) as response:
+            body = await response.json()
+        assert body["status"] == "success", body
+        return body["data"]["result"]
+
+    def close(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+@pytest.fixture
+async def prometheus(tmp_path: Path):
+    """Start Prometheus against a /metrics URL: ``await prometheus(url, token=None)``; stopped after."""
+    started: list[Prometheus] = []
+    async with aiohttp.ClientSession() as session:
+
+        async def start(scrape_url: str, token: str | None = None) -> Prometheus:
+            folder = tmp_path / f"prometheus{len(started)}"
+            folder.mkdir()
+            server = Prometheus(folder, scrape_url, token)
+            started.append(server)
+            await server.ready(session)
+            await server.scraping(session)
+            server.session = session  # type: ignore[attr-defined]
+            return server
+
+        yield start
+        for server in started:
+            server.close()

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+from aiohttp.test_utils import TestServer
 
 from tracereplay.rundir import read_run_json
+from tracereplay.service.agent import Agent, create_app
 
 
 def _create(target, script, **settings):
@@ -106,12 +108,8 @@ async def test_an_uploaded_script_runs_and_past_runs_are_listed_by_a_new_agent(s
     assert stored["path"].endswith("files/ab.toml")
 
     # a second agent on the same data directory lists the run it did not make, and reports it
-    from tracereplay.service.agent import Agent, create_app
-
     again = Agent(client.agent.data_dir)
     app = create_app(again, version="test")
-    from aiohttp.test_utils import TestServer
-
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     try:

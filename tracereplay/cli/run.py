@@ -78,6 +78,29 @@ def _run_options(command: str) -> Callable:
                 help="Users added/removed per + / - key or SIGUSR1 / SIGUSR2 (default 10%, at least 1).",
             ),
             click.Option(["--quiet", "-q"], is_flag=True, help="No live progress line."),
+            click.Option(
+                ["--metrics-port"],
+                type=click.IntRange(0, 65535),
+                default=None,
+                help="Serve Prometheus /metrics of the run on this port (0: any free port, printed).",
+            ),
+            click.Option(
+                ["--metrics-host"],
+                default="127.0.0.1",
+                show_default=True,
+                help="Address for /metrics and the dashboard; anything but loopback needs --token.",
+            ),
+            click.Option(
+                ["--dashboard"],
+                is_flag=True,
+                help="Serve a live dashboard of the run (charts, add/remove users, stop) on --metrics-port.",
+            ),
+            click.Option(
+                ["--token"],
+                envvar="TRACEREPLAY_TOKEN",
+                default=None,
+                help="With --metrics-port/--dashboard: require 'Authorization: Bearer TOKEN'.",
+            ),
             click.Option(["--json", "as_json"], is_flag=True, help="Print the result as JSON."),
         ]
         function.__click_params__ = [
@@ -167,8 +190,18 @@ def _settings(command: str, options: dict[str, Any]) -> dict[str, Any]:
     settings = {name: options[name] for name in names if name != "target"}
     if "arrivals" in settings:
         settings["arrivals"] = Arrivals(settings["arrivals"])
-    settings["workers"] = settings["workers"] or default_workers()
+    if _served(options):
+        # the metrics count the request events of this process: one worker, in it
+        if settings["workers"] not in (None, 1):
+            raise click.UsageError("--metrics-port and --dashboard need --workers 1 (they count in-process)")
+        settings["workers"] = 1
+    # a Dask cluster gives one worker per Dask worker; else one local process per core
+    settings["workers"] = settings["workers"] or (1 if settings.get("cluster") else default_workers())
     return settings
+
+
+def _served(options: dict[str, Any]) -> bool:
+    return options.get("metrics_port") is not None or bool(options.get("dashboard"))
 
 
 def _execute(
@@ -180,17 +213,31 @@ def _execute(
     from tracereplay.replay.cli_live import drive
     from tracereplay.replay.runner import run_loop
 
-    result = run_loop(
-        drive(
+    if _served(options):
+        from tracereplay.cli.serve import check_bind
+
+        check_bind(options["metrics_host"], options["token"], option="--metrics-host")
+        # here, not at the top: the live server imports aiohttp's server and prometheus-client
+        from tracereplay.service.live import drive_served
+
+        driving = drive_served(
             model,
             events,
             target=options["target"],
             settings=settings,
+            host=options["metrics_host"],
+            port=options["metrics_port"] or 0,
+            token=options["token"],
+            dashboard=options["dashboard"],
             quiet=options["quiet"],
             step=options["step"],
-        ),
-        use_uvloop=True,
-    )
+        )
+    else:
+        driving = drive(
+            model, events, target=options["target"], settings=settings, quiet=options["quiet"],
+            step=options["step"],
+        )
+    result = run_loop(driving, use_uvloop=True)
     if options["as_json"]:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:

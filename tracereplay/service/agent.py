@@ -44,6 +44,8 @@ from tracereplay.replay.api import RunHandle, start_run
 from tracereplay.replay.config import RunConfig
 from tracereplay.replay.live import Interval
 from tracereplay.replay.metrics import RunMetrics
+from tracereplay.report import load_run, summarize
+from tracereplay.report.html import render_html
 from tracereplay.rundir import read_run_json
 from tracereplay.service import dashboard
 from tracereplay.service.openapi import AGENT_OWNED, RUN_ID_PATTERN, create_schema, settings_schema, spec
@@ -116,6 +118,11 @@ class ManagedRun:
             "error": self.error,
         }
 
+    def finished(self, result: dict[str, Any]) -> None:
+        self.result = result
+        self.state = State.FINISHED
+        self.metrics.finish(result["sessions_started"], result["sessions_dropped"], result["sessions_late"])
+
     def on_interval(self, interval: Interval) -> None:
         """Each second of the run: one point of the dashboard's series, and the gauges of /metrics."""
         h = interval.histogram
@@ -140,16 +147,36 @@ class ManagedRun:
 class Agent:
     """The runs of one agent and what can be done to them; the HTTP layer is :func:`create_app`."""
 
-    def __init__(self, data_dir: str | Path) -> None:
-        self.data_dir = Path(data_dir).resolve()
-        self.runs_dir = self.data_dir / "runs"
-        self.files_dir = self.data_dir / "files"
-        self.runs_dir.mkdir(parents=True, exist_ok=True)
-        self.files_dir.mkdir(parents=True, exist_ok=True)
+    def __init__(self, data_dir: str | Path | None) -> None:
+        """``data_dir`` None: an agent for one run it is handed (:meth:`adopt`, ``run --dashboard``); it
+        creates and stores nothing."""
+        self.data_dir = Path(data_dir).resolve() if data_dir is not None else None
+        if self.data_dir is not None:
+            (self.data_dir / "runs").mkdir(parents=True, exist_ok=True)
+            (self.data_dir / "files").mkdir(parents=True, exist_ok=True)
         self.runs: dict[str, ManagedRun] = {}
         self.current: ManagedRun | None = None  # the run /metrics shows: the latest started
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(_CurrentRunCollector(self))
+
+    @property
+    def runs_dir(self) -> Path:
+        return self._home() / "runs"
+
+    @property
+    def files_dir(self) -> Path:
+        return self._home() / "files"
+
+    def _home(self) -> Path:
+        if self.data_dir is None:
+            raise ApiError(409, "this server shows one run (run --dashboard); tracereplay serve starts runs")
+        return self.data_dir
+
+    def adopt(self, run: ManagedRun) -> ManagedRun:
+        """Show and steer a run started elsewhere (``run --dashboard``): the caller starts and ends it."""
+        self.runs[run.id] = run
+        self.current = run
+        return run
 
     # ------------------------------------------------------------------ verbs
     def create(self, body: Any) -> ManagedRun:
@@ -196,6 +223,7 @@ class Agent:
                 out=str(run.run_dir),
                 workers=1,
                 on_interval=run.on_interval,
+                listeners=[run.metrics.on_request],
                 **settings,
             )
         except (TracereplayError, ValueError, OSError) as exc:
@@ -212,8 +240,7 @@ class Agent:
             log.exception("run %s failed", run.id)
             run.state, run.error = State.FAILED, _one_line(exc)
             return
-        run.result = result.to_dict()
-        run.state = State.FINISHED
+        run.finished(result.to_dict())
 
     def stop(self, run: ManagedRun) -> ManagedRun:
         if run.state is State.CREATED:
@@ -247,7 +274,8 @@ class Agent:
     def list_runs(self) -> list[dict[str, Any]]:
         """This agent's runs, then run directories left in the data directory by earlier agents."""
         entries = []
-        for folder in sorted(p for p in self.runs_dir.iterdir() if p.is_dir()):
+        folders = self.runs_dir.iterdir() if self.data_dir is not None else ()
+        for folder in sorted(p for p in folders if p.is_dir()):
             entries.append(self._entry(folder.name, folder))
         for run_id in self.runs.keys() - {e["id"] for e in entries}:
             entries.append(self._entry(run_id, self.runs[run_id].run_dir))
@@ -257,6 +285,8 @@ class Agent:
         """The directory of any run on this agent's disk, finished or not."""
         if not _RUN_ID.match(run_id):
             raise ApiError(400, f"run id {run_id!r} is not valid")
+        if run_id in self.runs:
+            return self.runs[run_id].run_dir
         folder = self.runs_dir / run_id
         if run_id not in self.runs and not (folder / "run.json").is_file():
             raise ApiError(404, f"no run {run_id!r} on this agent")
@@ -288,7 +318,7 @@ class Agent:
 
     def _existing_file(self, field: str, given: str) -> str:
         path = Path(given)
-        path = path if path.is_absolute() else self.data_dir / path
+        path = path if path.is_absolute() else self._home() / path
         if not path.is_file():
             raise ApiError(400, f"{field}: no such file on the agent: {given}")
         return str(path)
@@ -430,10 +460,6 @@ def create_app(
 
 
 def _report(folder: Path, kind: str) -> web.Response:
-    # the report stage: imported here, when a report is asked for, not when the agent starts (matplotlib)
-    from tracereplay.report import load_run, summarize
-    from tracereplay.report.html import render_html
-
     try:
         run = load_run(folder)
         if kind == "html":

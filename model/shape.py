@@ -1,0 +1,187 @@
+"""Session shape: how long sessions are, and the tempo of the think times inside them.
+
+A Markov chain with an EXIT column gives session lengths that fall off geometrically; real ones do not (a
+web log: 55 % single requests, then a spike at six — a page and its five embedded resources). And think
+times drawn click by click, independently, give every simulated session the same blend of quick and slow
+clicks, while real sessions have a tempo (a fast clicker stays fast) that depends on the session's length
+(two-request visits wait long between them, page-plus-resources bursts do not). On a real web log those two
+were 1.4× and 4.3× their noise floors. So each class holds:
+
+- **exit shift** by step (length-conditioned exit): after ``t`` actions, the chain's exit probability
+  ``p`` of the current state becomes ``σ(logit p + shift[t])`` (the last entry serves every later step).
+  Exits stay where the chain puts them (a logout still ends a session; a state that never ended one
+  still does not), while the hazard of ending after ``t`` actions follows the data. Fitted per step as a
+  one-parameter logistic regression with the chain's ``logit p`` as offset: the shift that makes the
+  expected number of real sessions ending after ``t`` actions, given the states they were in, equal the
+  observed number (bisection). Empty (format ≤ 2): the chain's EXIT alone.
+- **tempo** per length band (``BAND_LOWER``): each session draws ``z ~ N(0, 1)`` and each of its think
+  times is drawn at probability ``Φ(mean[b] + shared[b]·z + own[b]·ε)`` of the law of its cell
+  (``ε ~ N(0, 1)`` per click, ``b`` the session's band). Fitted on normal scores: each real think time
+  becomes ``Φ⁻¹`` of its (mid-)probability under the law the sampler would draw it from; per band,
+  ``mean`` is their mean, ``shared²`` the covariance of two scores of the same session (intraclass) and
+  ``own²`` the rest of their variance. Over all bands the scores are ≈ N(0, 1), so each cell's pooled law
+  is unchanged while slow and fast sessions, and long and short ones, keep their tempo.
+
+Both are a few numbers per class: the file does not grow with the number of sessions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from scipy import special
+
+from tracereplay.model.distributions import GRID
+
+if TYPE_CHECKING:
+    from tracereplay.model.behaviour import BehaviourModel
+    from tracereplay.model.prepare import SessionArrays
+
+BAND_LOWER = (1, 2, 3, 4, 6, 9, 16, 32)      # length bands: [1], [2], [3], [4, 5], [6, 8], …, [32, ∞)
+EXIT_STEPS = 64                              # exit shifts for steps 1…64; the last serves longer sessions
+_MAX_SHIFT = 30.0                            # |shift| bound (logit units): beyond it exit is certain/never
+_MIN_BAND_SCORES = 30                        # fewer think samples in a band: the class's pooled tempo
+_MAX_SHARED = 0.95                           # shared² ≤ 0.95 of the variance: each click keeps some freedom
+
+
+def band_of(length: np.ndarray | int) -> np.ndarray:
+    """Length band index of a session length (vectorised)."""
+    return np.searchsorted(np.asarray(BAND_LOWER), length, side="right") - 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionShape:
+    """One class's length-conditioned exit and think tempo by length band."""
+
+    exit_shift: tuple[float, ...] = ()                 # per step 1, 2, …; empty: the chain's EXIT alone
+    mean: tuple[float, ...] = (0.0,) * len(BAND_LOWER)
+    shared: tuple[float, ...] = (0.0,) * len(BAND_LOWER)
+    own: tuple[float, ...] = (1.0,) * len(BAND_LOWER)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"exit_shift": [_r(v) for v in self.exit_shift], "bands": list(BAND_LOWER),
+                "mean": [_r(v) for v in self.mean], "shared": [_r(v) for v in self.shared],
+                "own": [_r(v) for v in self.own]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SessionShape:
+        if list(data.get("bands", BAND_LOWER)) != list(BAND_LOWER):
+            raise ValueError(f"length bands {data.get('bands')} are not {list(BAND_LOWER)}")
+        shift = tuple(float(v) for v in data.get("exit_shift", ()))
+        if not all(np.isfinite(shift)) or any(abs(v) > _MAX_SHIFT for v in shift):
+            raise ValueError(f"exit_shift values must be finite numbers within ±{_MAX_SHIFT:g}")
+        arrays = [tuple(float(v) for v in data[key]) for key in ("mean", "shared", "own")]
+        for key, values in zip(("mean", "shared", "own"), arrays, strict=True):
+            if len(values) != len(BAND_LOWER) or not all(np.isfinite(values)):
+                raise ValueError(f"tempo {key!r} needs {len(BAND_LOWER)} finite numbers")
+        if min(arrays[1]) < 0 or min(arrays[2]) < 0:
+            raise ValueError("tempo 'shared' and 'own' must be non-negative")
+        return cls(exit_shift=shift, mean=arrays[0], shared=arrays[1], own=arrays[2])
+
+
+def fit_shapes(arrays: SessionArrays, session_class: np.ndarray, model: BehaviourModel
+               ) -> list[SessionShape]:
+    """Every class's exit shifts and tempo, under the chain and think laws the sampler draws from."""
+    compiled = model.compiled
+    previous = arrays.previous_action
+    think = np.isfinite(arrays.think_s) & (previous >= 0)
+    event_class = session_class[arrays.session]
+    rows = compiled.think_rows(event_class[think], previous[think].astype(np.int64),
+                               arrays.action[think].astype(np.int64))
+    scores = normal_scores(compiled.tables, rows, arrays.think_s[think])
+    sessions = arrays.session[think]
+    band = band_of(arrays.session_length)
+    # Step of each event (1 = the session's first action) and whether the session ended there.
+    starts = np.flatnonzero(arrays.first)
+    step = np.arange(len(arrays.action)) - np.repeat(starts, arrays.session_length) + 1
+    shapes = []
+    for c, cls in enumerate(model.classes):
+        mine = event_class[think] == c
+        mean, shared, own = _tempo(scores[mine], sessions[mine], band[sessions[mine]])
+        events = event_class == c
+        p_exit = cls.transition_probabilities[:, -1][arrays.action[events]]
+        shift = exit_shifts(p_exit, step[events], arrays.last[events])
+        shapes.append(SessionShape(exit_shift=shift, mean=mean, shared=shared, own=own))
+    return shapes
+
+
+def exit_shifts(p_exit: np.ndarray, step: np.ndarray, ended: np.ndarray) -> tuple[float, ...]:
+    """Per step, the logit shift making the expected exits (chain's ``p_exit`` of each real state) equal
+    the observed ones: one vectorised bisection over all steps."""
+    if len(step) == 0:
+        return ()
+    t = np.minimum(step, EXIT_STEPS) - 1
+    steps = int(t.max()) + 1
+    observed = np.bincount(t, weights=ended.astype(np.float64), minlength=steps)
+    certain = p_exit >= 1.0
+    free = (p_exit > 0.0) & ~certain
+    fixed = np.bincount(t[certain], minlength=steps).astype(np.float64)
+    logit = np.log(p_exit[free]) - np.log1p(-p_exit[free])
+    t_free = t[free]
+    lo, hi = np.full(steps, -_MAX_SHIFT), np.full(steps, _MAX_SHIFT)
+    for _ in range(50):
+        mid = (lo + hi) / 2
+        expected = fixed + np.bincount(t_free, weights=special.expit(logit + mid[t_free]), minlength=steps)
+        low = expected < observed
+        lo, hi = np.where(low, mid, lo), np.where(low, hi, mid)
+    return tuple(float(v) for v in np.round((lo + hi) / 2, 6))
+
+
+def normal_scores(tables: np.ndarray, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``Φ⁻¹`` of the mid-probability of each value under its compiled inverse-CDF table row."""
+    position = np.empty(len(values))
+    order = np.argsort(rows, kind="stable")
+    keys, starts = np.unique(rows[order], return_index=True)
+    bounds = np.r_[starts, len(order)]
+    grid = np.arange(GRID, dtype=np.float64)
+    for key, lo, hi in zip(keys.tolist(), bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        idx = order[lo:hi]
+        table, x = tables[key], values[idx]
+        below = np.searchsorted(table, x, side="left")
+        upto = np.searchsorted(table, x, side="right")
+        # A value the table repeats (a point mass, e.g. 0 s or whole seconds) gets the middle of its step;
+        # others sit where the linear table puts them.
+        position[idx] = np.where(upto > below, (below + upto - 1) / 2.0, np.interp(x, table, grid))
+    return special.ndtri(np.clip(position / (GRID - 1), 0.5 / GRID, 1 - 0.5 / GRID))
+
+
+def _tempo(scores: np.ndarray, session: np.ndarray, band: np.ndarray) -> tuple[tuple[float, ...], ...]:
+    pooled = _band_tempo(scores, session)
+    mean, shared, own = [], [], []
+    for b in range(len(BAND_LOWER)):
+        mine = band == b
+        fitted = _band_tempo(scores[mine], session[mine]) if mine.sum() >= _MIN_BAND_SCORES else None
+        m, s, o = fitted if fitted is not None else (0.0, pooled[1], pooled[2]) if pooled else (0.0, 0.0, 1.0)
+        mean.append(m)
+        shared.append(s)
+        own.append(o)
+    return tuple(mean), tuple(shared), tuple(own)
+
+
+def _band_tempo(scores: np.ndarray, session: np.ndarray) -> tuple[float, float, float] | None:
+    """(mean, shared, own) of normal scores: pairs within sessions give the shared covariance."""
+    if len(scores) < 2:
+        return None
+    mean = float(scores.mean())
+    centred = scores - mean
+    variance = float(np.mean(centred**2))
+    _, code = np.unique(session, return_inverse=True)
+    sums = np.bincount(code, weights=centred)
+    squares = np.bincount(code, weights=centred**2)
+    counts = np.bincount(code)
+    pairs = float((counts * (counts - 1)).sum())
+    covariance = (sums**2 - squares).sum() / pairs if pairs > 0 else 0.0
+    covariance = float(np.clip(covariance, 0.0, _MAX_SHARED * variance))
+    return mean, float(np.sqrt(covariance)), float(np.sqrt(max(variance - covariance, 0.0)))
+
+
+def tempo_uniforms(mean: np.ndarray, shared: np.ndarray, own: np.ndarray, session_z: np.ndarray,
+                   noise: np.ndarray) -> np.ndarray:
+    """Probabilities to draw think times at: ``Φ(mean + shared·z + own·ε)``, per event (vectorised)."""
+    return special.ndtr(mean + shared * session_z + own * noise)
+
+
+def _r(value: float) -> float:
+    return float(f"{value:.9g}")

@@ -1,0 +1,122 @@
+"""Capacity search against a target of known capacity: 30 requests at once, 200 ms each, the rest queue.
+
+Closed users with no think time: up to 30 users every request takes 200 ms; with U > 30 users a share
+(U − 30)/U of the requests waits a whole service time (400 ms), so p95 < 300 ms holds up to 31 users and
+breaks from 32. The search must land within 10 % of 30 — from the client's measurements alone, and from a
+server-side PromQL SLO on a real Prometheus scraping the target.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tracereplay.service.capacity import CapacitySearch, Step, Verdict, search
+
+CAPACITY = 30  # conftest's known_target
+
+
+@pytest.fixture
+def work_script(tmp_path: Path) -> Path:
+    path = tmp_path / "work.toml"
+    path.write_text('think = "0s"\nsession_gap = "0s"\nactions = ["GET /work"]\n')
+    return path
+
+
+def _capacity(*args: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-m", "tracereplay", "capacity", *args, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout)
+
+
+def test_the_search_finds_the_known_capacity_from_client_figures(known_target, work_script, tmp_path):
+    out = tmp_path / "cap"
+    result = _capacity(
+        str(work_script),
+        "--target",
+        known_target,
+        "--slo",
+        "p95_ms<300",
+        "--slo",
+        "error_rate<0.01",
+        "--start",
+        "8",
+        "--hold",
+        "4s",
+        "--precision",
+        "10%",
+        "-o",
+        str(out),
+    )
+    assert abs(result["capacity"] - CAPACITY) <= 0.1 * CAPACITY, result["summary"]
+    assert result["breach"] > result["capacity"] and result["uncertainty"] <= 0.1 * result["capacity"] + 1
+    loads = [s["load"] for s in result["steps"]]
+    assert loads[:3] == [8, 16, 32]  # ×2 while it holds, then back off and bisect
+    # every step is a real run directory with its requests
+    for step in result["steps"]:
+        run_dir = Path(step["run_dir"])
+        assert (run_dir / "run.json").is_file() and step["figures"]["requests"] > 0
+    assert (out / "capacity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((out / "capacity.json").read_text())["capacity"] == result["capacity"]
+
+
+async def test_a_promql_slo_on_the_server_side_finds_it_too(known_target, work_script, tmp_path, prometheus):
+    server = await prometheus(known_target + "/metrics")
+    p95 = "histogram_quantile(0.95, sum by (le) (rate(capacity_target_seconds_bucket[3s]))) < 0.3"
+    result = await asyncio.to_thread(
+        _capacity,
+        str(work_script),
+        "--target",
+        known_target,
+        "--slo",
+        "error_rate<0.01",
+        "--promql-url",
+        server.url,
+        "--promql-slo",
+        p95,
+        "--start",
+        "8",
+        "--hold",
+        "3s",
+        "--precision",
+        "10%",
+        "-o",
+        str(tmp_path / "cap"),
+    )
+    assert abs(result["capacity"] - CAPACITY) <= 0.1 * CAPACITY, result["summary"]
+    for step in result["steps"]:
+        promql = [v for v in step["slos"] if v["slo"] == p95]
+        assert len(promql) == 1 and promql[0]["actual"] is not None, step
+        assert promql[0]["passed"] == (step["load"] <= CAPACITY + 1), step  # the server's own view
+
+
+def test_bisection_converges_on_the_largest_passing_load():
+    """The search itself, on a rule standing in for a target: every load ≤ 37 holds."""
+
+    def probe(load: float, index: int) -> Step:
+        return Step(
+            index=index,
+            load=load,
+            run_dir=Path("."),
+            verdicts=[Verdict(slo="x", actual=load, passed=load <= 37)],
+        )
+
+    result = search(probe, CapacitySearch(start=5, limit=1000, precision=0.01))
+    assert (result.capacity, result.breach) == (37, 38)
+    assert [s.load for s in result.steps][:4] == [5, 10, 20, 40]
+    limited = search(probe, CapacitySearch(start=5, limit=30))
+    assert (limited.capacity, limited.breach) == (30, None)
+    none = search(probe, CapacitySearch(start=50, limit=100))
+    assert (none.capacity, none.breach) == (None, 50)
+    rates = search(probe, CapacitySearch(start=1.5, limit=1000, precision=0.02, integer=False))
+    assert 37 * 0.98 <= rates.capacity <= 37 < rates.breach
