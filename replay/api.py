@@ -158,8 +158,9 @@ async def start_run(
 async def open_run(
     model: object, *, target: str, trace: object = None, progress=None, **settings: Any
 ) -> RunHandle | PoolHandle:
-    """Start a run with one in-process worker, or ``workers`` processes; the handles share their controls."""
-    if settings.get("workers", 1) > 1:
+    """Start a run with one in-process worker, or ``workers`` processes, or on a Dask ``cluster``; the
+    handles share their controls."""
+    if settings.get("workers", 1) > 1 or settings.get("cluster"):
         return await start_pool(model, target=target, trace=trace, progress=progress, **settings)
     return await start_run(model, target=target, trace=trace, progress=progress, **settings)
 

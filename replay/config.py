@@ -134,6 +134,13 @@ class RunConfig:
     workers: int = setting(
         1, "Worker processes (default: one per core); users are split between them.", kind="int"
     )
+    # a Dask cluster instead of local processes (replay/cluster/dask.py): one worker per Dask worker
+    cluster: str | None = setting(
+        None,
+        "Run the workers on a Dask cluster: its scheduler (tcp://HOST:8786), or local:N for a "
+        "LocalCluster of N processes; one worker per Dask worker (--workers is ignored).",
+        metavar="ADDRESS",
+    )
     # 0: no limit (connections are pooled, only requests in flight hold one)
     max_connections: int = setting(
         0, "Cap on open connections per worker (0: no cap; only requests in flight hold one)."
@@ -224,6 +231,8 @@ class RunConfig:
             p.append(f"http must be 'fast' or 'aiohttp', not {self.http!r}")
         if self.seed is not None and self.seed < 0:
             p.append("seed must be ≥ 0")
+        if self.cluster is not None and not _CLUSTER.fullmatch(self.cluster):
+            p.append(f"cluster {self.cluster!r} is not a scheduler address (tcp://HOST:8786) or local:N")
         if self.insecure and self.ca_cert is not None:
             p.append("choose ca_cert (verify against this CA) or insecure (verify nothing), not both")
         return p
@@ -265,6 +274,7 @@ _DAY_NAMES = {
     for i, full in enumerate(("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"))
     for name in (full[:3], full)
 }
+_CLUSTER = re.compile(r"local:[1-9]\d*|[a-z]+://\S+")
 _DEFAULT_CLOCK: dict[str, Any] = {"profile_start": None, "profile_speed": 1.0}
 _START = re.compile(r"(?:(?P<day>[a-z]+)\s+)?(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?")
 

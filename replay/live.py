@@ -132,6 +132,10 @@ class LiveStats:
         self.requests += interval.requests
         self.errors += interval.errors
 
+    def forget(self, worker: int) -> None:
+        """A worker is gone: its last interval no longer counts in the live numbers."""
+        self.latest.pop(worker, None)
+
     def snapshot(self) -> dict[str, Any]:
         merged = LatencyHistogram.empty()
         rps = 0.0

@@ -31,7 +31,7 @@ from tracereplay.replay.events import RequestEvent, RequestHook
 from tracereplay.replay.fasthttp import FastTransport
 from tracereplay.replay.limiter import RateLimiter
 from tracereplay.replay.live import Interval, LiveCounter
-from tracereplay.replay.recorder import Recorder, UserCounts
+from tracereplay.replay.recorder import Recorder, StreamOpener, UserCounts
 from tracereplay.replay.runtime import Crowd, Pacing
 from tracereplay.replay.tls import client_context
 from tracereplay.replay.transport import AiohttpTransport, Transport
@@ -83,12 +83,13 @@ class LoadTester:
         worker: int = 0,
         transport: Transport | None = None,
         on_interval: Callable[[Interval], None] | None = None,
+        streams: StreamOpener | None = None,
     ) -> None:
         self.config = config
         self.worker = worker
         self.kind = workload or config.workload
         self.request_hook = RequestHook()
-        self.recorder = Recorder(config.out, worker)
+        self.recorder = Recorder(config.out, worker, streams)
         self.live = LiveCounter(worker)
         self.request_hook.add_listener(self.recorder.record)
         self.request_hook.add_listener(self.live.record)

@@ -24,7 +24,12 @@ import numpy as np
 import pyarrow as pa
 
 from tracereplay.replay.events import RequestEvent
-from tracereplay.rundir import REQUEST_SCHEMA, REQUESTS, USERS, USERS_SCHEMA, StreamWriter
+from tracereplay.rundir import REQUEST_SCHEMA, REQUESTS, USERS, USERS_SCHEMA, StreamSink, StreamWriter
+
+#: Opens a worker's stream of one kind: ``(kind, worker, schema) → StreamSink``. Default: its ``.arrows``
+#: file in the run directory; a worker whose run directory is elsewhere ships bytes instead
+#: (``replay/cluster/worker.py``).
+StreamOpener = Callable[[str, int, pa.Schema], StreamSink]
 
 
 @dataclass(slots=True)
@@ -40,17 +45,22 @@ class UserCounts:
 class Recorder:
     """Collects request rows for one worker and writes them to ``run_dir`` in one-second batches."""
 
-    def __init__(self, run_dir: str | Path, worker: int = 0) -> None:
+    def __init__(self, run_dir: str | Path, worker: int = 0, streams: StreamOpener | None = None) -> None:
         self.run_dir = Path(run_dir)
         self.worker = worker
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         self._rows: list[RequestEvent] = []
         #: The hook's listener: keeps an event for the next flush. The list's own ``append`` (hot path: no
         #: Python frame per request), so :meth:`take` empties this list rather than replacing it.
         self.record: Callable[[RequestEvent], None] = self._rows.append
         self._lock = threading.Lock()
-        self._requests_out = StreamWriter(self.run_dir, REQUESTS, worker, REQUEST_SCHEMA)
-        self._users_out = StreamWriter(self.run_dir, USERS, worker, USERS_SCHEMA)
+        if streams is None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+
+            def streams(kind: str, worker: int, schema: pa.Schema) -> StreamSink:
+                return StreamWriter(self.run_dir, kind, worker, schema)
+
+        self._requests_out = streams(REQUESTS, worker, REQUEST_SCHEMA)
+        self._users_out = streams(USERS, worker, USERS_SCHEMA)
         self._wall_offset_ns = time.time_ns() - int(time.monotonic() * 1e9)
         self._last_flush = time.monotonic()
         self.requests = 0  # written so far (the users table's cumulative counters)
@@ -85,9 +95,9 @@ class Recorder:
                 self.errors += errors
             self._append_users_row(time.monotonic(), counts or UserCounts())
 
-    def close(self, counts: UserCounts | None = None) -> Path:
+    def close(self, counts: UserCounts | None = None) -> Path | None:
         """Flush the rest, convert the streams into ``requests-<worker>.parquet`` and
-        ``users-<worker>.parquet``; return the requests file's path."""
+        ``users-<worker>.parquet``; return the requests file's path (None: shipped elsewhere)."""
         self.flush(counts)
         with self._lock:
             self._users_out.finish()

@@ -10,6 +10,7 @@ load starts; :func:`start_tester` starts it; :func:`write_start` writes ``run.js
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from tracereplay.replay.config import RunConfig, Workload
 from tracereplay.replay.events import RequestListener
 from tracereplay.replay.live import Interval
 from tracereplay.replay.loadtester import ExitReason, LoadTester, WorkerOutcome
+from tracereplay.replay.recorder import StreamOpener
 from tracereplay.replay.sources import UserSource, from_spec, from_trace
 from tracereplay.replay.transport import Transport
 from tracereplay.replay.user import ActionTable
@@ -108,6 +110,7 @@ async def start_tester(
     on_interval: Callable[[Interval], None] | None = None,
     transport: Transport | None = None,
     clock_start: float | None = None,
+    streams: StreamOpener | None = None,
     listeners: Sequence[RequestListener] = (),
 ) -> LoadTester:
     """Start one worker's load now; ``clock_start`` (epoch seconds, a pool's common start) pins second 0 of
@@ -125,6 +128,7 @@ async def start_tester(
         worker=worker,
         transport=transport,
         on_interval=on_interval,
+        streams=streams,
     )
     if isinstance(tester.workload, OpenWorkload):
         tester.workload.clock_start = clock_start
@@ -146,9 +150,18 @@ def write_start(config: RunConfig, facts: dict[str, Any], *, started: datetime) 
 
 
 def finish_run(
-    config: RunConfig, source_facts: UserSource | dict[str, Any], outcomes: list[WorkerOutcome]
+    config: RunConfig,
+    source_facts: UserSource | dict[str, Any],
+    outcomes: list[WorkerOutcome],
+    *,
+    lost_workers: list[dict[str, Any]] | None = None,
 ) -> RunResult:
-    """Merge the workers' outcomes into ``run.json`` and the returned :class:`RunResult`."""
+    """Merge the workers' outcomes into ``run.json`` and the returned :class:`RunResult`.
+
+    ``lost_workers`` (``run.json``'s entries: worker, where, users, at_s, lost_s) names workers lost
+    mid-run; their outcomes count what they shipped before, and their end decides no exit reason unless
+    every worker was lost."""
+    lost = {entry["worker"] for entry in lost_workers or []}
     facts = source_facts.describe if isinstance(source_facts, UserSource) else source_facts
     kind = source_facts.kind if isinstance(source_facts, UserSource) else facts.get("source")
     measured, corrected = LatencyHistogram.empty(), LatencyHistogram.empty()
@@ -157,7 +170,7 @@ def finish_run(
             measured.add(outcome.measured)
         if outcome.corrected is not None:
             corrected.add(outcome.corrected)
-    reasons = [o.exit_reason for o in outcomes]
+    reasons = [o.exit_reason for o in outcomes if o.worker not in lost] or [ExitReason.ERROR]
     reason = next((r for r in (ExitReason.ERROR, ExitReason.INTERRUPTED) if r in reasons), None)
     reason = reason or (reasons[0] if reasons else ExitReason.ERROR)
     started = datetime.fromtimestamp(min((o.started for o in outcomes), default=0), UTC)
@@ -181,7 +194,7 @@ def finish_run(
     }
     facts = {**facts, "workload": "trace" if kind == "trace" else config.workload.value}
     meta = _meta(config, facts, started=started, ended=ended, exit_reason=reason.value, totals=totals)
-    write_run_json(config.out, meta)
+    write_run_json(config.out, dataclasses.replace(meta, lost_workers=lost_workers or []))
     return result
 
 

@@ -1,27 +1,34 @@
-"""Several worker processes for one run: users sharded, no shared state, one run directory.
+"""Several workers for one run, on any :class:`~tracereplay.replay.cluster.base.Cluster`: users split, no
+shared state, one run directory written by the parent.
 
-Each worker is a separate process (``spawn``) running its own event loop and ``LoadTester`` with its share
-of the users or arrival rate (``RunConfig.for_worker``), writing its ``requests-<w>`` and ``users-<w>``
-files into the same run directory (:mod:`tracereplay.rundir`). The parent only passes messages: commands
-to each worker (add/remove users, set the arrival rate, stop) and, from the workers, one interval a second
-(for the live view) and a final outcome (merged into ``run.json``). A worker that dies leaves its Arrow
-streams, which stay readable up to its last second.
+The workers are processes on this machine (``--workers N``, ``replay/cluster/local.py``) or the workers
+of a Dask cluster (``--cluster``, ``replay/cluster/dask.py``); each runs the same worker-side runner
+(``replay/cluster/worker.py``) with its share of the users or arrival rate (``RunConfig.for_worker``).
+This module is the one parent side for both: it splits the users, releases every worker at one start,
+steers them (add/remove users, arrival rate, stop), and merges what they report: once a second a live
+interval (the progress line covers every worker) and the Arrow stream bytes of their requests and
+counters, which it appends to ``requests-<w>.arrows`` / ``users-<w>.arrows`` in the run directory
+(:class:`~tracereplay.rundir.ReceivedStream`) and converts to Parquet at the end.
 
 The workers start their load together: each loads its model (or trace) and says it is ready; once all are,
 the parent picks one wall-clock start a little ahead (``RELEASE_AHEAD_S``) and sends it to every worker,
 which starts its load, and its profile clock, at that moment. So the workers cover one profile window,
-whatever their spawn times.
+whatever their start-up times.
+
+A worker lost mid-run (its process killed, its node gone) is reported on stderr and in ``run.json``'s
+``lost_workers`` (its users, when, and the run time they lost); what it shipped before stays in the run
+directory, and the run goes on with the others.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing as mp
-import queue
-import signal
+import dataclasses
 import threading
 import time
+import warnings
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,191 +36,89 @@ from typing import Any
 from tracereplay import errors
 from tracereplay.histogram import LatencyHistogram
 from tracereplay.replay.actions.pack import check_actions, load_pack
-from tracereplay.replay.config import RunConfig
-from tracereplay.replay.live import LiveStats, interval_from_wire, interval_to_wire
+from tracereplay.replay.cluster.base import (
+    ADD,
+    APPLIED,
+    DONE,
+    ERROR,
+    GO,
+    INTERVAL,
+    RATE,
+    READY,
+    REMOVE,
+    STARTED,
+    STOP,
+    Cluster,
+    Report,
+    WorkerJob,
+    outcome_from_wire,
+)
+from tracereplay.replay.cluster.local import ProcessCluster
+from tracereplay.replay.cluster.worker import job_files
+from tracereplay.replay.config import RunConfig, Workload
+from tracereplay.replay.live import LiveStats, interval_from_wire
 from tracereplay.replay.loadtester import ExitReason, WorkerOutcome
 from tracereplay.replay.recorder import UserCounts
-from tracereplay.replay.runner import (
-    RunResult,
-    describe_spec,
-    finish_run,
-    prepare_worker,
-    run_loop,
-    start_tester,
-    write_start,
-)
-from tracereplay.replay.sources import ProfileRate, run_window, small_spec_actions, spec_profile, starting_at
+from tracereplay.replay.runner import RunResult, describe_spec, finish_run, write_start
+from tracereplay.replay.sources import ProfileRate, run_window, small_spec_actions, spec_profile
+from tracereplay.rundir import REQUEST_SCHEMA, REQUESTS, USERS, USERS_SCHEMA, ReceivedStream
 
-STOP, ADD, REMOVE, RATE, GO = "stop", "add", "remove", "rate", "go"
 #: How far ahead of the release the common start is: time for the "go" to reach every worker.
 RELEASE_AHEAD_S = 0.25
+#: A worker found gone this many times in a row (checked each second) without its "done" is lost: its
+#: last reports may still be on their way when its process ends.
+LOST_AFTER_CHECKS = 2
 
 
-# ------------------------------------------------------------------------------------------- the worker side
-def worker_main(
-    spec: object,
-    trace: object,
-    config: RunConfig,
-    worker: int,
-    workers: int,
-    commands: mp.Queue,
-    reports: mp.Queue,
-) -> None:
-    """Entry point of a worker process."""
-    coroutine = _worker(spec, trace, config, worker, workers, commands, reports)
-    try:
-        run_loop(coroutine, config.uvloop)
-    except errors.TracereplayError as exc:
-        reports.put(("error", worker, type(exc).__name__, str(exc)))
-    except BaseException as exc:  # report, so the parent can say what happened in one line
-        reports.put(("error", worker, "TracereplayError", f"worker {worker}: {type(exc).__name__}: {exc}"))
+class WorkerLost(RuntimeWarning):
+    """A worker ended mid-run without finishing; the run goes on with the others."""
 
 
-async def _worker(spec, trace, config, worker, workers, commands, reports) -> None:
-    loop = asyncio.get_running_loop()
-    share, source, table = prepare_worker(spec, config, trace=trace, worker=worker, workers=workers)
-    reports.put(("ready", worker))
-    go = await asyncio.to_thread(_await_go, commands)
-    if go is None:
-        return  # stopped before the load started
-    launched, start = go
-    when = datetime.fromtimestamp(start, UTC)
-    source = starting_at(source, share, datetime.fromtimestamp(launched, UTC), wall=when)
-    await asyncio.sleep(max(0.0, start - time.time()))
-    tester = await start_tester(
-        share,
-        source,
-        table,
-        worker=worker,
-        on_interval=lambda interval: reports.put(("interval", interval_to_wire(interval))),
-        clock_start=start,
-    )
-    reports.put(("started", worker, source.describe, source.kind))
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, tester.stop)
-
-    def obey(command: tuple) -> None:
-        name, *args = command
-        try:
-            if name == STOP:
-                tester.stop()
-            elif name == ADD:
-                tester.add_users(*args)
-            elif name == REMOVE:
-                tester.remove_users(*args)
-            elif name == RATE:
-                tester.set_arrival_rate(*args)
-        except ValueError:
-            pass  # a control that does not apply to this workload
-
-    def listen() -> None:
-        while True:
-            command = commands.get()
-            if command is None:
-                return
-            loop.call_soon_threadsafe(obey, command)
-
-    threading.Thread(target=listen, daemon=True, name="commands").start()
-    outcome = await tester.wait()
-    reports.put(("done", worker, _outcome_to_wire(outcome)))
-
-
-def _await_go(commands: mp.Queue) -> tuple[float, float] | None:
-    """When the pool was launched and its workers' common start (epoch seconds), or None if told to stop
-    first or the parent is gone."""
-    parent = mp.parent_process()
-    while parent is None or parent.is_alive():
-        try:
-            command = commands.get(timeout=0.5)
-        except queue.Empty:
-            continue
-        if command is not None and command[0] == GO:
-            return command[1], command[2]
-        if command is None or command[0] == STOP:
-            return None
-    return None
-
-
-def _outcome_to_wire(o: WorkerOutcome) -> dict[str, Any]:
-    c = o.counts
-    return {
-        "worker": o.worker,
-        "exit_reason": o.exit_reason.value,
-        "started": o.started,
-        "ended": o.ended,
-        "requests": o.requests,
-        "errors": o.errors,
-        "counts": [c.active_users, c.sessions_started, c.sessions_dropped, c.sessions_late],
-        "requests_file": str(o.requests_file) if o.requests_file else None,
-        "measured": o.measured.to_wire() if o.measured is not None else None,
-        "corrected": o.corrected.to_wire() if o.corrected is not None else None,
-    }
-
-
-def _outcome_from_wire(d: dict[str, Any]) -> WorkerOutcome:
-    def histogram(wire: dict[str, Any] | None) -> LatencyHistogram | None:
-        return LatencyHistogram.from_wire(wire) if wire is not None else None
-
-    return WorkerOutcome(
-        worker=d["worker"],
-        exit_reason=ExitReason(d["exit_reason"]),
-        started=d["started"],
-        ended=d["ended"],
-        requests=d["requests"],
-        errors=d["errors"],
-        counts=UserCounts(*d["counts"]),
-        requests_file=Path(d["requests_file"]) if d["requests_file"] else None,
-        measured=histogram(d["measured"]),
-        corrected=histogram(d["corrected"]),
-    )
-
-
-# ------------------------------------------------------------------------------------------- the parent side
 class PoolHandle:
-    """A run across worker processes; the same controls as ``RunHandle``."""
+    """A run across a cluster's workers; the same controls as ``RunHandle``."""
 
     def __init__(
         self,
         config: RunConfig,
-        spec: object,
-        trace: object,
-        progress=None,
+        cluster: Cluster,
+        jobs: list[WorkerJob],
+        progress: Callable[[dict[str, Any]], None] | None = None,
         *,
         facts: dict[str, Any] | None = None,
         profile: ProfileRate | None = None,
         launched: float | None = None,
     ) -> None:
         self.config = config
+        self.cluster = cluster
+        self.workers = config.workers
         # epoch seconds; a profile clock without profile_start shows this moment's time at its start
         self.launched = launched or time.time()
         self.start_at: float | None = None  # the workers' common start (epoch seconds), once released
         self._first_facts = facts or {}  # what run.json says before the workers report
         self._profile = profile  # worker 0's profile clock, for run.json's window at the release
-        self.workers = config.workers
+        self._jobs = jobs
         self.stats = LiveStats()
         self._progress = progress
-        self._spec, self._trace = spec, trace
-        context = mp.get_context("spawn")
-        self._reports: mp.Queue = context.Queue()
-        self._commands: list[mp.Queue] = [context.Queue() for _ in range(self.workers)]
-        self._processes = [
-            context.Process(
-                target=worker_main,
-                name=f"tracereplay-worker-{i}",
-                daemon=True,
-                args=(spec, trace, config, i, self.workers, self._commands[i], self._reports),
-            )
-            for i in range(self.workers)
-        ]
+        self.control_latency_s: list[float] = []  # command sent → applied by a worker, each time
+        self._streams = {
+            (kind, w): ReceivedStream(config.out, kind, w, schema)
+            for w in range(self.workers)
+            for kind, schema in ((REQUESTS, REQUEST_SCHEMA), (USERS, USERS_SCHEMA))
+        }
         self._outcomes: dict[int, WorkerOutcome] = {}
-        self._failures: list[tuple[str, str]] = []
+        self._failures: dict[int, tuple[str, str]] = {}
+        self._lost: dict[int, dict[str, Any]] = {}
+        self._received: dict[int, WorkerOutcome] = {}  # what each worker's intervals added up to
+        self._gone_checks = [0] * self.workers
         self._facts: dict[str, Any] = {}
         self._kind = "model"
+        shares = [config.for_worker(w) for w in range(self.workers)]
+        self._users = [s.users or 0 for s in shares]  # each worker's users, as split and steered
         self._rate: float | None = config.arrival_rate
-        self._next = 0  # round robin for add/remove
         self._changed = asyncio.Event()
-        self._ready_count = 0
-        self._started_count = 0
+        self._ready: set[int] = set()
+        self._started: set[int] = set()
+        self._closing = threading.Event()
 
     # runtime control -----------------------------------------------------------------------------------
     @property
@@ -225,57 +130,76 @@ class PoolHandle:
         return self._rate
 
     def add_users(self, n: int) -> None:
-        for worker, share in self._split(n):
-            self._commands[worker].put((ADD, share))
+        """n more users, each to the running worker with the fewest."""
+        live = self._running()
+        if self.config.workload is not Workload.CLOSED:
+            raise ValueError("add_users applies to the closed workload (use set_arrival_rate for open)")
+        for worker, count in self._rebalance(n, live, fewest=True).items():
+            self._users[worker] += count
+            self.cluster.send(worker, [ADD, count, time.time()])
 
     def remove_users(self, n: int) -> int:
-        for worker, share in self._split(n):
-            self._commands[worker].put((REMOVE, share))
+        """n fewer users, each from the running worker with the most; returns how many."""
+        if self.config.workload is not Workload.CLOSED:
+            raise ValueError("remove_users applies to the closed workload (use set_arrival_rate for open)")
+        live = self._running()
+        n = min(n, sum(self._users[w] for w in live))
+        for worker, count in self._rebalance(n, live, fewest=False).items():
+            self._users[worker] -= count
+            self.cluster.send(worker, [REMOVE, count, time.time()])
         return n
 
     def set_arrival_rate(self, rate: float) -> None:
+        """The whole run's arrival rate, split evenly over the running workers."""
+        live = self._running()
         self._rate = rate
-        for q in self._commands:
-            q.put((RATE, rate / self.workers))
+        for worker in live:
+            self.cluster.send(worker, [RATE, rate / max(1, len(live)), time.time()])
 
     def stop(self) -> None:
-        for q in self._commands:
-            q.put((STOP,))
+        for worker in self._running():
+            self.cluster.send(worker, [STOP, time.time()])
 
-    def _split(self, n: int) -> list[tuple[int, int]]:
-        shares = [0] * self.workers
-        for _ in range(n):
-            shares[self._next] += 1
-            self._next = (self._next + 1) % self.workers
-        return [(w, s) for w, s in enumerate(shares) if s]
+    def _running(self) -> list[int]:
+        return [w for w in range(self.workers) if w not in self._lost and w not in self._outcomes]
+
+    def _rebalance(self, n: int, live: list[int], *, fewest: bool) -> dict[int, int]:
+        """Which workers take (or give up) ``n`` users, one at a time, keeping their shares level."""
+        users = {w: self._users[w] for w in live}
+        moves: dict[int, int] = {}
+        for _ in range(n if live else 0):
+            worker = min(users, key=users.get) if fewest else max(users, key=users.get)  # type: ignore[arg-type]
+            users[worker] += 1 if fewest else -1
+            moves[worker] = moves.get(worker, 0) + 1
+        return moves
 
     # lifecycle -----------------------------------------------------------------------------------------
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        for process in self._processes:
-            process.start()
+        await asyncio.to_thread(self.cluster.launch, self._jobs)
         threading.Thread(target=self._pump, args=(loop,), daemon=True, name="reports").start()
         self._tick = loop.create_task(self._each_second())
-        await self._until(lambda: self._ready_count == self.workers)
+        await self._until(lambda: len(self._ready) == self.workers)
         self._release()
-        await self._until(lambda: self._started_count == self.workers)
+        await self._until(lambda: len(self._started) == self.workers)
         # the live clock starts with the load, not with the spawning
         self.stats.started = time.monotonic() + (self.start_at or time.time()) - time.time()
 
-    async def _until(self, condition) -> None:
-        """Wait until ``condition()``; a worker's failure stops the others and raises it."""
-        while not condition() and not self._failures and self._any_alive():
+    async def _until(self, condition: Callable[[], bool]) -> None:
+        """Wait until ``condition()``; a worker failing or lost before the load starts fails the run."""
+        while not condition() and not self._failures and not self._lost:
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), 0.5)
-        if self._failures:
+        if self._failures or self._lost:
             self.stop()
-            await self._join()
-            self._raise_first_failure()
-        if not condition() and self._ready_count < self.workers:  # died unheard (after the release: wait())
-            self.stop()
-            await self._join()
-            raise errors.TracereplayError("the worker processes ended before their load started")
+            await self._shutdown()
+            if self._failures:
+                self._raise_first_failure()
+            raise errors.TracereplayError(
+                f"worker {min(self._lost)} ({self._lost[min(self._lost)]['where']}) ended before the load "
+                f"started ({self.cluster.describe()})"
+            )
 
     def _release(self) -> None:
         """Pick the one start of every worker's load and profile clock; run.json's window starts there."""
@@ -285,28 +209,45 @@ class PoolHandle:
             window = run_window(self._profile, self.config.for_worker(0), start)
             self._first_facts = {**self._first_facts, "profile": window}
         write_start(self.config, self._first_facts, started=start)
-        for q in self._commands:
-            q.put((GO, self.launched, self.start_at))
+        for worker in range(self.workers):
+            self.cluster.send(worker, [GO, self.launched, self.start_at])
 
     async def wait(self) -> RunResult:
-        while len(self._outcomes) + len(self._failures) < self.workers and self._any_alive():
+        while len(self._outcomes) + len(self._lost) < self.workers:
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), 0.5)
-        await asyncio.sleep(0.05)  # the last reports in flight
-        self._tick.cancel()
-        await self._join()
-        outcomes = [self._outcomes.get(i) or self._lost(i) for i in range(self.workers)]
+        await self._shutdown()
+        files = await asyncio.gather(*(asyncio.to_thread(s.finish) for s in self._streams.values()))
+        requests_files = {w: f for (kind, w), f in zip(self._streams, files, strict=True) if kind == REQUESTS}
+        outcomes = [
+            self._with_file(self._outcomes.get(w) or self._received_outcome(w), requests_files[w])
+            for w in range(self.workers)
+        ]
         if not self._outcomes and self._failures:
             self._raise_first_failure()
-        return finish_run(self.config, {**self._facts, "source": self._kind}, outcomes)
+        facts = {**self._facts, "source": self._kind, "model": self._first_facts.get("model")}
+        lost = [self._lost[w] for w in sorted(self._lost)]
+        return finish_run(self.config, facts, outcomes, lost_workers=lost)
 
-    def _lost(self, worker: int) -> WorkerOutcome:
+    async def _shutdown(self) -> None:
+        self._tick.cancel()
+        await asyncio.to_thread(self.cluster.close, self.config.grace + 5)
+        self._closing.set()
+        # reports read before the close are merged; the reader stops within its poll
+        await asyncio.sleep(0)
+
+    @staticmethod
+    def _with_file(outcome: WorkerOutcome, path: Path | None) -> WorkerOutcome:
+        return dataclasses.replace(outcome, requests_file=path)
+
+    def _received_outcome(self, worker: int) -> WorkerOutcome:
+        """A lost worker's outcome: what its intervals shipped before it was lost."""
         now = time.time()
-        return WorkerOutcome(
+        return self._received.get(worker) or WorkerOutcome(
             worker=worker,
             exit_reason=ExitReason.ERROR,
-            started=now,
+            started=self.start_at or now,
             ended=now,
             requests=0,
             errors=0,
@@ -314,56 +255,105 @@ class PoolHandle:
             requests_file=None,
         )
 
-    def _any_alive(self) -> bool:
-        return any(p.is_alive() for p in self._processes)
-
-    async def _join(self) -> None:
-        for q in self._commands:
-            q.put(None)
-        deadline = time.monotonic() + self.config.grace + 5
-        while self._any_alive() and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        for process in self._processes:
-            if process.is_alive():
-                process.terminate()
-            process.join(timeout=1)
-
     def _pump(self, loop: asyncio.AbstractEventLoop) -> None:
-        while True:
-            try:
-                message = self._reports.get(timeout=0.5)
-            except queue.Empty:
-                if loop.is_closed() or (not self._any_alive() and self._reports.empty()):
-                    return
+        while not self._closing.is_set():
+            message = self.cluster.receive(0.5)
+            if message is None:
                 continue
-            except (EOFError, OSError):
-                return
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            try:
                 loop.call_soon_threadsafe(self._on_report, message)
+            except RuntimeError:  # the loop closed meanwhile
+                return
 
-    def _on_report(self, message: tuple) -> None:
-        kind = message[0]
-        if kind == "interval":
-            self.stats.add(interval_from_wire(message[1]))
-        elif kind == "ready":
-            self._ready_count += 1
-        elif kind == "started":
-            self._started_count += 1
-            self._facts, self._kind = message[2], message[3]
-        elif kind == "done":
-            self._outcomes[message[1]] = _outcome_from_wire(message[2])
-        elif kind == "error":
-            self._failures.append((message[2], message[3]))
+    def _on_report(self, message: Report) -> None:
+        kind, worker = message["kind"], message["worker"]
+        for part, data in (message.get("parts") or {}).items():
+            self._streams[(part, worker)].append(data)
+        if kind == INTERVAL:
+            interval = interval_from_wire(message["interval"])
+            if worker not in self._lost:
+                self.stats.add(interval)
+            self._count_received(worker, interval)
+        elif kind == READY:
+            self._ready.add(worker)
+        elif kind == STARTED:
+            self._started.add(worker)
+            self._facts, self._kind = message["facts"], message["source"]
+        elif kind == APPLIED:
+            if message.get("sent") is not None:
+                self.control_latency_s.append(message["applied"] - message["sent"])
+        elif kind == DONE:
+            self._outcomes[worker] = outcome_from_wire(message["outcome"], None)
+        elif kind == ERROR:
+            self._failures[worker] = (message["type"], message["text"])
+            if worker in self._started:
+                self._mark_lost(worker, f"failed: {message['text']}")
         self._changed.set()
+
+    def _count_received(self, worker: int, interval: Any) -> None:
+        before = self._received.get(worker)
+        corrected = before.corrected if before is not None and before.corrected else LatencyHistogram.empty()
+        corrected.add(interval.histogram)
+        self._received[worker] = WorkerOutcome(
+            worker=worker,
+            exit_reason=ExitReason.ERROR,
+            started=before.started if before is not None else (self.start_at or time.time()),
+            ended=time.time(),
+            requests=(before.requests if before is not None else 0) + interval.requests,
+            errors=(before.errors if before is not None else 0) + interval.errors,
+            counts=interval.counts,
+            requests_file=None,
+            corrected=corrected,
+        )
 
     async def _each_second(self) -> None:
         while True:
             await asyncio.sleep(1.0)
-            if self._progress is not None and self._started_count == self.workers:
+            self._watch()
+            if self._progress is not None and len(self._started) == self.workers:
                 self._progress(self.stats.snapshot())
 
+    def _watch(self) -> None:
+        """Find workers gone without their "done": lost (reported, the run goes on)."""
+        for worker in self._running():
+            gone = not self.cluster.alive(worker)
+            self._gone_checks[worker] = self._gone_checks[worker] + 1 if gone else 0
+            if self._gone_checks[worker] >= LOST_AFTER_CHECKS:
+                self._mark_lost(worker, "gone")
+
+    def _mark_lost(self, worker: int, why: str) -> None:
+        if worker in self._lost or worker in self._outcomes:
+            return
+        at_s = time.time() - self.start_at if self.start_at is not None else 0.0
+        duration = self.config.duration
+        entry: dict[str, Any] = {
+            "worker": worker,
+            "where": self.cluster.where(worker),
+            "why": why,
+            "at_s": round(at_s, 3),
+            "lost_s": round(max(0.0, duration - at_s), 3) if duration is not None else None,
+            "users": self._users[worker] if self.config.workload is Workload.CLOSED else None,
+            "arrival_rate": (
+                self._rate / max(1, len(self._running())) if self._rate is not None else None
+            ),
+        }
+        self._lost[worker] = entry
+        self.stats.forget(worker)
+        self._changed.set()
+        if worker not in self._started:
+            return  # before the load: start() fails the run
+        left = len(self._running())
+        users = f"its {entry['users']:,} users stop" if entry["users"] is not None else "its arrivals stop"
+        lost_time = f", {entry['lost_s']:.0f}s of their load lost" if entry["lost_s"] is not None else ""
+        warnings.warn(
+            f"worker {worker} ({entry['where']}) lost {at_s:.1f}s into the run ({why}): {users}{lost_time}; "
+            f"the run goes on with {left} worker{'s' if left != 1 else ''}",
+            WorkerLost,
+            stacklevel=1,
+        )
+
     def _raise_first_failure(self) -> None:
-        name, text = self._failures[0]
+        name, text = self._failures[min(self._failures)]
         error_type = getattr(errors, name, errors.TracereplayError)
         if error_type is errors.ConfigError:
             raise errors.ConfigError(text)
@@ -373,9 +363,16 @@ class PoolHandle:
 
 
 async def start_pool(
-    model: object, *, target: str, trace: object = None, progress=None, **settings: Any
+    model: object,
+    *,
+    target: str,
+    trace: object = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+    on: Cluster | None = None,
+    **settings: Any,
 ) -> PoolHandle:
-    """Validate, write ``run.json``, start ``workers`` processes; returns once they all run."""
+    """Validate, write ``run.json``, start the workers (``workers`` local processes, or one per worker of
+    the Dask cluster ``cluster`` names, or of ``on``); returns once they all run."""
     config = RunConfig(target=target, **settings).validate(trace=trace is not None)
     pack = load_pack(config.actions)  # a bad pack is one clear error here, not one per worker
     for spec in (model, trace):
@@ -384,15 +381,39 @@ async def start_pool(
     actions = small_spec_actions(model) if trace is None else None
     if actions is not None:  # a script or a behaviour: checked before run.json is written
         check_actions(pack, actions, source=f"{describe_spec(model, None) or 'script'}")
-    # run.json says from the start what the run is meant to do: the profile window (its wall_start is set
-    # once the workers are up and released: PoolHandle._release)
-    launched = time.time()
-    now = datetime.fromtimestamp(launched, UTC)
-    profile = spec_profile(model, config.for_worker(0), now=now) if trace is None else None
-    facts: dict[str, Any] = {"model": describe_spec(model, trace)}
-    if profile is not None:
-        facts["profile"] = run_window(profile, config.for_worker(0), now)
-    write_start(config, facts, started=now)
-    handle = PoolHandle(config, model, trace, progress, facts=facts, profile=profile, launched=launched)
+    cluster = on or await asyncio.to_thread(_open_cluster, config)  # a LocalCluster takes seconds
+    try:
+        if cluster.size != config.workers:
+            config = RunConfig(target=target, **{**settings, "workers": cluster.size}).validate(
+                trace=trace is not None
+            )
+        # run.json says from the start what the run is meant to do: the profile window (its wall_start is set
+        # once the workers are up and released: PoolHandle._release)
+        launched = time.time()
+        now = datetime.fromtimestamp(launched, UTC)
+        profile = spec_profile(model, config.for_worker(0), now=now) if trace is None else None
+        facts: dict[str, Any] = {"model": describe_spec(model, trace)}
+        if profile is not None:
+            facts["profile"] = run_window(profile, config.for_worker(0), now)
+        write_start(config, facts, started=now)
+        files = {} if cluster.shares_disk else job_files(model, trace, config.actions, config.ca_cert)
+        jobs = [
+            WorkerJob(spec=model, trace=trace, config=config, worker=w, workers=config.workers, files=files)
+            for w in range(config.workers)
+        ]
+    except BaseException:
+        await asyncio.to_thread(cluster.close, 0)
+        raise
+    handle = PoolHandle(config, cluster, jobs, progress, facts=facts, profile=profile, launched=launched)
     await handle.start()
     return handle
+
+
+def _open_cluster(config: RunConfig) -> Cluster:
+    """The cluster ``config`` asks for: a Dask cluster (``cluster``), else ``workers`` local processes."""
+    if config.cluster is None:
+        return ProcessCluster(config.workers)
+    # here, not at the top: distributed takes a second to import, and only --cluster runs need it
+    from tracereplay.replay.cluster.dask import DaskCluster
+
+    return DaskCluster(config.cluster)

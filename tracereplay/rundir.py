@@ -12,11 +12,15 @@ A run directory holds::
 
 The part rule: a worker appends each second's rows to its ``.arrows`` stream and hands them to the kernel
 at once, so a crashed or killed worker loses at most the last second, and the stream stays readable up
-to the last complete batch. When the worker ends, the stream is converted into ``.parquet`` (written to a
-temporary sibling, renamed into place, then the stream is removed). A reader takes, per worker, the
-Parquet file when there is one (a crash between the rename and the removal leaves both: nothing is
-counted twice), else the stream. Runs written before the streams kept one ``requests-<w>.partNNNNNN
-.parquet`` a second; those parts are still read the same way.
+to the last complete batch. A worker in another process or on another machine (``replay/cluster/``)
+encodes the same stream in memory (:class:`StreamBytes`) and ships each second's bytes to the parent,
+which appends them to the same file (:class:`ReceivedStream`): the file is byte for byte the stream the
+worker would have written itself, and a lost worker loses what was not shipped yet. When the worker
+ends, the stream is converted into ``.parquet`` (written to a temporary sibling, renamed into place,
+then the stream is removed). A reader takes, per worker, the Parquet file when there is one (a crash
+between the rename and the removal leaves both: nothing is counted twice), else the stream. Runs written
+before the streams kept one ``requests-<w>.partNNNNNN.parquet`` a second; those parts are still read the
+same way.
 
 ``run.json`` is written by :func:`write_run_json` only (at the start with ``exit_reason`` "running", at
 the end with the totals) and read by :func:`read_run_json` only, which validates it: a run directory is
@@ -27,16 +31,18 @@ and the field.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import platform
 import re
 import sys
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -132,6 +138,8 @@ class RunMeta:
     profile: dict[str, Any] | None = None  # open workload on a model: the profile window it covers
     requests: int = 0
     totals: dict[str, Any] = field(default_factory=dict)
+    # workers lost mid-run (a killed process, a vanished cluster node): worker, where, users, at_s, lost_s
+    lost_workers: list[dict[str, Any]] = field(default_factory=list)
     tracereplay: str | None = None  # who wrote it: stamped by write_run_json
     python: str | None = None
     host: str | None = None
@@ -228,8 +236,16 @@ def meta_from_dict(data: Any, path: Path) -> RunMeta:
         profile=get("profile", (dict,)),
         requests=requests,
         totals=get("totals", (dict,), default={}),
+        lost_workers=_lost_workers(get("lost_workers", (list,), default=[]), path),
         **{n: v for n, v in strings.items() if v is not None},
     )
+
+
+def _lost_workers(entries: list[Any], path: Path) -> list[dict[str, Any]]:
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("worker"), int):
+            raise InputError(path, f"field 'lost_workers' item {i} is not an object with a worker number")
+    return entries
 
 
 # ---------------------------------------------------------------------------------------- worker files
@@ -308,6 +324,14 @@ def stream_batches(path: Path, columns: list[str] | None = None) -> Iterator[pa.
             yield batch.select(columns) if columns is not None else batch
 
 
+class StreamSink(Protocol):
+    """Where a recorder's batches go: its ``.arrows`` file, or bytes shipped to the parent."""
+
+    def write(self, table: pa.Table) -> None: ...
+
+    def finish(self) -> Path | None: ...
+
+
 class StreamWriter:
     """One worker's ``.arrows`` stream: :meth:`write` appends a batch and hands it to the kernel at once,
     so it survives the process being killed; :meth:`finish` converts it into the worker's Parquet file."""
@@ -333,20 +357,82 @@ class StreamWriter:
         """Close the stream, write ``<kind>-<worker>.parquet`` from it (atomically), remove the stream."""
         self._writer.close()
         self._sink.close()
-        target = worker_path(self.run_dir, self.kind, self.worker, PARQUET)
-        with atomic_path(target) as tmp, pq.ParquetWriter(tmp, self.schema, compression="zstd") as out:
-            pending: list[pa.RecordBatch] = []
-            rows = 0
-            for batch in stream_batches(self.path):
-                pending.append(batch)
-                rows += batch.num_rows
-                if rows >= ROW_GROUP_ROWS:
-                    out.write_table(pa.Table.from_batches(pending, self.schema), row_group_size=rows)
-                    pending, rows = [], 0
-            if pending:
-                out.write_table(pa.Table.from_batches(pending, self.schema), row_group_size=max(rows, 1))
-        self.path.unlink(missing_ok=True)
-        return target
+        return stream_to_parquet(self.run_dir, self.kind, self.worker, self.schema)
+
+
+class StreamBytes:
+    """A worker's stream encoded in memory, for a worker whose run directory is elsewhere: :meth:`take`
+    hands over the bytes written since the last take (whole IPC messages), which the parent appends to
+    the stream file with :class:`ReceivedStream`. The first take starts with the schema; the take after
+    :meth:`finish` ends with the end-of-stream marker."""
+
+    def __init__(self, schema: pa.Schema) -> None:
+        self.schema = schema
+        self._buffer = io.BytesIO()
+        self._lock = threading.Lock()  # written by the recorder's flush thread, taken in the event loop
+        self._writer = pa.ipc.new_stream(self._buffer, schema, options=STREAM_OPTIONS)
+        self.rows = 0
+        self.write(schema.empty_table())
+
+    def write(self, table: pa.Table) -> None:
+        with self._lock:
+            self._writer.write_table(table)
+            self.rows += table.num_rows
+
+    def finish(self) -> None:
+        with self._lock:
+            self._writer.close()
+
+    def take(self) -> bytes:
+        with self._lock:
+            data = self._buffer.getvalue()
+            self._buffer.seek(0)
+            self._buffer.truncate()
+            return data
+
+
+class ReceivedStream:
+    """The parent's end of a :class:`StreamBytes`: each piece appended to ``<kind>-<worker>.arrows`` and
+    handed to the kernel at once; :meth:`finish` converts the file into the worker's Parquet file."""
+
+    def __init__(self, run_dir: str | Path, kind: str, worker: int, schema: pa.Schema) -> None:
+        self.run_dir, self.kind, self.worker, self.schema = Path(run_dir), kind, worker, schema
+        self.path = worker_path(run_dir, kind, worker, STREAM)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = self.path.open("wb", buffering=0)
+
+    def append(self, data: bytes) -> None:
+        if data:
+            self._file.write(data)
+
+    def finish(self) -> Path | None:
+        """Close the file and convert it (a lost worker's, without its end marker, up to its last whole
+        batch); None if nothing ever arrived."""
+        self._file.close()
+        if self.path.stat().st_size == 0:
+            self.path.unlink()
+            return None
+        return stream_to_parquet(self.run_dir, self.kind, self.worker, self.schema)
+
+
+def stream_to_parquet(run_dir: str | Path, kind: str, worker: int, schema: pa.Schema) -> Path:
+    """Convert a closed ``<kind>-<worker>.arrows`` into ``<kind>-<worker>.parquet`` (written atomically,
+    in row groups of ``ROW_GROUP_ROWS``), then remove the stream; returns the Parquet file."""
+    source = worker_path(run_dir, kind, worker, STREAM)
+    target = worker_path(run_dir, kind, worker, PARQUET)
+    with atomic_path(target) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as out:
+        pending: list[pa.RecordBatch] = []
+        rows = 0
+        for batch in stream_batches(source):
+            pending.append(batch)
+            rows += batch.num_rows
+            if rows >= ROW_GROUP_ROWS:
+                out.write_table(pa.Table.from_batches(pending, schema), row_group_size=rows)
+                pending, rows = [], 0
+        if pending:
+            out.write_table(pa.Table.from_batches(pending, schema), row_group_size=max(rows, 1))
+    source.unlink(missing_ok=True)
+    return target
 
 
 def _first_line(exc: BaseException) -> str:

@@ -39,6 +39,8 @@ def test_what_the_writer_writes_the_reader_reads_back(tmp_path) -> None:
         ('{"started": "2026-01-01T00:00:00", "requests": -1}', "field 'requests' is -1"),
         ('{"started": "2026-01-01T00:00:00", "totals": []}', "field 'totals' is list"),
         ('{"started": "2026-01-01T00:00:00", "requests": true}', "field 'requests' is bool"),
+        ('{"started": "2026-01-01T00:00:00", "lost_workers": {}}', "field 'lost_workers' is dict"),
+        ('{"started": "2026-01-01T00:00:00", "lost_workers": [{"at_s": 1}]}', "'lost_workers' item 0"),
     ],
 )
 def test_a_damaged_run_json_is_one_error_naming_the_file_and_field(tmp_path, document, says) -> None:
@@ -116,3 +118,48 @@ def test_no_run_json_is_none_and_a_folder_in_its_place_is_an_error(tmp_path) -> 
     (tmp_path / "run.json").mkdir()
     with pytest.raises(InputError, match=r"run\.json"):
         rundir.read_run_json(tmp_path)
+
+
+def _users_rows(worker: int, n: int) -> pa.Table:
+    now = datetime(2026, 1, 2, tzinfo=UTC)
+    rows = [
+        {"ts": now, "worker": worker, "active_users": i, "sessions_started": i, "sessions_dropped": 0,
+         "sessions_late": 0, "requests": i, "errors": 0}
+        for i in range(n)
+    ]  # fmt: skip
+    return pa.Table.from_pylist(rows, schema=rundir.USERS_SCHEMA)
+
+
+def test_shipped_stream_bytes_make_the_file_the_worker_would_have_written(tmp_path) -> None:
+    """A remote worker's StreamBytes, appended piece by piece by the parent, read as one stream."""
+    shipped = rundir.StreamBytes(rundir.USERS_SCHEMA)
+    received = rundir.ReceivedStream(tmp_path, rundir.USERS, 3, rundir.USERS_SCHEMA)
+    for n in (2, 0, 5):
+        shipped.write(_users_rows(3, n))
+        received.append(shipped.take())
+    assert [b.num_rows for b in rundir.stream_batches(received.path) if b.num_rows] == [2, 5]
+    shipped.finish()
+    received.append(shipped.take())  # the end-of-stream marker
+    path = received.finish()
+    assert path == tmp_path / "users-3.parquet" and not received.path.exists()
+    assert pa.parquet.read_table(path).column("active_users").to_pylist() == [0, 1, 0, 1, 2, 3, 4]
+
+
+def test_a_lost_workers_received_stream_keeps_every_whole_second(tmp_path) -> None:
+    shipped = rundir.StreamBytes(rundir.USERS_SCHEMA)
+    received = rundir.ReceivedStream(tmp_path, rundir.USERS, 1, rundir.USERS_SCHEMA)
+    shipped.write(_users_rows(1, 4))
+    received.append(shipped.take())
+    shipped.write(_users_rows(1, 9))  # written, never shipped: the worker was lost
+    path = received.finish()  # no end-of-stream marker ever came
+    assert path is not None and pa.parquet.read_table(path).num_rows == 4
+    nothing = rundir.ReceivedStream(tmp_path, rundir.REQUESTS, 2, rundir.REQUEST_SCHEMA)
+    assert nothing.finish() is None and not list(tmp_path.glob("requests-2.*"))
+
+
+def test_lost_workers_round_trip_through_run_json(tmp_path) -> None:
+    lost = [{"worker": 1, "where": "tcp://127.0.0.1:4000", "at_s": 2.5, "lost_s": 5.5, "users": 4}]
+    meta = rundir.RunMeta(target="http://127.0.0.1:9", started=datetime.now(UTC), lost_workers=lost)
+    rundir.write_run_json(tmp_path, meta)
+    back = rundir.read_run_json(tmp_path)
+    assert back is not None and back.lost_workers == lost

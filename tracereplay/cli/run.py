@@ -195,7 +195,8 @@ def _settings(command: str, options: dict[str, Any]) -> dict[str, Any]:
         if settings["workers"] not in (None, 1):
             raise click.UsageError("--metrics-port and --dashboard need --workers 1 (they count in-process)")
         settings["workers"] = 1
-    settings["workers"] = settings["workers"] or default_workers()
+    # a Dask cluster gives one worker per Dask worker; else one local process per core
+    settings["workers"] = settings["workers"] or (1 if settings.get("cluster") else default_workers())
     return settings
 
 

@@ -1,0 +1,133 @@
+"""Scale-out: a run on a Dask LocalCluster (``--cluster local:2``) beside the local pool (``--workers 2``).
+
+    .venv/bin/python benchmarks/cluster.py [--seconds 10] [--rounds 3] [--users 50]
+
+Both runs, rounds alternating, against one nginx on 127.0.0.1 (``apt-get install -y nginx``): the behaviour
+model fitted on the bundled sample traffic, ``--users`` users with no waits (``--think-scale 0``), recording
+on. Printed per arm, medians over the rounds:
+- req/s: successful requests over the load's own seconds (the goal: Dask ≥ 0.9 × the local pool);
+- req per CPU-second: the same requests over the CPU time of the command and every process it started
+  (the machine is shared, so this is the steadier figure);
+- overhead s: the command's wall time minus the load's seconds (start-up, release, Parquet, tear-down);
+Then, in this process: the start-up of each (from asking for a run to every worker's load started, which
+for Dask includes starting the LocalCluster), and the live-control latency on Dask (a command sent by
+``add_users`` / ``remove_users`` → applied by its worker; ``PoolHandle.control_latency_s``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from replay_common import ROOT, demo_model, median, nginx, tracereplay
+
+from tracereplay.replay.workers import start_pool
+
+
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def one_run(model: Path, url: str, args: argparse.Namespace, work: Path, how: list[str]) -> dict[str, float]:
+    cpu, wall = children_cpu_s(), time.monotonic()
+    result = tracereplay(
+        "run", str(model), "--target", url, "--users", str(args.users), "--think-scale", "0",
+        "--duration", f"{args.seconds}s", *how, "-o", str(work / f"run-{'-'.join(how)}"),
+    )  # fmt: skip
+    wall, cpu = time.monotonic() - wall, children_cpu_s() - cpu
+    ok = result["requests"] - result["errors"]
+    return {
+        "rps": ok / result["duration_s"],
+        "per_cpu_s": ok / cpu,
+        "overhead_s": wall - result["duration_s"],
+    }
+
+
+async def startup_figures(model: Path, url: str, work: Path, rounds: int) -> dict[str, list[float]]:
+    """Seconds from asking for a run to every worker's load started (``start_pool`` returning): 2 spawned
+    local processes, or a LocalCluster of 2 started for the run."""
+    arms = {"--workers 2": {"workers": 2}, "--cluster local:2": {"cluster": "local:2"}}
+    figures: dict[str, list[float]] = {name: [] for name in arms}
+    for i in range(rounds):
+        for name, how in arms.items():
+            started = time.monotonic()
+            handle = await start_pool(
+                str(model), target=url, users=2, duration=1, out=str(work / f"startup-{i}-{name[2:9]}"), **how
+            )
+            figures[name].append(time.monotonic() - started)
+            await handle.wait()
+    return figures
+
+
+async def control_latency(model: Path, url: str, work: Path, commands: int) -> list[float]:
+    handle = await start_pool(
+        str(model), target=url, users=10, think_scale=0.1, duration=commands + 3, out=str(work / "control"),
+        cluster="local:2", actions=None,
+    )  # fmt: skip
+    for i in range(commands):
+        await asyncio.sleep(1.0)
+        if i % 2:
+            handle.remove_users(1)
+        else:
+            handle.add_users(1)
+    await handle.wait()
+    return handle.control_latency_s
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--users", type=int, default=50)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="tr-cluster-"))
+    model = demo_model(work)
+    arms = {"--workers 2": ["--workers", "2"], "--cluster local:2": ["--cluster", "local:2"]}
+    figures: dict[str, list[dict[str, float]]] = {name: [] for name in arms}
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", file=sys.stderr)
+    with nginx(cpu=1) as url:
+        for round_ in range(args.rounds):
+            for name, how in arms.items():
+                figures[name].append(one_run(model, url, args, work, how))
+            print(
+                f"round {round_ + 1}: "
+                + "  ".join(f"{n} {f[-1]['rps']:,.0f} req/s" for n, f in figures.items()),
+                file=sys.stderr,
+            )
+        latencies = asyncio.run(control_latency(model, url, work, 6))
+        startups = asyncio.run(startup_figures(model, url, work, args.rounds))
+    load_end = os.getloadavg()[0]
+
+    def med(name: str, key: str) -> float:
+        return median([f[key] for f in figures[name]])
+
+    base = med("--workers 2", "rps")
+    print(
+        f"\n{args.users} users, no waits, {args.seconds:g}s × {args.rounds} rounds, medians "
+        f"(load average {load_end:.1f} at the end, {os.cpu_count()} cores shared with nginx and others)"
+    )
+    print(f"{'arm':22} {'req/s':>9} {'× local':>8} {'req/CPU-s':>10} {'overhead s':>11}")
+    for name in arms:
+        print(
+            f"{name:22} {med(name, 'rps'):>9,.0f} {med(name, 'rps') / base:>8.2f} "
+            f"{med(name, 'per_cpu_s'):>10,.0f} {med(name, 'overhead_s'):>11.1f}"
+        )
+    for name, values in startups.items():
+        rounds = ", ".join(f"{v:.2f}" for v in values)
+        print(f"start-up {name:22} median {median(values):.2f}s  (rounds: {rounds})")
+    if latencies:
+        ms = sorted(1000 * v for v in latencies)
+        print(f"live control, Dask local:2: {len(ms)} commands, median {median(ms):.1f} ms, max {ms[-1]:.1f}")
+    print(f"(run from {ROOT})")
+
+
+if __name__ == "__main__":
+    main()

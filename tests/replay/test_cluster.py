@@ -1,0 +1,198 @@
+"""Runs on a Dask cluster: a LocalCluster in this process, and a real ``dask scheduler`` with two
+``dask worker`` processes on 127.0.0.1, against a server on 127.0.0.1 that counts what it is sent.
+
+The run directory is written by the client from the parts the workers ship (no shared disk is used), so
+the merged request count must equal the server's own count; a worker killed mid-run is reported and the
+run goes on; an unreachable scheduler is one line and exit status 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from aiohttp import web
+
+from tracereplay.replay.workers import start_pool
+from tracereplay.report.load import load_run
+from tracereplay.rundir import read_run_json
+
+BIN = Path(sys.executable).parent
+SCRIPT = 'think = "20ms"\nactions = ["GET /ping"]\n'
+
+
+class Counter:
+    """A target that answers every request at once and counts them."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+
+    def app(self) -> web.Application:
+        async def answer(request: web.Request) -> web.Response:
+            self.requests += 1
+            return web.json_response({})
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", answer)
+        return app
+
+
+@pytest.fixture
+def script(tmp_path) -> str:
+    path = tmp_path / "ping.toml"
+    path.write_text(SCRIPT)
+    return str(path)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def dask_processes(workers: int = 2) -> Iterator[tuple[str, list[subprocess.Popen]]]:
+    """A real ``dask scheduler`` and ``workers`` ``dask worker`` processes on 127.0.0.1 (each in its own
+    process group, so a test can kill one with its nanny); torn down at the end."""
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "start_new_session": True}
+    scheduler = subprocess.Popen(
+        [BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], **quiet
+    )
+    started = [scheduler]
+    try:
+        for _ in range(workers):
+            started.append(
+                subprocess.Popen(
+                    [BIN / "dask", "worker", address, "--nthreads", "1", "--host", "127.0.0.1",
+                     "--no-dashboard"],
+                    **quiet,
+                )
+            )
+        import distributed
+
+        with distributed.Client(address, timeout=60) as client:
+            client.wait_for_workers(workers, timeout=120)
+        yield address, started[1:]
+    finally:
+        for process in reversed(started):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in started:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+async def _cli(*args: str, timeout: float = 180) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tracereplay", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    return process.returncode or 0, out.decode(), err.decode()
+
+
+def _stored_requests(out: Path) -> int:
+    return sum(pq.read_metadata(p).num_rows for p in out.glob("requests-*.parquet"))
+
+
+async def test_a_local_cluster_runs_the_users_and_the_client_writes_every_request(serve, script, tmp_path):
+    counter = Counter()
+    url = await serve(counter.app())
+    out = tmp_path / "run"
+    handle = await start_pool(script, target=url, users=6, duration=3, out=str(out), cluster="local:2")
+    assert handle.workers == 2
+    handle.add_users(3)  # to the workers with the fewest: 3 + 3 → 5 + 4
+    result = await handle.wait()
+    assert result.exit_reason == "duration" and result.workers == 2
+    meta = read_run_json(out)
+    assert meta is not None and meta.workers == 2 and meta.config["cluster"] == "local:2"
+    assert meta.lost_workers == []
+    # every request the server answered is in the run directory, once, from both workers
+    assert counter.requests == result.requests == _stored_requests(out) == meta.requests > 0
+    frame = load_run(out).requests
+    assert set(frame["worker"]) == {0, 1}
+    assert not list(out.glob("*.arrows"))  # every stream became Parquet
+    assert sorted(handle._users) == [4, 5]
+    assert len(handle.control_latency_s) == 2 and max(handle.control_latency_s) < 1.0
+
+
+@pytest.mark.slow
+async def test_a_real_scheduler_and_two_workers_merge_into_the_servers_count(serve, script, tmp_path):
+    counter = Counter()
+    url = await serve(counter.app())
+    out = tmp_path / "run"
+    with dask_processes(2) as (address, _):
+        code, stdout, stderr = await _cli(
+            "run", script, "--target", url, "--users", "8", "--duration", "3s", "--cluster", address,
+            "--json", "-q", "-o", str(out),
+        )  # fmt: skip
+    assert code == 0, stderr
+    result = json.loads(stdout)
+    assert result["workers"] == 2 and result["exit_reason"] == "duration"
+    assert counter.requests == result["requests"] == _stored_requests(out) > 0
+    assert set(load_run(out).requests["worker"]) == {0, 1}
+
+
+@pytest.mark.slow
+async def test_a_worker_killed_mid_run_is_reported_and_the_run_goes_on(serve, script, tmp_path):
+    counter = Counter()
+    url = await serve(counter.app())
+    out = tmp_path / "run"
+    with dask_processes(2) as (address, workers):
+        run = asyncio.ensure_future(
+            _cli(
+                "run", script, "--target", url, "--users", "8", "--duration", "8s", "--cluster", address,
+                "--json", "-q", "-o", str(out),
+            )
+        )
+        deadline = time.monotonic() + 120
+        while not (out / "requests-1.arrows").exists() or (out / "requests-1.arrows").stat().st_size < 2000:
+            assert time.monotonic() < deadline and not run.done(), "worker 1 never shipped a part"
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)
+        before_kill = counter.requests
+        for victim in workers:  # whichever Dask worker runs share 1: kill one, nanny and all
+            os.killpg(victim.pid, signal.SIGKILL)
+            break
+        code, stdout, stderr = await run
+    assert code == 0, stderr
+    result = json.loads(stdout)
+    meta = read_run_json(out)
+    assert meta is not None and len(meta.lost_workers) == 1
+    lost = meta.lost_workers[0]
+    assert lost["users"] == 4 and 0 < lost["at_s"] < 8 and 0 < lost["lost_s"] < 8
+    assert "lost" in stderr and f"worker {lost['worker']}" in stderr
+    # the other worker ran to the end; the lost one's shipped seconds are kept, at most ~2 s of it lost
+    assert result["exit_reason"] == "duration"
+    stored = _stored_requests(out)
+    assert stored == result["requests"] and before_kill < stored <= counter.requests
+    per_second = counter.requests / 8
+    assert counter.requests - stored < 3 * per_second
+
+
+async def test_an_unreachable_scheduler_is_one_line_and_exit_1(script, tmp_path):
+    started = time.monotonic()
+    code, _, stderr = await _cli(
+        "run", script, "--target", "http://127.0.0.1:9", "--users", "1", "--duration", "1s",
+        "--cluster", f"tcp://127.0.0.1:{_free_port()}", "-o", str(tmp_path / "run"),
+    )  # fmt: skip
+    assert code == 1
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot reach the Dask scheduler" in lines[0], stderr
+    assert time.monotonic() - started < 30  # 5 s to connect, the rest is starting Python on a busy machine
