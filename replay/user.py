@@ -9,8 +9,6 @@ live numbers are listeners the user knows nothing of. Failures are announced, ne
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import logging
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -24,7 +22,7 @@ from tracereplay.replay.actions.paths import FilledPath, fill_path
 from tracereplay.replay.events import LATER_DEFAULTS, RequestEvent, RequestHook
 from tracereplay.replay.limiter import RateLimiter
 from tracereplay.replay.store import MemStore
-from tracereplay.replay.transport import ErrorKind, Request, RequestFailed, Response, Transport
+from tracereplay.replay.transports.base import ErrorKind, Request, RequestFailed, Response, Transport
 from tracereplay.replay.websocket import ORIGIN, Extract, UserWebSocket, WebSockets, WsSettings
 
 log = logging.getLogger(__name__)
@@ -221,7 +219,7 @@ class User:
             if timeout is None:
                 response = await self._transport.send(request)
             else:
-                response = await _send_within(self._transport, request, timeout)
+                response = await self._transport.send(request, timeout=timeout)  # a per-action timeout
         except Exception as error:  # a failure, or any transport surprise: a recorded result, never fatal
             failure = (
                 error if isinstance(error, RequestFailed) else RequestFailed(ErrorKind.PROTOCOL, repr(error))
@@ -244,7 +242,7 @@ class User:
             _event(
                 RequestEvent,
                 (self.key, self.session, action, method, route, path,
-                 status, intended, start, end, kind, len(response.body), None, expected, long_poll,
+                 status, intended, start, end, kind, response.size, None, expected, long_poll,
                  *LATER_DEFAULTS),
             )
         )
@@ -436,21 +434,3 @@ def remember_fields(store: MemStore, response: Response, fields: Mapping[str, st
             store.set_token(str(value))
         else:
             store.remember(name, str(value))
-
-
-#: Transport types whose ``send`` takes ``timeout=`` (replay/transports); others get ``asyncio.wait_for``.
-_TAKES_TIMEOUT: dict[type, bool] = {}
-
-
-async def _send_within(transport: Transport, request: Request, timeout: float) -> Response:
-    """``transport.send`` with a per-request timeout (a per-action one), a ``timeout`` failure past it."""
-    kind = type(transport)
-    takes = _TAKES_TIMEOUT.get(kind)
-    if takes is None:
-        takes = _TAKES_TIMEOUT[kind] = "timeout" in inspect.signature(transport.send).parameters
-    if takes:
-        return await transport.send(request, timeout=timeout)  # type: ignore[call-arg]
-    try:
-        return await asyncio.wait_for(transport.send(request), timeout)
-    except TimeoutError:
-        raise RequestFailed(ErrorKind.TIMEOUT, f"no complete answer within {timeout:g}s") from None
