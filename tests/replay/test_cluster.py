@@ -196,3 +196,21 @@ async def test_an_unreachable_scheduler_is_one_line_and_exit_1(script, tmp_path)
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot reach the Dask scheduler" in lines[0], stderr
     assert time.monotonic() - started < 30  # 5 s to connect, the rest is starting Python on a busy machine
+
+
+async def test_replay_on_a_local_cluster_ships_the_trace_and_keeps_whole_users(serve, demo_events, tmp_path):
+    """The trace file goes to the workers with their jobs (no shared disk is assumed); each recorded user
+    is replayed by one worker only, and every request the server answered is in the run directory."""
+    counter = Counter()
+    url = await serve(counter.app())
+    out = tmp_path / "replay"
+    handle = await start_pool(
+        None, trace=demo_events, target=url, speed=50, max_gap=0.2, duration=4, out=str(out),
+        cluster="local:2",
+    )  # fmt: skip
+    result = await handle.wait()
+    assert result.workers == 2 and counter.requests == result.requests == _stored_requests(out) > 0
+    frame = load_run(out).requests
+    assert frame.groupby("user")["worker"].nunique().max() == 1 and set(frame["worker"]) == {0, 1}
+    meta = read_run_json(out)
+    assert meta is not None and meta.model == demo_events  # the client's path, not a worker's copy
