@@ -13,21 +13,29 @@ on. Printed per arm, medians over the rounds:
 Then, in this process: the start-up of each (from asking for a run to every worker's load started, which
 for Dask includes starting the LocalCluster), and the live-control latency on Dask (a command sent by
 ``add_users`` / ``remove_users`` → applied by its worker; ``PoolHandle.control_latency_s``).
+
+    .venv/bin/python benchmarks/cluster.py --sizing [--seconds 30]
+
+The per-user figures docs/scale-out.md sizes a cluster with: one worker (``--workers 1``) runs the model's
+users with their own think times, 200 and then 2,000 of them; the difference gives requests/s per user,
+memory per user (peak RSS) and CPU per request, the marginal cost of users beyond a worker's base.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from replay_common import ROOT, demo_model, median, nginx, tracereplay
+from replay_common import PYTHON, ROOT, demo_model, median, nginx, tracereplay
 
 from tracereplay.replay.workers import start_pool
 
@@ -95,14 +103,59 @@ async def control_latency(model: Path, url: str, work: Path, commands: int) -> l
     return handle.control_latency_s
 
 
+def sized_run(model: Path, url: str, users: int, seconds: float, work: Path) -> dict[str, float]:
+    """One worker with ``users`` users of the model at its own pace: requests/s, peak RSS, CPU seconds."""
+    command = [
+        PYTHON, "-m", "tracereplay", "run", str(model), "--target", url, "--users", str(users),
+        "--duration", f"{seconds}s", "--ramp-up", "5s", "--workers", "1", "--json", "--quiet",
+        "-o", str(work / f"sizing-{users}"),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+    out = process.stdout.read() if process.stdout is not None else b""
+    _, status, usage = os.wait4(process.pid, 0)
+    if status != 0:
+        raise RuntimeError(f"tracereplay run --users {users} failed ({status})")
+    result = json.loads(out)
+    return {
+        "rps": result["requests"] / result["duration_s"],
+        "requests": result["requests"],
+        "rss_mb": usage.ru_maxrss / 1024,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+    }
+
+
+def sizing(model: Path, url: str, seconds: float, work: Path) -> None:
+    small, big = (sized_run(model, url, users, seconds, work) for users in (200, 2000))
+    users = 2000 - 200
+    rps_user = (big["rps"] - small["rps"]) / users
+    mb_user = (big["rss_mb"] - small["rss_mb"]) / users
+    cpu_request = (big["cpu_s"] - small["cpu_s"]) / max(1, big["requests"] - small["requests"])
+    load = os.getloadavg()[0]
+    print(f"one worker, the demo model's own think times, {seconds:g}s (load average {load:.1f})")
+    for name, figures in (("200 users", small), ("2,000 users", big)):
+        print(
+            f"{name:12} {figures['rps']:8,.1f} req/s  peak RSS {figures['rss_mb']:6,.0f} MB  "
+            f"CPU {figures['cpu_s']:5.1f} s"
+        )
+    print(
+        f"per user: {rps_user:.3f} req/s, {mb_user * 1024:.0f} kB; "
+        f"CPU per request {cpu_request * 1e6:.0f} µs ({1 / cpu_request:,.0f} requests per CPU-second)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--sizing", action="store_true", help="per-user figures instead (docstring)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="tr-cluster-"))
     model = demo_model(work)
+    if args.sizing:
+        with nginx(cpu=1) as url:
+            sizing(model, url, args.seconds, work)
+        return
     arms = {"--workers 2": ["--workers", "2"], "--cluster local:2": ["--cluster", "local:2"]}
     figures: dict[str, list[dict[str, float]]] = {name: [] for name in arms}
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", file=sys.stderr)
