@@ -26,7 +26,7 @@ from tracereplay.replay.events import RequestListener
 from tracereplay.replay.live import Interval
 from tracereplay.replay.loadtester import ExitReason, LoadTester, WorkerOutcome
 from tracereplay.replay.sources import UserSource, from_spec, from_trace
-from tracereplay.replay.transport import Transport
+from tracereplay.replay.transports.base import Transport
 from tracereplay.replay.user import ActionTable
 from tracereplay.replay.workloads.open import OpenWorkload
 from tracereplay.rundir import RunMeta, StreamOpener, write_run_json

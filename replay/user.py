@@ -22,7 +22,7 @@ from tracereplay.replay.actions.paths import FilledPath, fill_path
 from tracereplay.replay.events import LATER_DEFAULTS, RequestEvent, RequestHook
 from tracereplay.replay.limiter import RateLimiter
 from tracereplay.replay.store import MemStore
-from tracereplay.replay.transport import ErrorKind, Request, RequestFailed, Response, Transport
+from tracereplay.replay.transports.base import ErrorKind, Request, RequestFailed, Response, Transport
 from tracereplay.replay.websocket import ORIGIN, Extract, UserWebSocket, WebSockets, WsSettings
 
 log = logging.getLogger(__name__)
@@ -227,7 +227,7 @@ class User:
             _event(
                 RequestEvent,
                 (self.key, self.session, action, method, route, path,
-                 status, intended, start, end, kind, len(response.body), None, *LATER_DEFAULTS),
+                 status, intended, start, end, kind, response.size, None, *LATER_DEFAULTS),
             )
         )
         self._absorb(response)

@@ -236,6 +236,7 @@ class WebSockets:
         self.sockets: set[UserWebSocket] = set()
         self._session: aiohttp.ClientSession | None = None
         self._connections = 0
+        self._closing: set[asyncio.Task] = set()  # closes scheduled by users that ended
         self._closed = False
         self._warned: set[tuple[str, str]] = set()
 
@@ -286,14 +287,21 @@ class WebSockets:
     async def close(self, timeout_s: float = 2.0) -> None:
         """Close every connection (bounded by ``timeout_s``) and the client session."""
         self._closed = True
-        closing = [socket.close() for socket in list(self.sockets)]
+        closing = [asyncio.ensure_future(socket.close()) for socket in list(self.sockets)]
+        closing += self._closing
         if closing:
-            await asyncio.wait([asyncio.ensure_future(c) for c in closing], timeout=timeout_s)
+            await asyncio.wait(closing, timeout=timeout_s)
         for socket in list(self.sockets):
             socket.abort()
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    def close_later(self, socket: UserWebSocket) -> None:
+        """Close ``socket`` from synchronous code; :meth:`close` waits for it, so its row is written."""
+        task = asyncio.get_running_loop().create_task(socket.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     def warn_once(self, where: str, exc: BaseException) -> None:
         key = (where, type(exc).__name__)
@@ -406,7 +414,7 @@ class UserWebSocket:
     def close_soon(self) -> None:
         """:meth:`close` from synchronous code (the user ending): scheduled on the loop."""
         if not self._closing:
-            asyncio.get_running_loop().create_task(self.close())
+            self.hub.close_later(self)
 
     def abort(self) -> None:
         """Drop the connection at once, unsent bytes and all (the run's end, past its grace)."""
@@ -523,31 +531,9 @@ class UserWebSocket:
         self.received += 1
         self._record(when, RECEIVE, BINARY, nbytes=len(data))
 
-    def _record(
-        self,
-        when: float,
-        kind: str,
-        type_: str | None = None,
-        correlation: str | None = None,
-        duration_ms: float | None = None,
-        outcome: str | None = None,
-        detail: str | None = None,
-        nbytes: int | None = None,
-        conn: int | None = None,
-    ) -> None:
-        self.hub.recorder.record(
-            when,
-            self.owner,
-            self.path,
-            conn or self.conn,
-            kind,
-            type_,
-            correlation,
-            duration_ms,
-            outcome,
-            detail,
-            nbytes,
-        )
+    def _record(self, when: float, kind: str, *fields: Any, conn: int | None = None, **named: Any) -> None:
+        """One row of this connection (``fields``/``named``: the rest of :meth:`WsRecorder.record`'s)."""
+        self.hub.recorder.record(when, self.owner, self.path, conn or self.conn, kind, *fields, **named)
 
     def _drop(self, reason: str, detail: str | None) -> None:
         """End the current connection for ``reason`` (the reader records it and reconnects)."""
