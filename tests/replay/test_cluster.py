@@ -215,3 +215,25 @@ async def test_replay_on_a_local_cluster_ships_the_trace_and_keeps_whole_users(s
     assert frame.groupby("user")["worker"].nunique().max() == 1 and set(frame["worker"]) == {0, 1}
     meta = read_run_json(out)
     assert meta is not None and meta.model == demo_events  # the client's path, not a worker's copy
+
+
+async def test_arrival_rate_and_stop_reach_every_dask_worker_within_a_second(serve, script, tmp_path):
+    counter = Counter()
+    url = await serve(counter.app())
+    out = tmp_path / "open"
+    handle = await start_pool(
+        script, target=url, arrival_rate=4, duration=60, out=str(out), cluster="local:2", grace=2
+    )
+    await asyncio.sleep(1.5)
+    handle.set_arrival_rate(40)  # 20 sessions/s to each worker
+    await asyncio.sleep(2.0)
+    asked = time.monotonic()
+    handle.stop()
+    result = await handle.wait()
+    assert time.monotonic() - asked < 15  # a stop, not the 60 s duration (the rest is tear-down)
+    assert result.exit_reason == "interrupted" and result.workers == 2
+    assert handle.arrival_rate == 40
+    # both workers applied the rate and the stop, each within a second
+    assert len(handle.control_latency_s) == 4 and max(handle.control_latency_s) < 1.0
+    assert result.sessions_started >= 4 * 1.5 + 40 * 1.0  # the new rate started sessions at once
+    assert counter.requests == result.requests == _stored_requests(out)
