@@ -24,12 +24,15 @@ import numpy as np
 import pyarrow as pa
 
 from tracereplay.replay.events import RequestEvent
-from tracereplay.rundir import REQUEST_SCHEMA, REQUESTS, USERS, USERS_SCHEMA, StreamSink, StreamWriter
-
-#: Opens a worker's stream of one kind: ``(kind, worker, schema) → StreamSink``. Default: its ``.arrows``
-#: file in the run directory; a worker whose run directory is elsewhere ships bytes instead
-#: (``replay/cluster/worker.py``).
-StreamOpener = Callable[[str, int, pa.Schema], StreamSink]
+from tracereplay.rundir import (
+    REQUEST_SCHEMA,
+    REQUESTS,
+    USERS,
+    USERS_SCHEMA,
+    StreamOpener,
+    StreamSink,
+    StreamWriter,
+)
 
 
 @dataclass(slots=True)

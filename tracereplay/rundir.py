@@ -38,7 +38,7 @@ import re
 import sys
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -332,6 +332,12 @@ class StreamSink(Protocol):
     def write(self, table: pa.Table) -> None: ...
 
     def finish(self) -> Path | None: ...
+
+
+#: Opens a worker's stream of one kind: ``(kind, worker, schema) → StreamSink``. Recorders default to a
+#: :class:`StreamWriter` in the run directory; a worker whose run directory is elsewhere ships bytes
+#: (``replay/cluster/worker.py``).
+StreamOpener = Callable[[str, int, pa.Schema], StreamSink]
 
 
 class StreamWriter:
