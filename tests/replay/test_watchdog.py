@@ -99,8 +99,9 @@ def test_sigterm_while_worker_processes_start_ends_the_run_as_interrupted(demo_p
     """A signal before the pool's workers are up (they spawn, import, load the model) used to kill the
     parent with 143 and leave run.json 'running'; now the start-up ends and run.json is finalised."""
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "tracereplay", "run", demo_model, "--target", demo_process, "--users", "4",
-               "--workers", "2", "--duration", "30s", "--grace", "1s", "-o", str(out), "--quiet"]
+    command = [sys.executable, "-m", "tracereplay", "run", demo_model, "--target", demo_process,
+               "--users", "4", "--workers", "2", "--duration", "30s", "--grace", "1s",
+               "-o", str(out), "--quiet"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 30
