@@ -221,13 +221,7 @@ class _Connection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             body = self._body
             data = body[0] if len(body) == 1 else b"".join(body)
-            headers = CIMultiDict(
-                [
-                    (n.decode("latin-1"), v.rstrip(b" \t").decode("utf-8", "surrogateescape"))
-                    for n, v in self._headers
-                ]
-            )
-            waiter.set_result(Response(self._status, CIMultiDictProxy(headers), data, self._size))
+            waiter.set_result(Response(self._status, _decode(self._headers), data, self._size))
 
     def _framed(self) -> bool:
         """The answer has a length (Content-Length or chunked): it does not end when the server closes."""
@@ -236,6 +230,15 @@ class _Connection(asyncio.Protocol):
             if lower == b"content-length" or (lower == b"transfer-encoding" and b"chunked" in value.lower()):
                 return True
         return False
+
+
+def _decode(raw: list[tuple[bytes, bytes]]) -> CIMultiDictProxy[str]:
+    """Headers as llhttp handed them over, decoded: names are tokens (ASCII), values are read as UTF-8 as
+    aiohttp does, without the trailing spaces llhttp leaves (it drops the leading ones)."""
+    items = [(n.decode("latin-1"), v.rstrip(b" \t").decode("utf-8", "surrogateescape")) for n, v in raw]
+    return CIMultiDictProxy(
+        CIMultiDict(items)
+    )  # built from a list: several times faster than from a generator
 
 
 def _parser(connection: _Connection) -> httptools.HttpResponseParser:
