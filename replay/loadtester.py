@@ -30,7 +30,7 @@ from tracereplay.replay.controllers.trace import UserPlan
 from tracereplay.replay.events import RequestEvent, RequestHook
 from tracereplay.replay.limiter import RateLimiter
 from tracereplay.replay.live import Interval, LiveCounter
-from tracereplay.replay.recorder import Recorder, StreamOpener, UserCounts
+from tracereplay.replay.recorder import Recorder, UserCounts
 from tracereplay.replay.runtime import Crowd, Pacing
 from tracereplay.replay.tls import client_context
 from tracereplay.replay.transports.aiohttp_client import AiohttpTransport
@@ -42,6 +42,7 @@ from tracereplay.replay.websocket import WebSockets, WsRecorder
 from tracereplay.replay.workloads.closed import ClosedWorkload
 from tracereplay.replay.workloads.open import OpenWorkload
 from tracereplay.replay.workloads.trace import TraceWorkload
+from tracereplay.rundir import StreamOpener
 
 
 class ExitReason(enum.Enum):
@@ -101,7 +102,7 @@ class LoadTester:
         # opened only when a pack asks for a websocket; its rows share the request recorder's clock
         self.websockets = WebSockets(
             config.target,
-            WsRecorder(config.out, worker, self.recorder.wall_ns(0.0)),
+            WsRecorder(config.out, worker, self.recorder.wall_ns(0.0), streams),
             ssl_context=client_context(ca_cert=config.ca_cert, insecure=config.insecure),
             seed=None if config.seed is None else config.seed + worker,
         )
