@@ -33,8 +33,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from tracereplay.replay.tls import client_context, warn_failure
 from tracereplay.replay.transports.base import BaseTransport, ErrorKind, Request, RequestFailed, Response
-from tracereplay.replay.transports.settings import TransportSettings
-from tracereplay.replay.transports.wire import IDEMPOTENT, Origin, prepare
+from tracereplay.replay.transports.wire import IDEMPOTENT, prepare
 
 #: A response head (status line and headers) larger than this is refused: a server streaming headers
 #: forever must not grow our memory.
@@ -253,18 +252,10 @@ def _parser(connection: _Connection) -> httptools.HttpResponseParser:
 class FastTransport(BaseTransport):
     """A ``Transport`` over pooled keep-alive HTTP/1.1 connections to one target (use as ``async with``)."""
 
-    def __init__(
-        self,
-        base_url: str,
-        settings: TransportSettings | None = None,
-        *,
-        ssl_context: ssl.SSLContext | None = None,
-    ) -> None:
-        self.origin = Origin.parse(base_url)
-        self.settings = settings or TransportSettings()
+    def _init(self) -> None:
         # https: one context for every connection (replay/tls.py); SNI and the host-name check use the
         # target's host, which create_connection passes as server_hostname
-        self.ssl = (ssl_context or client_context()) if self.origin.scheme == "https" else None
+        self.ssl = (self.ssl_context or client_context()) if self.origin.scheme == "https" else None
         self._idle: deque[_Connection] = deque()
         self._open: set[_Connection] = set()  # every connection not yet lost, idle or in flight
         self._slots = (

@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import json as jsonlib
 import re
-from dataclasses import dataclass
 from typing import NoReturn
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
-from tracereplay.replay.transports.base import ErrorKind, Request, RequestFailed
+from tracereplay.replay.transports.base import ErrorKind, Origin, Request, RequestFailed
 
 #: RFC 9110 token: a method or a header name.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -42,34 +41,6 @@ _CHECKED = frozenset(("content-length", "transfer-encoding"))
 _GOOD_NAMES: set[str] = set()
 #: RFC 9110 9.2.2: a request the client may send again after a connection closed under it
 IDEMPOTENT = frozenset(("GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"))
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """Where requests go: scheme, host, port, a path prefix, and the ``Host`` header naming them."""
-
-    scheme: str
-    host: str
-    port: int
-    prefix: str  # the target URL's path, without the trailing "/" ("" for none)
-    host_header: str
-
-    @classmethod
-    def parse(cls, base_url: str) -> Origin:
-        url = urlsplit(base_url)
-        if url.scheme not in ("http", "https") or not url.hostname:
-            raise ValueError(f"not an http(s) URL: {base_url!r}")
-        default = 443 if url.scheme == "https" else 80
-        port = url.port or default
-        name = f"[{url.hostname}]" if ":" in url.hostname else url.hostname
-        host_header = name if port == default else f"{name}:{port}"
-        return cls(url.scheme, url.hostname, port, url.path.rstrip("/"), host_header)
-
-    @property
-    def url(self) -> str:
-        """``scheme://host:port`` (no path)."""
-        name = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{name}:{self.port}"
 
 
 class Prepared:
