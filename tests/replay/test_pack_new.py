@@ -1,4 +1,4 @@
-"""``tracereplay pack new``: a generated pack imports, passes the start-up check, runs against a real server."""
+"""``tracereplay pack new``: a generated pack imports, passes the start-up check and runs for real."""
 
 from __future__ import annotations
 
