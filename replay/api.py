@@ -89,8 +89,7 @@ class RunHandle:
     @property
     def arrival_rate(self) -> float | None:
         """The open workload's current rate (sessions/s), else None."""
-        rate = getattr(self.tester.workload, "current_rate", None)
-        return rate() if rate is not None else None
+        return self.tester.workload.arrival_rate
 
     @property
     def active_users(self) -> int:
@@ -111,6 +110,11 @@ class RunHandle:
     async def wait(self) -> RunResult:
         outcome = await self.tester.wait()
         return finish_run(self.config, self.source, [outcome])
+
+    def abandon(self) -> RunResult:
+        """Finalise ``run.json`` from what the run did so far (``interrupted``, ``ended_by`` "watchdog"):
+        the loop watchdog calls it from its thread while user code holds the loop."""
+        return finish_run(self.config, self.source, [self.tester.outcome_so_far()])
 
 
 async def start_run(
@@ -152,7 +156,10 @@ async def start_run(
     tester = await start_tester(
         share, source, table, on_interval=each_second, transport=transport, listeners=listeners
     )
-    return RunHandle(tester, config, source, stats)
+    handle = RunHandle(tester, config, source, stats)
+    # user code holding the loop past the stop's grace: the watchdog finalises run.json, then ends the process
+    tester.watchdog.on_expire = handle.abandon
+    return handle
 
 
 async def open_run(

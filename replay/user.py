@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Collection, Mapping
+from types import FrameType
 from typing import Any
 
 import numpy as np
 
 from tracereplay.replay.actions.generic import HttpRoute, harvest, parse_action
-from tracereplay.replay.actions.pack import EMPTY_PACK, ActionFn, ActionPack
+from tracereplay.replay.actions.pack import EMPTY_PACK, Action, ActionFn, ActionPack
 from tracereplay.replay.actions.paths import FilledPath, fill_path
 from tracereplay.replay.events import LATER_DEFAULTS, RequestEvent, RequestHook
 from tracereplay.replay.limiter import RateLimiter
-from tracereplay.replay.store import MemStore
+from tracereplay.replay.store import MemStore, MutableUserStore
 from tracereplay.replay.transports.base import ErrorKind, Request, RequestFailed, Response, Transport
 from tracereplay.replay.websocket import ORIGIN, Extract, UserWebSocket, WebSockets, WsSettings
 
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 _now = time.monotonic
 
 _PROTOCOL = ErrorKind.PROTOCOL.value
-#: ``_event(RequestEvent, (13 core fields, *LATER_DEFAULTS))``: a RequestEvent without the named tuple's
+#: ``_event(RequestEvent, (15 core fields, *LATER_DEFAULTS))``: a RequestEvent without the named tuple's
 #: argument binding, on the hot path (replay/events.py)
 _event = tuple.__new__
 
@@ -41,18 +42,18 @@ class Halted(Exception):
 class ActionTable:
     """Resolves action names to pack functions or parsed HTTP routes, once per worker (shared by users)."""
 
-    def __init__(
-        self, pack: ActionPack = EMPTY_PACK, examples: Callable[[str], list[str]] | None = None
-    ) -> None:
+    def __init__(self, pack: ActionPack = EMPTY_PACK) -> None:
         self.pack = pack
-        self._examples_of = examples
         self._routes: dict[str, HttpRoute | None] = {}
-        self._examples: dict[str, list[str]] = {}
         self._warned: set[tuple[str, str]] = set()
 
     def function(self, action: str) -> ActionFn | None:
         entry = self.pack.actions.get(action)
         return entry.fn if entry is not None else None
+
+    def entry(self, action: str) -> Action | None:
+        """The pack's entry for ``action`` (its function and defaults), if it has one."""
+        return self.pack.actions.get(action)
 
     def route(self, action: str) -> HttpRoute | None:
         try:
@@ -60,14 +61,6 @@ class ActionTable:
         except KeyError:
             route = self._routes[action] = parse_action(action)
             return route
-
-    def examples(self, action: str) -> list[str]:
-        try:
-            return self._examples[action]
-        except KeyError:
-            found = list(self._examples_of(action)) if self._examples_of else []
-            self._examples[action] = found
-            return found
 
     def warn_once(self, action: str, exc: BaseException) -> None:
         key = (action, type(exc).__name__)
@@ -95,12 +88,12 @@ class User:
         table: ActionTable,
         rng: np.random.Generator,
         limiter: RateLimiter | None = None,
-        store: MemStore | None = None,
+        store: MutableUserStore | None = None,
         sockets: WebSockets | None = None,
     ) -> None:
         self.key = key
         self.session = f"{key}-s0"
-        self.store = store if store is not None else MemStore()
+        self.store: MutableUserStore = store if store is not None else MemStore()
         self.rng = rng
         self._transport = transport
         self._fire = hook.fire  # bound once: the hot path fires one event per request
@@ -162,10 +155,12 @@ class User:
             except Exception as exc:
                 self._table.warn_once("on_start", exc)
 
-    async def perform(self, action: str, intended: float, path_hint: str | None = None) -> bool:
+    async def perform(self, action: str, intended: float, path: str | None = None) -> bool:
         """Perform ``action`` now; ``intended`` is when the schedule wanted it to start (monotonic s).
 
-        Returns False when nothing could be sent (recorded as a ``protocol`` error).
+        ``path`` is the concrete path the controller chose for an HTTP action from the user's store
+        (``replay/controllers/paths.py``); a route without parameters needs none. Returns False when nothing
+        could be sent (recorded as a ``protocol`` error).
         """
         function = self._table.function(action)
         if function is not None:
@@ -174,7 +169,8 @@ class User:
         if route is None:
             self._record_unsent(action, None, intended, "not an HTTP action and no pack function")
             return False
-        path = route.fill(self.store, self.rng, [path_hint] if path_hint else self._table.examples(action))
+        if path is None and not route.params:
+            path = route.route
         if path is None:
             self._record_unsent(action, route, intended, "no value for a path parameter")
             return False
@@ -197,16 +193,25 @@ class User:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
+        expect: Collection[int] = (),
+        auth: bool = True,
+        timeout: float | None = None,
+        long_poll: bool = False,
     ) -> Response:
-        """Send one request with the user's credentials and record it under ``action``."""
-        sent_headers = self._credentials(headers)
+        """Send one request with the user's credentials (none with ``auth=False``) and record it under
+        ``action``; a status in ``expect`` is recorded as expected, not as an error."""
+        sent_headers = self._credentials(headers) if auth else (dict(headers) if headers else None)
         if self._limiter is not None:
             await self._limiter.wait()
             if self.halted:
                 raise Halted
         start = _now()
         try:
-            response = await self._transport.send(Request(method, path, sent_headers, json, params))
+            request = Request(method, path, sent_headers, json, params)
+            if timeout is None:
+                response = await self._transport.send(request)
+            else:
+                response = await self._transport.send(request, timeout=timeout)  # a per-action timeout
         except Exception as error:  # a failure, or any transport surprise: a recorded result, never fatal
             failure = (
                 error if isinstance(error, RequestFailed) else RequestFailed(ErrorKind.PROTOCOL, repr(error))
@@ -216,18 +221,21 @@ class User:
                 _event(
                     RequestEvent,
                     (self.key, self.session, action, method, route, path,
-                     None, intended, start, _now(), kind, 0, failure.detail, *LATER_DEFAULTS),
+                     None, intended, start, _now(), kind, 0, failure.detail, False, long_poll,
+                     *LATER_DEFAULTS),
                 )
             )
             raise failure from None
         end = _now()
         status = response.status
-        kind = None if status < 400 else ("http_4xx" if status < 500 else "http_5xx")
+        expected = status >= 400 and status in expect
+        kind = None if status < 400 or expected else ("http_4xx" if status < 500 else "http_5xx")
         self._fire(
             _event(
                 RequestEvent,
                 (self.key, self.session, action, method, route, path,
-                 status, intended, start, end, kind, response.size, None, *LATER_DEFAULTS),
+                 status, intended, start, end, kind, response.size, None, expected, long_poll,
+                 *LATER_DEFAULTS),
             )
         )
         self._absorb(response)
@@ -283,6 +291,20 @@ class User:
         )
 
 
+#: The frames of a user running its actions: a pack's code below one of them is that action's.
+_ACTING = frozenset({User._run_function.__code__, User.perform.__code__, User.start.__code__})
+
+
+def acting(frame: FrameType | None) -> str | None:
+    """The action a ``User`` is performing in ``frame``'s stack (the loop watchdog's ``locate``), or None."""
+    while frame is not None:
+        if frame.f_code in _ACTING:
+            action = frame.f_locals.get("action")
+            return action if isinstance(action, str) else "on_start"
+        frame = frame.f_back
+    return None
+
+
 class _Context:
     """The ``ActionContext`` a pack function gets: the user's store and a recorded ``request``."""
 
@@ -296,7 +318,7 @@ class _Context:
         self.sent = 0
 
     @property
-    def store(self) -> MemStore:
+    def store(self) -> MutableUserStore:
         return self._user.store
 
     @property
@@ -320,21 +342,46 @@ class _Context:
         params: Mapping[str, str] | None = None,
         route: str | None = None,
         action: str | None = None,
+        expect: Collection[int] | None = None,
+        auth: bool = True,
+        timeout: float | None = None,
+        long_poll: bool | None = None,
+        remember: Mapping[str, str] | None = None,
     ) -> Response:
+        name = action or self.action
+        # defaults from the pack's entry for the name the request is recorded under (a helper's own)
+        entry = self._user._table.entry(name)
+        accepted = _accepted(expect, entry)
         # the first request of an action is due when the action was; later ones when they are sent
         intended = self._intended if self.sent == 0 else _now()
         self.sent += 1
         self._last_start = _now()  # what ctx.correlate times deliveries from
-        return await self._user.send(
-            action or self.action,
+        response = await self._user.send(
+            name,
             method.upper(),
             path,
-            route if route is not None else getattr(path, "template", None),  # a ctx.path() knows its route
+            # recorded route: as given, else a ctx.path()'s template, else the path itself
+            route if route is not None else getattr(path, "template", path),
             intended,
             json=json,
             headers=headers,
             params=params,
+            expect=accepted,
+            auth=auth,
+            timeout=timeout if timeout is not None else (entry.timeout if entry else None),
+            long_poll=long_poll if long_poll is not None else bool(entry and entry.long_poll),
         )
+        if remember and (response.status < 400 or response.status in accepted):
+            remember_fields(self.store, response, remember)
+        return response
+
+    async def json(self, method: str, path: str, **options: Any) -> Any:
+        response = await self.request(method, path, **options)
+        entry = self._user._table.entry(options.get("action") or self.action)
+        accepted = _accepted(options.get("expect"), entry)
+        if response.status >= 400 and response.status not in accepted:
+            return None
+        return response.json() if response.body and response.is_json else None
 
     async def websocket(
         self,
@@ -358,3 +405,39 @@ class _Context:
             return
         start = self._last_start if self._last_start is not None else _now()
         user.sockets.recorder.record(start, user, None, None, ORIGIN, type or self.action, str(correlation))
+
+
+def _accepted(expect: Collection[int] | None, entry: Action | None) -> Collection[int]:
+    """The statuses a request takes as answers: its own ``expect``, else its action's default."""
+    if expect is not None:
+        return frozenset(expect)
+    return entry.expect if entry is not None else ()
+
+
+def remember_fields(store: MutableUserStore, response: Response, fields: Mapping[str, str]) -> None:
+    """Keep fields of a JSON answer: store name → dotted field path (``"room_id"``, ``"rooms.0.id"``).
+
+    A string or number found is ``store.remember``-ed under its name (``"token"`` sets the user's token);
+    a field that is missing, or an answer that is not JSON, leaves the store as it was."""
+    if not response.body or not response.is_json:
+        return
+    try:
+        body = response.json()
+    except ValueError:
+        return
+    for name, dotted in fields.items():
+        value: Any = body
+        for key in dotted.split("."):
+            if isinstance(value, dict):
+                value = value.get(key)
+            elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
+                value = value[int(key)]
+            else:
+                value = None
+                break
+        if isinstance(value, bool) or not isinstance(value, str | int | float) or value == "":
+            continue
+        if name == "token":
+            store.set_token(str(value))
+        else:
+            store.remember(name, str(value))

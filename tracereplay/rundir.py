@@ -73,6 +73,8 @@ REQUEST_SCHEMA = pa.schema(
         pa.field("latency_corrected_ms", pa.float64()),
         pa.field("error_kind", pa.string()),
         pa.field("error_detail", pa.string()),  # why a failure failed, in words; null for a success
+        pa.field("expected", pa.bool_()),  # an HTTP error status the pack expected (not an error)
+        pa.field("long_poll", pa.bool_()),  # held open by the server on purpose: not in headline latency
         pa.field("bytes", pa.int64()),
         pa.field("worker", pa.int32(), nullable=False),
     ]
