@@ -52,6 +52,10 @@ class Duration:
     sigma: tuple[float, ...] = ()              # … std devs of log seconds
     quantiles: tuple[float, ...] = ()          # empirical: values at evenly spaced probabilities 0..1
     ks: float = 0.0                            # KS distance of the fit to its sample (positive part)
+    # Parametric families: the range of the positive sample. Draws are held inside it — a fitted tail
+    # beyond anything observed is invented (think times past a log window's cut, say); format 3.
+    low: float | None = None
+    high: float | None = None
     _table: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def table(self) -> np.ndarray:
@@ -84,6 +88,8 @@ class Duration:
             out |= {"weights": [_r(w) for w in self.weights], "mu": [_r(m) for m in self.mu],
                     "sigma": [_r(s) for s in self.sigma]}
         out["ks"] = _r(self.ks)
+        if self.low is not None and self.high is not None:
+            out["range"] = [_r(self.low), _r(self.high)]
         return out
 
     @classmethod
@@ -98,6 +104,8 @@ class Duration:
             sigma=tuple(float(s) for s in data.get("sigma", ())),
             quantiles=tuple(float(q) for q in data.get("quantiles", ())),
             ks=float(data.get("ks", 0.0)),
+            low=float(data["range"][0]) if data.get("range") is not None else None,
+            high=float(data["range"][1]) if data.get("range") is not None else None,
         )
         dist.validate()
         return dist
@@ -105,6 +113,9 @@ class Duration:
     def validate(self) -> None:
         if not 0.0 <= self.zero_share <= 1.0:
             raise ValueError(f"zero_share {self.zero_share} is not a share")
+        if self.low is not None and self.high is not None and not (
+                np.isfinite(self.low) and np.isfinite(self.high) and 0 <= self.low <= self.high):
+            raise ValueError(f"range [{self.low}, {self.high}] is not an interval of non-negative numbers")
         if self.family is Family.EMPIRICAL:
             q = np.asarray(self.quantiles)
             if len(q) < 1 or not np.all(np.isfinite(q)) or np.any(np.diff(q) < 0):
@@ -141,6 +152,7 @@ def fit_duration(values: np.ndarray, *, ks_tolerance: float = 0.01, noise_n: int
         constant = float(positive[0]) if len(positive) else 0.0
         return Duration(family=Family.EMPIRICAL, n=n, zero_share=zero_share, quantiles=(constant,))
     logs = np.sort(np.log(positive))
+    low, high = float(positive.min()), float(positive.max())
     accept = max(KS_CRITICAL / np.sqrt(max(noise_n or len(logs), len(logs))), ks_tolerance)
 
     if first is Family.LOGNORMAL:
@@ -148,7 +160,7 @@ def fit_duration(values: np.ndarray, *, ks_tolerance: float = 0.01, noise_n: int
         ks = _ks_normal_mixture(logs, np.array([1.0]), np.array([mu]), np.array([sd]))
         if ks <= accept:
             return Duration(family=Family.LOGNORMAL, n=n, zero_share=zero_share, weights=(1.0,), mu=(mu,),
-                            sigma=(sd,), ks=ks)
+                            sigma=(sd,), ks=ks, low=low, high=high)
     if first is not Family.EMPIRICAL and len(logs) >= _MIXTURE_MIN:
         mixture = _best_mixture(logs)
         if mixture is not None:
@@ -156,7 +168,7 @@ def fit_duration(values: np.ndarray, *, ks_tolerance: float = 0.01, noise_n: int
             ks = _ks_normal_mixture(logs, w, m, s)
             if ks <= accept:
                 return Duration(family=Family.LOGNORMAL_MIXTURE, n=n, zero_share=zero_share,
-                                weights=tuple(w), mu=tuple(m), sigma=tuple(s), ks=ks)
+                                weights=tuple(w), mu=tuple(m), sigma=tuple(s), ks=ks, low=low, high=high)
     count = min(EMPIRICAL_QUANTILES, len(positive))
     quantiles = np.quantile(positive, np.linspace(0.0, 1.0, count))
     return Duration(family=Family.EMPIRICAL, n=n, zero_share=zero_share, quantiles=tuple(quantiles),
@@ -224,6 +236,8 @@ def _compile(dist: Duration) -> np.ndarray:
         values = np.broadcast_to(values, _P.shape).copy()
     else:
         values = np.exp(_mixture_ppf(np.clip(positive_p, _TAIL, 1 - _TAIL), dist))
+        if dist.low is not None and dist.high is not None:
+            values = np.clip(values, dist.low, dist.high)
     values[z > _P] = 0.0
     return values
 

@@ -32,6 +32,7 @@ class FitSettings:
     session_gap_s: float = 1800.0       # think gaps longer than this are not think time
     min_action_count: int = 1           # actions seen fewer times are dropped before fitting (1 keeps all)
     min_cell_samples: int = 30          # fewer think samples in a cell → back off to the coarser level
+    min_cell_sessions: int = 5          # … or think samples from fewer sessions than this
     max_classes: int = 8                # upper bound for the BIC choice of the number of classes
     classes: int | None = None          # a fixed number of classes instead of the BIC choice
     min_class_share: float = 0.01       # classes with fewer users than this share are merged away
@@ -51,6 +52,8 @@ class FitSettings:
             problems.append("min_action_count must be at least 1")
         if self.min_cell_samples < 2:
             problems.append("min_cell_samples must be at least 2")
+        if self.min_cell_sessions < 1:
+            problems.append("min_cell_sessions must be at least 1")
         if self.max_classes < 1:
             problems.append("max_classes must be at least 1")
         if self.classes is not None and self.classes < 1:
@@ -146,7 +149,7 @@ def fit(events: pd.DataFrame, **settings: Any) -> BehaviourModel:
         time_resolution_s=_time_resolution(arrays.ts_ns),
     )
     # The session tempo is measured under the laws the sampler draws from (after back-off), so it needs them.
-    shapes = fit_shapes(arrays, classes_of.session_class, model)
+    shapes = fit_shapes(arrays, classes_of.session_class, model, rng)
     return replace(model, classes=[replace(cls, shape=shape) for cls, shape in zip(classes, shapes,
                                                                                       strict=True)])
 
@@ -199,10 +202,24 @@ def _think_levels(arrays: SessionArrays, previous: np.ndarray, in_class: np.ndar
     minimum, tol = config.min_cell_samples, config.ks_tolerance
     class_level = fit_duration(think, ks_tolerance=tol) if len(think) >= minimum else None
     a = len(arrays.actions)
-    by_action = _fit_groups(prev, think, minimum, tol)
-    by_pair = _fit_groups(prev * a + act, think, minimum, tol)
+    # A cell's law must speak for several sessions: thirty clicks of one session are that session's
+    # tempo, not the cell's (on a real web log most cells are a heavy user's single session).
+    session = arrays.session[mask]
+    by_action = _fit_groups(_if_sessions(prev, session, config.min_cell_sessions), think, minimum, tol)
+    pair = _if_sessions(prev * a + act, session, config.min_cell_sessions)
+    by_pair = _fit_groups(pair, think, minimum, tol)
     by_transition = {divmod(key, a): dist for key, dist in by_pair.items()}
     return class_level, by_action, by_transition
+
+
+def _if_sessions(key: np.ndarray, session: np.ndarray, minimum: int) -> np.ndarray:
+    """``key``, or -1 where fewer than ``minimum`` distinct sessions share it (such cells are not fitted)."""
+    if minimum <= 1 or len(key) == 0:
+        return key
+    pairs = np.unique(np.stack([key, session]), axis=1)
+    keys, sessions = np.unique(pairs[0], return_counts=True)
+    rich = keys[sessions >= minimum]
+    return np.where(np.isin(key, rich), key, -1)
 
 
 def _fit_groups(key: np.ndarray, values: np.ndarray, minimum: int, tol: float, *, noise_n: int | None = None,
@@ -213,7 +230,7 @@ def _fit_groups(key: np.ndarray, values: np.ndarray, minimum: int, tol: float, *
     ordered = values[order]
     fitted: dict[int, Duration] = {}
     for k, s, n in zip(keys.tolist(), starts.tolist(), counts.tolist(), strict=True):
-        if n >= minimum:
+        if n >= minimum and k >= 0:
             dist = fit_duration(ordered[s : s + n], ks_tolerance=tol, noise_n=noise_n, first=first)
             if dist is not None:
                 fitted[k] = dist

@@ -21,7 +21,7 @@ import numpy as np
 from scipy import special
 
 from tracereplay.model.distributions import GRID, Duration, sample_tables
-from tracereplay.model.shape import BAND_LOWER, EXIT_STEPS, band_of, tempo_uniforms
+from tracereplay.model.shape import BAND_LOWER, EXIT_STEPS, SCORE_QUANTILES, band_of, tempo_uniforms
 
 if TYPE_CHECKING:
     from tracereplay.model.behaviour import BehaviourModel
@@ -124,11 +124,15 @@ class CompiledModel:
         self.go_cums: list[list[list[float]]] = []
         self.tempo = np.zeros((self.n_classes, 3, bands))            # mean, shared, own per band
         self.tempo[:, 2, :] = 1.0                                    # no shape: independent clicks
+        self.tempo_scores = np.full((self.n_classes, bands, SCORE_QUANTILES), np.nan)
         go_flat_cum, go_flat_col = [], []
         for c, cls in enumerate(model.classes):
             shape = cls.shape
             if shape is not None:
                 self.tempo[c] = np.array([shape.mean, shape.shared, shape.own])
+                for b, q in enumerate(shape.scores):
+                    if q:
+                        self.tempo_scores[c, b] = q
             if shape is not None and shape.exit_shift:
                 shift = np.asarray(shape.exit_shift)
                 self.exit_shift[c] = np.r_[shift, np.full(EXIT_STEPS - len(shift), shift[-1])]
@@ -158,6 +162,8 @@ class CompiledModel:
         self.exit_shift_list = self.exit_shift.tolist()
         self.shaped_list = self.shaped.tolist()
         self.tempo_list = self.tempo.tolist()
+        self.tempo_scores_list = [[None if np.isnan(q[0]) else q.tolist() for q in bands_c]
+                                  for bands_c in self.tempo_scores]
 
     def exit_probability(self, class_index: np.ndarray, state: np.ndarray, step: int) -> np.ndarray:
         """Probability that sessions in ``state`` after ``step`` actions end now, with the class's shift."""
@@ -223,8 +229,14 @@ class CompiledModel:
             return np.zeros(0)
         band = bisect_right(BAND_LOWER, len(codes)) - 1
         mean, shared, own = (t[band] for t in self.tempo_list[class_index])
+        quantiles = self.tempo_scores_list[class_index][band]
         normals = rng.standard_normal(steps + 1).tolist()
-        tempo = mean + shared * normals[steps]
+        tempo = shared * normals[steps]
+        if quantiles is None:
+            tempo += mean
+        else:                                         # standardised, mapped through the band's scores
+            scale = 1.0 / max(math.sqrt(shared * shared + own * own), 1e-12)
+            tempo, own = tempo * scale, own * scale
         a, base = self.n_actions, class_index * self.n_actions
         cell_rows, action_rows = self.cell_row_dict, self.think_action_list[class_index]
         table_item, top = self.tables.item, GRID - 1
@@ -235,6 +247,11 @@ class CompiledModel:
             if row is None:
                 row = action_rows[previous]
             u = 0.5 * (1.0 + math.erf((tempo + own * normals[i]) * _SQRT_HALF))
+            if quantiles is not None:
+                at = min(u, _U_MAX) * (SCORE_QUANTILES - 1)
+                j = int(at)
+                score = quantiles[j] + (quantiles[j + 1] - quantiles[j]) * (at - j)
+                u = 0.5 * (1.0 + math.erf(score * _SQRT_HALF))
             position = min(u, _U_MAX) * top
             low = int(position)
             v0 = table_item(row, low)
@@ -288,7 +305,8 @@ class CompiledModel:
         """Per think event: the probability its time is drawn at, at its session's tempo (model/shape.py)."""
         band = band_of(length)
         mean, shared, own = (self.tempo[class_index, j, band] for j in range(3))
-        return np.minimum(tempo_uniforms(mean, shared, own, session_z, noise), _U_MAX)
+        quantiles = self.tempo_scores[class_index, band]
+        return np.minimum(tempo_uniforms(mean, shared, own, quantiles, session_z, noise), _U_MAX)
 
     def think_rows(self, class_index: np.ndarray, previous: np.ndarray, action: np.ndarray) -> np.ndarray:
         """Compiled table row of the think time before ``action`` after ``previous``, per event."""

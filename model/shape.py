@@ -14,13 +14,16 @@ were 1.4× and 4.3× their noise floors. So each class holds:
   one-parameter logistic regression with the chain's ``logit p`` as offset: the shift that makes the
   expected number of real sessions ending after ``t`` actions, given the states they were in, equal the
   observed number (bisection). Empty (format ≤ 2): the chain's EXIT alone.
-- **tempo** per length band (``BAND_LOWER``): each session draws ``z ~ N(0, 1)`` and each of its think
-  times is drawn at probability ``Φ(mean[b] + shared[b]·z + own[b]·ε)`` of the law of its cell
-  (``ε ~ N(0, 1)`` per click, ``b`` the session's band). Fitted on normal scores: each real think time
-  becomes ``Φ⁻¹`` of its (mid-)probability under the law the sampler would draw it from; per band,
-  ``mean`` is their mean, ``shared²`` the covariance of two scores of the same session (intraclass) and
-  ``own²`` the rest of their variance. Over all bands the scores are ≈ N(0, 1), so each cell's pooled law
-  is unchanged while slow and fast sessions, and long and short ones, keep their tempo.
+- **tempo** per length band (``BAND_LOWER``): each session draws ``z ~ N(0, 1)``; each of its think
+  times draws ``ε ~ N(0, 1)`` and is drawn at probability ``Φ(s)`` of the law of its cell, where ``s`` is
+  ``shared[b]·z + own[b]·ε`` standardised and mapped through the quantiles of band ``b``'s scores
+  (``scores[b]``; a band with too few samples uses ``s = mean[b] + shared[b]·z + own[b]·ε``). Fitted on
+  normal scores: each real think time becomes ``Φ⁻¹`` of its probability under the law the sampler would
+  draw it from (ties, such as whole seconds, spread uniformly over their step); per band, ``scores`` are
+  their quantiles, ``mean`` their mean, ``shared²`` the covariance of two scores of the same session
+  (intraclass) and ``own²`` the rest of their variance. Over all bands the scores are ≈ N(0, 1), so each
+  cell's pooled law is about unchanged, while long and short sessions keep their own think times and
+  slow and fast sessions their tempo.
 
 Both are a few numbers per class: the file does not grow with the number of sessions.
 """
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
     from tracereplay.model.behaviour import BehaviourModel
     from tracereplay.model.prepare import SessionArrays
 
+SCORE_QUANTILES = 17
 BAND_LOWER = (1, 2, 3, 4, 6, 9, 16, 32)      # length bands: [1], [2], [3], [4, 5], [6, 8], …, [32, ∞)
 EXIT_STEPS = 64                              # exit shifts for steps 1…64; the last serves longer sessions
 _MAX_SHIFT = 30.0                            # |shift| bound (logit units): beyond it exit is certain/never
@@ -59,11 +63,13 @@ class SessionShape:
     mean: tuple[float, ...] = (0.0,) * len(BAND_LOWER)
     shared: tuple[float, ...] = (0.0,) * len(BAND_LOWER)
     own: tuple[float, ...] = (1.0,) * len(BAND_LOWER)
+    # Per band, SCORE_QUANTILES quantiles of its normal scores (empty: the band's normal law above).
+    scores: tuple[tuple[float, ...], ...] = ((),) * len(BAND_LOWER)
 
     def to_dict(self) -> dict[str, Any]:
         return {"exit_shift": [_r(v) for v in self.exit_shift], "bands": list(BAND_LOWER),
                 "mean": [_r(v) for v in self.mean], "shared": [_r(v) for v in self.shared],
-                "own": [_r(v) for v in self.own]}
+                "own": [_r(v) for v in self.own], "scores": [[_r(v) for v in q] for q in self.scores]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SessionShape:
@@ -78,11 +84,17 @@ class SessionShape:
                 raise ValueError(f"tempo {key!r} needs {len(BAND_LOWER)} finite numbers")
         if min(arrays[1]) < 0 or min(arrays[2]) < 0:
             raise ValueError("tempo 'shared' and 'own' must be non-negative")
-        return cls(exit_shift=shift, mean=arrays[0], shared=arrays[1], own=arrays[2])
+        scores = tuple(tuple(float(v) for v in q) for q in data.get("scores", ((),) * len(BAND_LOWER)))
+        if len(scores) != len(BAND_LOWER) or any(
+                len(q) not in (0, SCORE_QUANTILES) or not all(np.isfinite(q)) or np.any(np.diff(q) < 0)
+                for q in scores):
+            raise ValueError(f"tempo 'scores' needs {len(BAND_LOWER)} lists of 0 or {SCORE_QUANTILES} "
+                             "non-decreasing numbers")
+        return cls(exit_shift=shift, mean=arrays[0], shared=arrays[1], own=arrays[2], scores=scores)
 
 
-def fit_shapes(arrays: SessionArrays, session_class: np.ndarray, model: BehaviourModel
-               ) -> list[SessionShape]:
+def fit_shapes(arrays: SessionArrays, session_class: np.ndarray, model: BehaviourModel,
+               rng: np.random.Generator) -> list[SessionShape]:
     """Every class's exit shifts and tempo, under the chain and think laws the sampler draws from."""
     compiled = model.compiled
     previous = arrays.previous_action
@@ -90,7 +102,7 @@ def fit_shapes(arrays: SessionArrays, session_class: np.ndarray, model: Behaviou
     event_class = session_class[arrays.session]
     rows = compiled.think_rows(event_class[think], previous[think].astype(np.int64),
                                arrays.action[think].astype(np.int64))
-    scores = normal_scores(compiled.tables, rows, arrays.think_s[think])
+    scores = normal_scores(compiled.tables, rows, arrays.think_s[think], rng)
     sessions = arrays.session[think]
     band = band_of(arrays.session_length)
     # Step of each event (1 = the session's first action) and whether the session ended there.
@@ -100,10 +112,11 @@ def fit_shapes(arrays: SessionArrays, session_class: np.ndarray, model: Behaviou
     for c, cls in enumerate(model.classes):
         mine = event_class[think] == c
         mean, shared, own = _tempo(scores[mine], sessions[mine], band[sessions[mine]])
+        quantiles = _band_quantiles(scores[mine], band[sessions[mine]])
         events = event_class == c
         p_exit = cls.transition_probabilities[:, -1][arrays.action[events]]
         shift = exit_shifts(p_exit, step[events], arrays.last[events])
-        shapes.append(SessionShape(exit_shift=shift, mean=mean, shared=shared, own=own))
+        shapes.append(SessionShape(exit_shift=shift, mean=mean, shared=shared, own=own, scores=quantiles))
     return shapes
 
 
@@ -129,8 +142,9 @@ def exit_shifts(p_exit: np.ndarray, step: np.ndarray, ended: np.ndarray) -> tupl
     return tuple(float(v) for v in np.round((lo + hi) / 2, 6))
 
 
-def normal_scores(tables: np.ndarray, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """``Φ⁻¹`` of the mid-probability of each value under its compiled inverse-CDF table row."""
+def normal_scores(tables: np.ndarray, rows: np.ndarray, values: np.ndarray, rng: np.random.Generator
+                  ) -> np.ndarray:
+    """``Φ⁻¹`` of the probability of each value under its compiled inverse-CDF table row."""
     position = np.empty(len(values))
     order = np.argsort(rows, kind="stable")
     keys, starts = np.unique(rows[order], return_index=True)
@@ -141,10 +155,21 @@ def normal_scores(tables: np.ndarray, rows: np.ndarray, values: np.ndarray) -> n
         table, x = tables[key], values[idx]
         below = np.searchsorted(table, x, side="left")
         upto = np.searchsorted(table, x, side="right")
-        # A value the table repeats (a point mass, e.g. 0 s or whole seconds) gets the middle of its step;
-        # others sit where the linear table puts them.
-        position[idx] = np.where(upto > below, (below + upto - 1) / 2.0, np.interp(x, table, grid))
+        # A value the table repeats (a point mass, e.g. 0 s or whole seconds) gets a uniform place in its
+        # step (randomised probability integral transform: the scores stay N(0, 1), ties and all); others
+        # sit where the linear table puts them.
+        spread = below + rng.random(len(x)) * np.maximum(upto - 1 - below, 0)
+        position[idx] = np.where(upto > below, spread, np.interp(x, table, grid))
     return special.ndtri(np.clip(position / (GRID - 1), 0.5 / GRID, 1 - 0.5 / GRID))
+
+
+def _band_quantiles(scores: np.ndarray, band: np.ndarray) -> tuple[tuple[float, ...], ...]:
+    out = []
+    for b in range(len(BAND_LOWER)):
+        mine = scores[band == b]
+        out.append(tuple(float(v) for v in np.quantile(mine, np.linspace(0, 1, SCORE_QUANTILES)))
+                   if len(mine) >= _MIN_BAND_SCORES else ())
+    return tuple(out)
 
 
 def _tempo(scores: np.ndarray, session: np.ndarray, band: np.ndarray) -> tuple[tuple[float, ...], ...]:
@@ -177,10 +202,23 @@ def _band_tempo(scores: np.ndarray, session: np.ndarray) -> tuple[float, float, 
     return mean, float(np.sqrt(covariance)), float(np.sqrt(max(variance - covariance, 0.0)))
 
 
-def tempo_uniforms(mean: np.ndarray, shared: np.ndarray, own: np.ndarray, session_z: np.ndarray,
-                   noise: np.ndarray) -> np.ndarray:
-    """Probabilities to draw think times at: ``Φ(mean + shared·z + own·ε)``, per event (vectorised)."""
-    return special.ndtr(mean + shared * session_z + own * noise)
+def tempo_uniforms(mean: np.ndarray, shared: np.ndarray, own: np.ndarray, quantiles: np.ndarray,
+                   session_z: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """Probabilities to draw think times at, per event (vectorised): ``Φ(mean + shared·z + own·ε)``, or
+    where the band has score quantiles (a row of ``quantiles`` not NaN), that normal draw standardised and
+    mapped through the band's score quantiles."""
+    latent = shared * session_z + own * noise
+    plain = special.ndtr(mean + latent)
+    has = ~np.isnan(quantiles[:, 0])
+    if has.any():
+        total = np.sqrt(shared[has] ** 2 + own[has] ** 2)
+        position = special.ndtr(latent[has] / np.maximum(total, 1e-12)) * (SCORE_QUANTILES - 1)
+        low = np.minimum(position.astype(np.int64), SCORE_QUANTILES - 2)
+        rows = quantiles[has]
+        take = np.arange(len(rows))
+        score = rows[take, low] + (rows[take, low + 1] - rows[take, low]) * (position - low)
+        plain[has] = special.ndtr(score)
+    return plain
 
 
 def _r(value: float) -> float:

@@ -40,7 +40,7 @@ from tracereplay.replay.runner import (
     write_start,
 )
 from tracereplay.replay.sources import UserSource, starting_at
-from tracereplay.replay.transport import Transport
+from tracereplay.replay.transports.base import Transport
 from tracereplay.replay.workers import PoolHandle, start_pool
 
 __all__ = [

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from tracereplay.errors import ConfigError
 from tracereplay.replay.tls import client_context
+from tracereplay.replay.transports.settings import MIB, TransportSettings
 
 
 class Workload(enum.Enum):
@@ -130,7 +131,20 @@ class RunConfig:
     )
     seed: int | None = setting(None, "Seed: the same seed makes the same choices.", kind="int")
     max_rps: float | None = setting(None, "Safety cap on requests per second (all workers).", kind="float")
-    timeout: float = setting(10.0, "Per-request timeout.", kind="duration")
+    # the HTTP client (replay/transports/, docs/http.md): one TransportSettings for either client
+    timeout: float = setting(
+        10.0, "Per-request timeout: connecting, sending and the whole answer.", kind="duration"
+    )
+    connect_timeout: float = setting(
+        10.0, "Opening a connection (TCP and TLS) may take at most this (within --timeout).", kind="duration"
+    )
+    max_body_bytes: int = setting(
+        16 * MIB,
+        "Keep at most this many bytes of each answer's body; the rest is read, counted and dropped.",
+        kind="int",
+        metavar="BYTES",
+    )
+    keep_alive: bool = setting(True, "Reuse connections between requests.", commands=())
     workers: int = setting(
         1, "Worker processes (default: one per core); users are split between them.", kind="int"
     )
@@ -147,9 +161,9 @@ class RunConfig:
     )
     grace: float = setting(10.0, "On stop, how long requests in flight may take to finish.", kind="duration")
     uvloop: bool = setting(True, "Run on uvloop where installed.", commands=())
-    http: str = setting(  # "fast" (replay/fasthttp.py, lean keep-alive HTTP/1.1) or "aiohttp"
+    http: str = setting(  # "fast" (replay/transports/fast.py: httptools, keep-alive HTTP/1.1) or "aiohttp"
         "fast",
-        "HTTP client: our lean keep-alive HTTP/1.1 client, or aiohttp's.",
+        "HTTP client: our lean keep-alive HTTP/1.1 client on httptools, or aiohttp's.",
         kind="choice",
         choices=("fast", "aiohttp"),
     )
@@ -214,6 +228,9 @@ class RunConfig:
         _positive(p, "speed", self.speed)
         _positive(p, "workers", self.workers, integer=True)
         _positive(p, "timeout", self.timeout)
+        _positive(p, "connect_timeout", self.connect_timeout)
+        if not isinstance(self.max_body_bytes, int) or self.max_body_bytes < 0:
+            p.append("max_body_bytes must be a whole number ≥ 0")
         _positive(p, "max_rps", self.max_rps)
         _positive(p, "max_gap", self.max_gap)
         for name in ("ramp_up", "think_scale", "max_late", "grace", "max_connections"):
@@ -248,6 +265,16 @@ class RunConfig:
         if self.ca_cert is not None:
             client_context(ca_cert=self.ca_cert)
         return self
+
+    def transport_settings(self) -> TransportSettings:
+        """What the HTTP client of each worker is built with."""
+        return TransportSettings(
+            connect_timeout=self.connect_timeout,
+            request_timeout=self.timeout,
+            max_body_bytes=self.max_body_bytes,
+            keep_alive=self.keep_alive,
+            max_connections=self.max_connections,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

@@ -27,6 +27,8 @@ class RequestEvent(NamedTuple):
     ``intended`` is when the schedule wanted it to start, ``start``/``end`` when it was actually sent and
     answered (equal for a request that could not be sent). ``status`` is None when no HTTP answer came;
     ``error_kind`` is an ``ErrorKind`` value or None; ``error_detail`` says why, for failures.
+    ``expected``: an HTTP error status the pack said to expect (a handshake's 401), so not an error.
+    ``long_poll``: the server holds this request open on purpose (a sync); kept out of headline latency.
     """
 
     user: str
@@ -42,6 +44,8 @@ class RequestEvent(NamedTuple):
     error_kind: str | None
     nbytes: int
     error_detail: str | None = None
+    expected: bool = False
+    long_poll: bool = False
 
     @property
     def latency_s(self) -> float:
@@ -54,9 +58,9 @@ class RequestEvent(NamedTuple):
         return self.end - min(self.intended, self.start)
 
 
-#: How many fields the ``User`` fills on the hot path (up to ``error_detail``); fields added later take their
+#: How many fields the ``User`` fills on the hot path (up to ``long_poll``); fields added later take their
 #: defaults there (:data:`LATER_DEFAULTS`) unless the ``User`` is taught to fill them.
-CORE_FIELDS = 13
+CORE_FIELDS = 15
 #: The defaults of the fields after the core ones, in order: ``tuple.__new__(RequestEvent, (*core,
 #: *LATER_DEFAULTS))`` makes an event without the generated ``__new__``'s argument binding (~2× cheaper).
 LATER_DEFAULTS: tuple[object, ...] = tuple(

@@ -28,19 +28,21 @@ from tracereplay.histogram import LatencyHistogram
 from tracereplay.replay.config import RunConfig, Workload
 from tracereplay.replay.controllers.trace import UserPlan
 from tracereplay.replay.events import RequestEvent, RequestHook
-from tracereplay.replay.fasthttp import FastTransport
 from tracereplay.replay.limiter import RateLimiter
 from tracereplay.replay.live import Interval, LiveCounter
-from tracereplay.replay.recorder import Recorder, StreamOpener, UserCounts
+from tracereplay.replay.recorder import Recorder, UserCounts
 from tracereplay.replay.runtime import Crowd, Pacing
 from tracereplay.replay.tls import client_context
-from tracereplay.replay.transport import AiohttpTransport, Transport
+from tracereplay.replay.transports.aiohttp_client import AiohttpTransport
+from tracereplay.replay.transports.base import Transport
+from tracereplay.replay.transports.fast import FastTransport
 from tracereplay.replay.user import ActionTable, Halted, User
 from tracereplay.replay.users import ControllerFactory, UserFactory
 from tracereplay.replay.websocket import WebSockets, WsRecorder
 from tracereplay.replay.workloads.closed import ClosedWorkload
 from tracereplay.replay.workloads.open import OpenWorkload
 from tracereplay.replay.workloads.trace import TraceWorkload
+from tracereplay.rundir import StreamOpener
 
 
 class ExitReason(enum.Enum):
@@ -100,7 +102,7 @@ class LoadTester:
         # opened only when a pack asks for a websocket; its rows share the request recorder's clock
         self.websockets = WebSockets(
             config.target,
-            WsRecorder(config.out, worker, self.recorder.wall_ns(0.0)),
+            WsRecorder(config.out, worker, self.recorder.wall_ns(0.0), streams),
             ssl_context=client_context(ca_cert=config.ca_cert, insecure=config.insecure),
             seed=None if config.seed is None else config.seed + worker,
         )
@@ -170,7 +172,7 @@ class LoadTester:
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         if self._own_transport:
-            await self.transport.__aenter__()  # type: ignore[attr-defined]
+            await self.transport.__aenter__()
         self._started_wall = time.time()
         loop = asyncio.get_running_loop()
         await self.workload.start()
@@ -195,7 +197,7 @@ class LoadTester:
             await asyncio.gather(*self._tasks, return_exceptions=True)
             await self.websockets.close()
             if self._own_transport:
-                await self.transport.close()  # type: ignore[attr-defined]
+                await self.transport.aclose()
             counts, events = self._counts(), self.live.take()
             await asyncio.to_thread(self.live.interval, events, counts)
             path = await asyncio.to_thread(self.recorder.close, counts)
@@ -286,9 +288,7 @@ def make_transport(config: RunConfig) -> Transport:
     """The HTTP client the config asks for (both pool connections across every user of the worker)."""
     kind = FastTransport if config.http == "fast" else AiohttpTransport
     context = client_context(ca_cert=config.ca_cert, insecure=config.insecure)
-    return kind(
-        config.target, timeout_s=config.timeout, max_connections=config.max_connections, ssl_context=context
-    )
+    return kind(config.target, config.transport_settings(), ssl_context=context)
 
 
 async def _perform_once(user: User, action: str) -> None:

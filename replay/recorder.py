@@ -24,12 +24,15 @@ import numpy as np
 import pyarrow as pa
 
 from tracereplay.replay.events import RequestEvent
-from tracereplay.rundir import REQUEST_SCHEMA, REQUESTS, USERS, USERS_SCHEMA, StreamSink, StreamWriter
-
-#: Opens a worker's stream of one kind: ``(kind, worker, schema) → StreamSink``. Default: its ``.arrows``
-#: file in the run directory; a worker whose run directory is elsewhere ships bytes instead
-#: (``replay/cluster/worker.py``).
-StreamOpener = Callable[[str, int, pa.Schema], StreamSink]
+from tracereplay.rundir import (
+    REQUEST_SCHEMA,
+    REQUESTS,
+    USERS,
+    USERS_SCHEMA,
+    StreamOpener,
+    StreamSink,
+    StreamWriter,
+)
 
 
 @dataclass(slots=True)
@@ -105,11 +108,12 @@ class Recorder:
 
     def _to_table(self, rows: list[RequestEvent]) -> tuple[pa.Table, int]:
         """The rows as a table, and how many were errors."""
-        # one transpose of the tuples; fields added to RequestEvent later (after these 13) are not written
+        # one transpose of the tuples; fields added to RequestEvent later (after these 15) are not written
         fields = list(zip(*rows, strict=True))
         user, session, action, method, route, path, status, intended, start, end, kind, nbytes, detail = (
             fields[:13]
         )
+        expected, long_poll = fields[13:15]
         intended_s = np.fromiter(intended, np.float64, len(rows))
         start_s = np.fromiter(start, np.float64, len(rows))
         end_s = np.fromiter(end, np.float64, len(rows))
@@ -135,6 +139,8 @@ class Recorder:
             "latency_corrected_ms": pa.array(corrected_ms),
             "error_kind": kinds,
             "error_detail": pa.array(detail, pa.string()),
+            "expected": pa.array(expected, pa.bool_()),
+            "long_poll": pa.array(long_poll, pa.bool_()),
             "bytes": pa.array(nbytes, pa.int64()),
             "worker": pa.array(np.full(len(rows), self.worker, dtype=np.int32)),
         }

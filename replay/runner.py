@@ -25,12 +25,11 @@ from tracereplay.replay.config import RunConfig, Workload
 from tracereplay.replay.events import RequestListener
 from tracereplay.replay.live import Interval
 from tracereplay.replay.loadtester import ExitReason, LoadTester, WorkerOutcome
-from tracereplay.replay.recorder import StreamOpener
 from tracereplay.replay.sources import UserSource, from_spec, from_trace
-from tracereplay.replay.transport import Transport
+from tracereplay.replay.transports.base import Transport
 from tracereplay.replay.user import ActionTable
 from tracereplay.replay.workloads.open import OpenWorkload
-from tracereplay.rundir import RunMeta, write_run_json
+from tracereplay.rundir import RunMeta, StreamOpener, write_run_json
 
 
 @dataclass(frozen=True, kw_only=True)

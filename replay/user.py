@@ -11,25 +11,25 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import numpy as np
 
 from tracereplay.replay.actions.generic import HttpRoute, harvest, parse_action
-from tracereplay.replay.actions.pack import EMPTY_PACK, ActionFn, ActionPack
+from tracereplay.replay.actions.pack import EMPTY_PACK, Action, ActionFn, ActionPack
 from tracereplay.replay.actions.paths import FilledPath, fill_path
 from tracereplay.replay.events import LATER_DEFAULTS, RequestEvent, RequestHook
 from tracereplay.replay.limiter import RateLimiter
 from tracereplay.replay.store import MemStore
-from tracereplay.replay.transport import ErrorKind, Request, RequestFailed, Response, Transport
+from tracereplay.replay.transports.base import ErrorKind, Request, RequestFailed, Response, Transport
 from tracereplay.replay.websocket import ORIGIN, Extract, UserWebSocket, WebSockets, WsSettings
 
 log = logging.getLogger(__name__)
 _now = time.monotonic
 
 _PROTOCOL = ErrorKind.PROTOCOL.value
-#: ``_event(RequestEvent, (13 core fields, *LATER_DEFAULTS))``: a RequestEvent without the named tuple's
+#: ``_event(RequestEvent, (15 core fields, *LATER_DEFAULTS))``: a RequestEvent without the named tuple's
 #: argument binding, on the hot path (replay/events.py)
 _event = tuple.__new__
 
@@ -53,6 +53,10 @@ class ActionTable:
     def function(self, action: str) -> ActionFn | None:
         entry = self.pack.actions.get(action)
         return entry.fn if entry is not None else None
+
+    def entry(self, action: str) -> Action | None:
+        """The pack's entry for ``action`` (its function and defaults), if it has one."""
+        return self.pack.actions.get(action)
 
     def route(self, action: str) -> HttpRoute | None:
         try:
@@ -197,16 +201,25 @@ class User:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
+        expect: Collection[int] = (),
+        auth: bool = True,
+        timeout: float | None = None,
+        long_poll: bool = False,
     ) -> Response:
-        """Send one request with the user's credentials and record it under ``action``."""
-        sent_headers = self._credentials(headers)
+        """Send one request with the user's credentials (none with ``auth=False``) and record it under
+        ``action``; a status in ``expect`` is recorded as expected, not as an error."""
+        sent_headers = self._credentials(headers) if auth else (dict(headers) if headers else None)
         if self._limiter is not None:
             await self._limiter.wait()
             if self.halted:
                 raise Halted
         start = _now()
         try:
-            response = await self._transport.send(Request(method, path, sent_headers, json, params))
+            request = Request(method, path, sent_headers, json, params)
+            if timeout is None:
+                response = await self._transport.send(request)
+            else:
+                response = await self._transport.send(request, timeout=timeout)  # a per-action timeout
         except Exception as error:  # a failure, or any transport surprise: a recorded result, never fatal
             failure = (
                 error if isinstance(error, RequestFailed) else RequestFailed(ErrorKind.PROTOCOL, repr(error))
@@ -216,18 +229,21 @@ class User:
                 _event(
                     RequestEvent,
                     (self.key, self.session, action, method, route, path,
-                     None, intended, start, _now(), kind, 0, failure.detail, *LATER_DEFAULTS),
+                     None, intended, start, _now(), kind, 0, failure.detail, False, long_poll,
+                     *LATER_DEFAULTS),
                 )
             )
             raise failure from None
         end = _now()
         status = response.status
-        kind = None if status < 400 else ("http_4xx" if status < 500 else "http_5xx")
+        expected = status >= 400 and status in expect
+        kind = None if status < 400 or expected else ("http_4xx" if status < 500 else "http_5xx")
         self._fire(
             _event(
                 RequestEvent,
                 (self.key, self.session, action, method, route, path,
-                 status, intended, start, end, kind, len(response.body), None, *LATER_DEFAULTS),
+                 status, intended, start, end, kind, response.size, None, expected, long_poll,
+                 *LATER_DEFAULTS),
             )
         )
         self._absorb(response)
@@ -320,13 +336,22 @@ class _Context:
         params: Mapping[str, str] | None = None,
         route: str | None = None,
         action: str | None = None,
+        expect: Collection[int] | None = None,
+        auth: bool = True,
+        timeout: float | None = None,
+        long_poll: bool | None = None,
+        remember: Mapping[str, str] | None = None,
     ) -> Response:
+        name = action or self.action
+        # defaults from the pack's entry for the name the request is recorded under (a helper's own)
+        entry = self._user._table.entry(name)
+        accepted = _accepted(expect, entry)
         # the first request of an action is due when the action was; later ones when they are sent
         intended = self._intended if self.sent == 0 else _now()
         self.sent += 1
         self._last_start = _now()  # what ctx.correlate times deliveries from
-        return await self._user.send(
-            action or self.action,
+        response = await self._user.send(
+            name,
             method.upper(),
             path,
             route if route is not None else getattr(path, "template", None),  # a ctx.path() knows its route
@@ -334,7 +359,22 @@ class _Context:
             json=json,
             headers=headers,
             params=params,
+            expect=accepted,
+            auth=auth,
+            timeout=timeout if timeout is not None else (entry.timeout if entry else None),
+            long_poll=long_poll if long_poll is not None else bool(entry and entry.long_poll),
         )
+        if remember and (response.status < 400 or response.status in accepted):
+            remember_fields(self.store, response, remember)
+        return response
+
+    async def json(self, method: str, path: str, **options: Any) -> Any:
+        response = await self.request(method, path, **options)
+        entry = self._user._table.entry(options.get("action") or self.action)
+        accepted = _accepted(options.get("expect"), entry)
+        if response.status >= 400 and response.status not in accepted:
+            return None
+        return response.json() if response.body and response.is_json else None
 
     async def websocket(
         self,
@@ -358,3 +398,39 @@ class _Context:
             return
         start = self._last_start if self._last_start is not None else _now()
         user.sockets.recorder.record(start, user, None, None, ORIGIN, type or self.action, str(correlation))
+
+
+def _accepted(expect: Collection[int] | None, entry: Action | None) -> Collection[int]:
+    """The statuses a request takes as answers: its own ``expect``, else its action's default."""
+    if expect is not None:
+        return frozenset(expect)
+    return entry.expect if entry is not None else ()
+
+
+def remember_fields(store: MemStore, response: Response, fields: Mapping[str, str]) -> None:
+    """Keep fields of a JSON answer: store name → dotted field path (``"room_id"``, ``"rooms.0.id"``).
+
+    A string or number found is ``store.remember``-ed under its name (``"token"`` sets the user's token);
+    a field that is missing, or an answer that is not JSON, leaves the store as it was."""
+    if not response.body or not response.is_json:
+        return
+    try:
+        body = response.json()
+    except ValueError:
+        return
+    for name, dotted in fields.items():
+        value: Any = body
+        for key in dotted.split("."):
+            if isinstance(value, dict):
+                value = value.get(key)
+            elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
+                value = value[int(key)]
+            else:
+                value = None
+                break
+        if isinstance(value, bool) or not isinstance(value, str | int | float) or value == "":
+            continue
+        if name == "token":
+            store.set_token(str(value))
+        else:
+            store.remember(name, str(value))

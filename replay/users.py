@@ -14,7 +14,7 @@ import numpy as np
 from tracereplay.replay.controllers.base import UserController
 from tracereplay.replay.events import RequestHook
 from tracereplay.replay.limiter import RateLimiter
-from tracereplay.replay.transport import Transport
+from tracereplay.replay.transports.base import Transport
 from tracereplay.replay.user import ActionTable, User
 from tracereplay.replay.websocket import WebSockets
 

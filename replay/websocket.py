@@ -37,6 +37,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -47,7 +48,7 @@ import pyarrow as pa
 from tracereplay.replay.store import MutableUserStore
 from tracereplay.replay.transports.aiohttp_client import classify
 from tracereplay.replay.transports.base import ErrorKind
-from tracereplay.rundir import WS, WS_SCHEMA, StreamWriter
+from tracereplay.rundir import WS, WS_SCHEMA, StreamOpener, StreamSink, StreamWriter
 
 log = logging.getLogger(__name__)
 _now = time.monotonic
@@ -121,10 +122,14 @@ class WsRecorder:
     request recorder's, so both tables share one clock).
     """
 
-    def __init__(self, run_dir: str | Path, worker: int, wall_offset_ns: int) -> None:
+    def __init__(
+        self, run_dir: str | Path, worker: int, wall_offset_ns: int, streams: StreamOpener | None = None
+    ) -> None:
         self.run_dir, self.worker, self.wall_offset_ns = Path(run_dir), worker, wall_offset_ns
         self._rows: list[tuple] = []
-        self._out: StreamWriter | None = None
+        # where the stream goes: the run directory, or bytes shipped to a parent (replay/cluster/worker.py)
+        self._open: StreamOpener = streams or partial(StreamWriter, self.run_dir)
+        self._out: StreamSink | None = None
         self._lock = threading.Lock()
         self.rows = 0
 
@@ -171,7 +176,7 @@ class WsRecorder:
             return
         with self._lock:
             if self._out is None:
-                self._out = StreamWriter(self.run_dir, WS, self.worker, WS_SCHEMA)
+                self._out = self._open(WS, self.worker, WS_SCHEMA)
             self._out.write(self._to_table(rows))
             self.rows += len(rows)
 

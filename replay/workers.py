@@ -61,8 +61,18 @@ from tracereplay.replay.loadtester import ExitReason, WorkerOutcome
 from tracereplay.replay.recorder import UserCounts
 from tracereplay.replay.runner import RunResult, describe_spec, finish_run, write_start
 from tracereplay.replay.sources import ProfileRate, run_window, small_spec_actions, spec_profile
-from tracereplay.rundir import REQUEST_SCHEMA, REQUESTS, USERS, USERS_SCHEMA, ReceivedStream
+from tracereplay.rundir import (
+    REQUEST_SCHEMA,
+    REQUESTS,
+    USERS,
+    USERS_SCHEMA,
+    WS,
+    WS_SCHEMA,
+    ReceivedStream,
+)
 
+#: The streams a worker ships, by kind: what the parent writes them into the run directory as.
+SCHEMAS = {REQUESTS: REQUEST_SCHEMA, USERS: USERS_SCHEMA, WS: WS_SCHEMA}
 #: How far ahead of the release the common start is: time for the "go" to reach every worker.
 RELEASE_AHEAD_S = 0.25
 #: A worker found gone this many times in a row (checked each second) without its "done" is lost: its
@@ -100,11 +110,8 @@ class PoolHandle:
         self.stats = LiveStats()
         self._progress = progress
         self.control_latency_s: list[float] = []  # command sent → applied by a worker, each time
-        self._streams = {
-            (kind, w): ReceivedStream(config.out, kind, w, schema)
-            for w in range(self.workers)
-            for kind, schema in ((REQUESTS, REQUEST_SCHEMA), (USERS, USERS_SCHEMA))
-        }
+        # each worker's streams, opened as their first bytes arrive
+        self._streams: dict[tuple[str, int], ReceivedStream] = {}
         self._outcomes: dict[int, WorkerOutcome] = {}
         self._failures: dict[int, tuple[str, str]] = {}
         self._lost: dict[int, dict[str, Any]] = {}
@@ -221,7 +228,7 @@ class PoolHandle:
         files = await asyncio.gather(*(asyncio.to_thread(s.finish) for s in self._streams.values()))
         requests_files = {w: f for (kind, w), f in zip(self._streams, files, strict=True) if kind == REQUESTS}
         outcomes = [
-            self._with_file(self._outcomes.get(w) or self._received_outcome(w), requests_files[w])
+            self._with_file(self._outcomes.get(w) or self._received_outcome(w), requests_files.get(w))
             for w in range(self.workers)
         ]
         if not self._outcomes and self._failures:
@@ -268,7 +275,8 @@ class PoolHandle:
     def _on_report(self, message: Report) -> None:
         kind, worker = message["kind"], message["worker"]
         for part, data in (message.get("parts") or {}).items():
-            self._streams[(part, worker)].append(data)
+            if part in SCHEMAS:  # a kind this version does not know is not written
+                self._stream(part, worker).append(data)
         if kind == INTERVAL:
             interval = interval_from_wire(message["interval"])
             if worker not in self._lost:
@@ -289,6 +297,12 @@ class PoolHandle:
             if worker in self._started:
                 self._mark_lost(worker, f"failed: {message['text']}")
         self._changed.set()
+
+    def _stream(self, kind: str, worker: int) -> ReceivedStream:
+        key = (kind, worker)
+        if key not in self._streams:
+            self._streams[key] = ReceivedStream(self.config.out, kind, worker, SCHEMAS[kind])
+        return self._streams[key]
 
     def _count_received(self, worker: int, interval: Any) -> None:
         before = self._received.get(worker)

@@ -18,7 +18,7 @@ from tracereplay.report.columns import BatchArrays, Codes
 PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
 PERCENTILE_KEYS = ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms")
 LATENCY_KEYS = (*PERCENTILE_KEYS, "max_ms", "mean_ms")
-COUNT_KEYS = ("count", "errors", "error_rate", "rps")
+COUNT_KEYS = ("count", "errors", "expected", "error_rate", "rps")
 TOTAL = "TOTAL"
 PERCENTILE_METHOD = "nearest-rank; HdrHistogram layout, 3 significant digits (<=0.1% above the exact sample)"
 
@@ -91,6 +91,7 @@ class ActionAccumulator:
         self.stats = {kind.value: LatencyStats.empty(0) for kind in Latency}
         self.counts = np.zeros(0, dtype=np.int64)
         self.errors = np.zeros(0, dtype=np.int64)
+        self.expected = np.zeros(0, dtype=np.int64)  # expected HTTP error statuses (not errors)
         self.bytes = 0.0
         self.first_ns, self.last_ns = np.iinfo(np.int64).max, np.iinfo(np.int64).min
         self._error_pairs: list[np.ndarray] = []  # (action, kind) of every error row
@@ -100,6 +101,8 @@ class ActionAccumulator:
         self.counts = _grow(self.counts, n) + np.bincount(arrays.action, minlength=n)
         errors = np.bincount(arrays.action, weights=arrays.error, minlength=n)
         self.errors = _grow(self.errors, n) + errors.astype(np.int64)
+        expected = np.bincount(arrays.action, weights=arrays.expected, minlength=n)
+        self.expected = _grow(self.expected, n) + expected.astype(np.int64)
         measured_index = histogram.index_ms(arrays.measured_ms)
         # corrected equals measured for every request sent on time: index only the others again
         late = arrays.corrected_ms != arrays.measured_ms
@@ -123,6 +126,7 @@ class ActionAccumulator:
         for item in self.stats.values():
             item.grow(n)
         self.counts, self.errors = _grow(self.counts, n), _grow(self.errors, n)
+        self.expected = _grow(self.expected, n)
 
     def latency_tables(self) -> dict[str, pd.DataFrame]:
         """Kind → :data:`LATENCY_KEYS` indexed by action, with a ``TOTAL`` row last."""

@@ -23,6 +23,8 @@ SUMMARY_COLUMNS = [
     "latency_corrected_ms",
     "latency_ms",
     "duration_ms",
+    "expected",
+    "long_poll",
 ]
 UNKNOWN_KIND = "unknown"  # an error row without an error_kind
 
@@ -83,9 +85,29 @@ class BatchArrays:
     kind: np.ndarray  # int64 error-kind codes, -1 where the row has none
     session: pa.Array | pa.ChunkedArray | None  # the raw session column (dictionary chunks) when present
     bytes: np.ndarray | None  # float64 bytes received, NaN where unknown
+    expected: np.ndarray  # bool: an HTTP error status the pack expected (false in older runs)
+    long_poll: np.ndarray  # bool: a long-poll request (false in older runs)
 
     def __len__(self) -> int:
         return len(self.action)
+
+    def select(self, keep: np.ndarray) -> BatchArrays:
+        """The rows where ``keep`` is true."""
+        session = self.session
+        if session is not None:
+            session = pc.filter(session, pa.array(keep))
+        return BatchArrays(
+            action=self.action[keep],
+            ts_ns=self.ts_ns[keep],
+            corrected_ms=self.corrected_ms[keep],
+            measured_ms=self.measured_ms[keep],
+            error=self.error[keep],
+            kind=self.kind[keep],
+            session=session,
+            bytes=None if self.bytes is None else self.bytes[keep],
+            expected=self.expected[keep],
+            long_poll=self.long_poll[keep],
+        )
 
 
 def decode(batch: pa.Table | pa.RecordBatch, actions: Codes, kinds: Codes) -> BatchArrays:
@@ -114,7 +136,16 @@ def decode(batch: pa.Table | pa.RecordBatch, actions: Codes, kinds: Codes) -> Ba
         kind=kind,
         session=batch.column("session") if "session" in names else None,
         bytes=_floats(batch, "bytes") if "bytes" in names else None,
+        expected=_flags(batch, "expected", len(ts_ns)),
+        long_poll=_flags(batch, "long_poll", len(ts_ns)),
     )
+
+
+def _flags(batch: pa.Table | pa.RecordBatch, name: str, n: int) -> np.ndarray:
+    """A boolean column (nulls false), or all false when the file predates it."""
+    if name not in batch.schema.names:
+        return np.zeros(n, dtype=bool)
+    return batch.column(name).fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
 
 
 def _floats(batch: pa.Table | pa.RecordBatch, name: str) -> np.ndarray:
@@ -145,4 +176,6 @@ def concat(parts: list[BatchArrays]) -> BatchArrays:
         kind=joined("kind"),
         session=session,
         bytes=None if any(b is None for b in sizes) else np.concatenate(sizes),
+        expected=joined("expected"),
+        long_poll=joined("long_poll"),
     )

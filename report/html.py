@@ -19,10 +19,12 @@ from tracereplay.report.render import (
     COMPARED,
     DELIVERY_COLUMNS,
     HEADERS,
+    LONG_POLL_TITLE,
     MESSAGE_COLUMNS,
     SUMMARY_COLUMNS,
     comparison_rows,
     format_value,
+    long_poll_rows,
     summary_rows,
     websocket_line,
 )
@@ -88,6 +90,11 @@ def render_html(
             _comparison(comparison),
         ]
     parts += ["<h2>Requests per action</h2>", _table(SUMMARY_COLUMNS, summary_rows(summary), total_last=True)]
+    if summary.long_polls is not None:
+        parts += [
+            f"<h2>{escape(LONG_POLL_TITLE)}</h2>",
+            _table(SUMMARY_COLUMNS, long_poll_rows(summary), total_last=True),
+        ]
     over_time = summary.over_time
     parts.append("<h2>Over time</h2>")
     if over_time is not None and len(over_time):

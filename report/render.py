@@ -61,7 +61,7 @@ def format_value(key: str, value: Any) -> str:
         return "-"
     if key == "error_rate":
         return f"{100 * value:.2f}"
-    if key in ("count", "errors", "requests", "origins", "failed", "bytes", "fanout_max"):
+    if key in ("count", "errors", "expected", "requests", "origins", "failed", "bytes", "fanout_max"):
         return f"{int(value):,}"
     if key.endswith("_ms"):
         return f"{value:.2f}" if abs(value) < 100 else f"{value:.1f}"
@@ -76,6 +76,20 @@ def summary_rows(summary: Summary) -> list[dict[str, Any]]:
     """Per-action rows then the total row, with :data:`SUMMARY_COLUMNS`."""
     rows = summary.actions[list(SUMMARY_COLUMNS)].to_dict("records")
     rows.append({"action": TOTAL, **{k: summary.total.get(k) for k in SUMMARY_COLUMNS[1:]}})
+    return rows
+
+
+#: The title of the long-poll section, in every format.
+LONG_POLL_TITLE = "Long-polls (held open on purpose; not in the headline figures or thresholds)"
+
+
+def long_poll_rows(summary: Summary) -> list[dict[str, Any]]:
+    """The long-poll actions' rows then their total (empty when the run had none)."""
+    if summary.long_polls is None:
+        return []
+    rows = summary.long_polls[list(SUMMARY_COLUMNS)].to_dict("records")
+    total = summary.long_poll_total or {}
+    rows.append({"action": TOTAL, **{k: total.get(k) for k in SUMMARY_COLUMNS[1:]}})
     return rows
 
 
@@ -113,6 +127,8 @@ def render_summary(summary: Summary, console: Console | None = None, *, over_tim
         f"latency {info['latency']}"
     )
     console.print(_table("Requests per action", SUMMARY_COLUMNS, summary_rows(summary), total_last=True))
+    if summary.long_polls is not None:
+        console.print(_table(LONG_POLL_TITLE, SUMMARY_COLUMNS, long_poll_rows(summary), total_last=True))
     if len(summary.errors):
         console.print(
             _table("Errors by kind", ("action", "error_kind", "count"), summary.errors.to_dict("records"))
@@ -200,6 +216,8 @@ def summary_markdown(summary: Summary, *, over_time: bool = True) -> str:
         "### Requests per action",
         markdown_table(SUMMARY_COLUMNS, summary_rows(summary)),
     ]
+    if summary.long_polls is not None:
+        parts += [f"### {LONG_POLL_TITLE}", markdown_table(SUMMARY_COLUMNS, long_poll_rows(summary))]
     if len(summary.errors):
         parts += [
             "### Errors by kind",

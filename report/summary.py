@@ -13,6 +13,10 @@ Definitions (also in docs/reporting.md):
   exact sample, never below it); ``max_ms`` and ``mean_ms`` are exact.
 - latency is ``latency_corrected_ms`` (from the intended start, wrk2's rule) by default, or
   ``latency_ms`` (from the actual start) with ``latency="measured"``; both are always computed.
+- ``expected`` counts answers with an HTTP error status the pack expected (a handshake's 401): not errors.
+- long-poll requests (``long_poll`` true: held open by the server on purpose) are summarised apart, in
+  ``long_polls``, and kept out of the actions table, the total and so the thresholds' headline figures,
+  unless ``include_long_polls``; sessions count them, the over-time table does not.
 """
 
 from __future__ import annotations
@@ -94,6 +98,9 @@ class Summary:
     # kind → (counts, largest sample per bucket), each (actions in table order + total, COUNTS_LEN)
     histograms: dict[str, tuple[np.ndarray, np.ndarray]] = field(repr=False)
     websocket: WebSocketSummary | None = None  # when the run's users held websockets (report/websocket.py)
+    # long-poll actions, apart from the headline (same columns as ``actions``); None when the run has none
+    long_polls: pd.DataFrame | None = None
+    long_poll_total: dict[str, Any] | None = None
 
     def action_names(self) -> list[str]:
         return list(self.actions["action"])
@@ -136,13 +143,24 @@ class Summary:
             document["over_time"] = [_clean(r) for r in _jsonable_rows(self.over_time)]
         if self.websocket is not None:
             document["websocket"] = self.websocket.to_dict()
+        if self.long_polls is not None:
+            document["long_polls"] = {
+                "actions": [_clean(r) for r in self.long_polls.to_dict("records")],
+                "total": _clean(self.long_poll_total or {}),
+            }
         return document
 
 
 def summarize(
-    run: OpenedRun, *, latency: Latency | str = Latency.CORRECTED, bucket: str | float | None = None
+    run: OpenedRun,
+    *,
+    latency: Latency | str = Latency.CORRECTED,
+    bucket: str | float | None = None,
+    include_long_polls: bool = False,
 ) -> Summary:
     """Summarise ``run`` in one streaming pass; ``bucket`` (e.g. ``"5s"``) adds the over-time table.
+
+    Long-poll requests are summarised in ``long_polls``, out of the headline, unless ``include_long_polls``.
 
     >>> summary = summarize(load_run("runs/1"), bucket="5s")   # doctest: +SKIP
     >>> summary.actions[["action", "count", "p99_ms"]]          # doctest: +SKIP
@@ -150,6 +168,8 @@ def summarize(
     latency = Latency(latency)
     bucket_s = _bucket_seconds(bucket)
     per_action = ActionAccumulator()
+    polls = ActionAccumulator()
+    polls.actions, polls.kinds = per_action.actions, per_action.kinds  # one set of codes for both
     sessions = SessionAccumulator()
     over_time = None
     if bucket_s:
@@ -157,29 +177,46 @@ def summarize(
         over_time = TimeAccumulator(bucket_s, corrected=latency is Latency.CORRECTED, origin_ns=origin)
     for arrays in _coalesced(run, per_action):
         ends = _end_ns(arrays)
-        per_action.add(arrays, ends)
         sessions.add(arrays, ends)
+        poll = arrays.long_poll
+        if not include_long_polls and poll.any():
+            polls.add(arrays.select(poll), ends[poll])
+            arrays, ends = arrays.select(~poll), ends[~poll]
+        if not len(arrays):
+            continue
+        per_action.add(arrays, ends)
         if over_time is not None:
             over_time.add(arrays)
     per_action.finish()
+    polls.finish()
 
-    has_data = per_action.has_data
-    first_ns = per_action.first_ns if has_data else None
-    last_ns = per_action.last_ns if has_data else None
+    seen = [a for a in (per_action, polls) if a.has_data]
+    first_ns = min(a.first_ns for a in seen) if seen else None
+    last_ns = max(a.last_ns for a in seen) if seen else None
     duration_s = _duration_s(run, first_ns, last_ns)
     tables = per_action.latency_tables()
     frame = _action_table(per_action, tables[latency.value], duration_s)
     order = [*frame["action"], TOTAL]
+    long_polls, long_poll_total = None, None
+    if polls.has_data:
+        poll_tables = polls.latency_tables()
+        long_polls = _action_table(polls, poll_tables[latency.value], duration_s)
+        long_poll_total = _total(polls, poll_tables[latency.value], duration_s)
+    errors = per_action.errors_table()
+    if polls.has_data:
+        errors = pd.concat([errors, polls.errors_table()], ignore_index=True)
     return Summary(
         run=_run_info(run, latency, duration_s, first_ns, last_ns),
         actions=frame,
         total=_total(per_action, tables[latency.value], duration_s),
         latency={kind: table.loc[order] for kind, table in tables.items()},
-        errors=per_action.errors_table(),
+        errors=errors,
         sessions={**sessions.result(), **_user_counts(run)},
         over_time=over_time.result(run.users, _start_ns(run, first_ns)) if over_time is not None else None,
         histograms=per_action.histograms(order),
         websocket=summarize_ws(getattr(run, "ws_files", ())),
+        long_polls=long_polls,
+        long_poll_total=long_poll_total,
     )
 
 
@@ -187,9 +224,17 @@ def _action_table(
     per_action: ActionAccumulator, headline: pd.DataFrame, duration_s: float | None
 ) -> pd.DataFrame:
     names = per_action.actions.names
-    frame = pd.DataFrame({"action": names, "count": per_action.counts, "errors": per_action.errors})
+    frame = pd.DataFrame(
+        {
+            "action": names,
+            "count": per_action.counts,
+            "errors": per_action.errors,
+            "expected": per_action.expected,
+        }
+    )
     frame = frame.assign(**_rates(per_action.counts, per_action.errors, duration_s))
     frame = pd.concat([frame, headline.loc[names].reset_index(drop=True)], axis=1)
+    frame = frame[frame["count"] > 0]  # an action seen only as a long-poll (or only not) is in one table
     return frame.sort_values("action", kind="stable").reset_index(drop=True)
 
 
@@ -199,6 +244,7 @@ def _total(per_action: ActionAccumulator, headline: pd.DataFrame, duration_s: fl
     return {
         "count": count,
         "errors": errors,
+        "expected": int(per_action.expected.sum()),
         **{key: float(values[0]) for key, values in rates.items()},
         **headline.loc[TOTAL].to_dict(),
         "bytes": per_action.bytes,

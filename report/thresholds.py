@@ -112,10 +112,13 @@ def check_thresholds(summary: Summary, thresholds: Iterable[Threshold | str]) ->
         if t.metric in DELIVERY_METRICS:
             results.append(_delivery(summary, t))
             continue
+        polls = summary.long_polls.set_index("action") if summary.long_polls is not None else None
         if t.action is None:
             value = summary.total.get(t.metric)
         elif t.action in actions.index:
             value = actions.loc[t.action, t.metric]
+        elif polls is not None and t.action in polls.index:  # a long-poll gated by name: asked for
+            value = polls.loc[t.action, t.metric]
         else:
             results.append(
                 ThresholdResult(threshold=t, actual=None, passed=False, note="action not in this run")

@@ -38,7 +38,7 @@ import re
 import sys
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,6 +73,8 @@ REQUEST_SCHEMA = pa.schema(
         pa.field("latency_corrected_ms", pa.float64()),
         pa.field("error_kind", pa.string()),
         pa.field("error_detail", pa.string()),  # why a failure failed, in words; null for a success
+        pa.field("expected", pa.bool_()),  # an HTTP error status the pack expected (not an error)
+        pa.field("long_poll", pa.bool_()),  # held open by the server on purpose: not in headline latency
         pa.field("bytes", pa.int64()),
         pa.field("worker", pa.int32(), nullable=False),
     ]
@@ -330,6 +332,12 @@ class StreamSink(Protocol):
     def write(self, table: pa.Table) -> None: ...
 
     def finish(self) -> Path | None: ...
+
+
+#: Opens a worker's stream of one kind: ``(kind, worker, schema) → StreamSink``. Recorders default to a
+#: :class:`StreamWriter` in the run directory; a worker whose run directory is elsewhere ships bytes
+#: (``replay/cluster/worker.py``).
+StreamOpener = Callable[[str, int, pa.Schema], StreamSink]
 
 
 class StreamWriter:

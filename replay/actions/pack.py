@@ -30,7 +30,7 @@ from tracereplay.errors import ConfigError
 from tracereplay.replay.actions.generic import parse_action
 from tracereplay.replay.actions.paths import FilledPath
 from tracereplay.replay.store import MutableUserStore
-from tracereplay.replay.transport import Response
+from tracereplay.replay.transports.base import Response
 from tracereplay.replay.websocket import EventHandler, Extract, UserWebSocket, WsSettings
 
 

@@ -135,7 +135,7 @@ class DaskCluster:
                 threads_per_worker=1,
                 processes=True,
                 host="127.0.0.1",
-                dashboard_address=None,
+                dashboard_address="127.0.0.1:0",  # its HTTP server (health, metrics): loopback, any port
                 silence_logs=logging.ERROR,
             )
             self._client = distributed.Client(self._local, set_as_default=False)

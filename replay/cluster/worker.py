@@ -111,17 +111,22 @@ def materialized(job: WorkerJob) -> Iterator[WorkerJob]:
 
 
 class ShippedStreams:
-    """The recorder's streams kept in memory and taken once a second, to travel with the reports."""
+    """The recorders' streams (requests, users, websockets) kept in memory and taken once a second, to
+    travel with the reports."""
 
     def __init__(self) -> None:
         self._streams: dict[str, StreamBytes] = {}
+        self._lock = threading.Lock()  # a stream may open in a flush thread while the loop takes
 
     def open(self, kind: str, worker: int, schema: pa.Schema) -> StreamBytes:
-        stream = self._streams[kind] = StreamBytes(schema)
+        with self._lock:
+            stream = self._streams[kind] = StreamBytes(schema)
         return stream
 
     def take(self) -> dict[str, bytes]:
-        return {kind: stream.take() for kind, stream in self._streams.items()}
+        with self._lock:
+            streams = list(self._streams.items())
+        return {kind: stream.take() for kind, stream in streams}
 
 
 async def _share(job: WorkerJob, channel: Channel) -> None:

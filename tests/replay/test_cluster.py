@@ -196,3 +196,44 @@ async def test_an_unreachable_scheduler_is_one_line_and_exit_1(script, tmp_path)
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot reach the Dask scheduler" in lines[0], stderr
     assert time.monotonic() - started < 30  # 5 s to connect, the rest is starting Python on a busy machine
+
+
+async def test_replay_on_a_local_cluster_ships_the_trace_and_keeps_whole_users(serve, demo_events, tmp_path):
+    """The trace file goes to the workers with their jobs (no shared disk is assumed); each recorded user
+    is replayed by one worker only, and every request the server answered is in the run directory. (The
+    sample users start over two days: at 20,000× they start within 8 s.)"""
+    counter = Counter()
+    url = await serve(counter.app())
+    out = tmp_path / "replay"
+    handle = await start_pool(
+        None, trace=demo_events, target=url, speed=20_000, max_gap=0.2, duration=6, out=str(out),
+        cluster="local:2",
+    )  # fmt: skip
+    result = await handle.wait()
+    assert result.workers == 2 and counter.requests == result.requests == _stored_requests(out) > 0
+    frame = load_run(out).requests
+    assert frame.groupby("user")["worker"].nunique().max() == 1 and set(frame["worker"]) == {0, 1}
+    meta = read_run_json(out)
+    assert meta is not None and meta.model == demo_events  # the client's path, not a worker's copy
+
+
+async def test_arrival_rate_and_stop_reach_every_dask_worker_within_a_second(serve, script, tmp_path):
+    counter = Counter()
+    url = await serve(counter.app())
+    out = tmp_path / "open"
+    handle = await start_pool(
+        script, target=url, arrival_rate=4, duration=60, out=str(out), cluster="local:2", grace=2
+    )
+    await asyncio.sleep(1.5)
+    handle.set_arrival_rate(40)  # 20 sessions/s to each worker
+    await asyncio.sleep(2.0)
+    asked = time.monotonic()
+    handle.stop()
+    result = await handle.wait()
+    assert time.monotonic() - asked < 15  # a stop, not the 60 s duration (the rest is tear-down)
+    assert result.exit_reason == "interrupted" and result.workers == 2
+    assert handle.arrival_rate == 40
+    # both workers applied the rate and the stop, each within a second
+    assert len(handle.control_latency_s) == 4 and max(handle.control_latency_s) < 1.0
+    assert result.sessions_started >= 4 * 1.5 + 40 * 1.0  # the new rate started sessions at once
+    assert counter.requests == result.requests == _stored_requests(out)

@@ -10,8 +10,9 @@ import pytest
 from aiohttp import web
 
 from tracereplay.replay import ErrorKind, Request, RequestFailed, Script, run_async
-from tracereplay.replay.fasthttp import FastTransport
-from tracereplay.replay.transport import AiohttpTransport
+from tracereplay.replay.transports.aiohttp_client import AiohttpTransport
+from tracereplay.replay.transports.fast import FastTransport
+from tracereplay.replay.transports.settings import TransportSettings
 
 
 def misbehaving_app() -> web.Application:
@@ -68,7 +69,7 @@ TRANSPORTS = [AiohttpTransport, FastTransport]
 async def test_transport_classifies_each_failure(serve, transport_type):
     url = await serve(misbehaving_app())
     server, garbage = await garbage_server()
-    async with transport_type(url, timeout_s=0.3) as transport:
+    async with transport_type(url, TransportSettings(request_timeout=0.3)) as transport:
         assert (await transport.send(Request("GET", "/ok"))).status == 200
         assert (await transport.send(Request("GET", "/fail"))).status == 503  # a status is an answer
         for path, kind in (("/slow", ErrorKind.TIMEOUT), ("/reset", ErrorKind.RESET)):
@@ -78,7 +79,7 @@ async def test_transport_classifies_each_failure(serve, transport_type):
                 assert failure.kind is kind, (path, failure)
             else:
                 raise AssertionError(f"{path} did not fail")
-    async with transport_type(garbage, timeout_s=1) as transport:
+    async with transport_type(garbage, TransportSettings(request_timeout=1)) as transport:
         try:
             await transport.send(Request("GET", "/"))
         except RequestFailed as failure:

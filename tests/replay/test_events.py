@@ -52,7 +52,7 @@ def test_corrected_latency_counts_from_the_intended_start() -> None:
 
 def test_the_hot_path_constructor_gives_an_equal_event() -> None:
     """``User`` builds events with ``tuple.__new__`` and LATER_DEFAULTS: the same event, every field set."""
-    core = ("u1", "u1-s0", "GET /a", "GET", "/a", "/a", 200, 10.0, 10.5, 10.75, None, 3, None)
+    core = ("u1", "u1-s0", "GET /a", "GET", "/a", "/a", 200, 10.0, 10.5, 10.75, None, 3, None, False, False)
     assert len(core) == CORE_FIELDS
     fast = tuple.__new__(RequestEvent, (*core, *LATER_DEFAULTS))
     assert fast == _event() and type(fast) is RequestEvent

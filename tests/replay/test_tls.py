@@ -25,9 +25,10 @@ from aiohttp.test_utils import TestServer
 from tracereplay.errors import ConfigError, InputError
 from tracereplay.replay import ErrorKind, Request, RequestFailed, Script, run_async
 from tracereplay.replay.config import RunConfig
-from tracereplay.replay.fasthttp import FastTransport
 from tracereplay.replay.tls import client_context
-from tracereplay.replay.transport import AiohttpTransport
+from tracereplay.replay.transports.aiohttp_client import AiohttpTransport
+from tracereplay.replay.transports.fast import FastTransport
+from tracereplay.replay.transports.settings import TransportSettings
 from tracereplay.report import load_run, summarize
 
 CLIENTS = {"fast": FastTransport, "aiohttp": AiohttpTransport}
@@ -121,7 +122,7 @@ async def serve_tls():
 
 async def fetch(client: str, url: str, context: ssl.SSLContext | None, count: int = 1, parallel: int = 1):
     """``count`` GET /hello in ``parallel`` loops over one transport; the statuses."""
-    transport = CLIENTS[client](url, timeout_s=5.0, ssl_context=context)
+    transport = CLIENTS[client](url, TransportSettings(request_timeout=5.0), ssl_context=context)
     statuses: list[int] = []
 
     async def loop(n: int) -> None:

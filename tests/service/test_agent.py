@@ -7,6 +7,7 @@ import json
 import pandas as pd
 from aiohttp.test_utils import TestServer
 
+from tracereplay.ingest.events import conform, write_events
 from tracereplay.rundir import read_run_json
 from tracereplay.service.agent import Agent, create_app
 
@@ -141,3 +142,39 @@ async def test_open_workload_rate_is_set_and_user_controls_are_refused(
     _, refused = await client.call("POST", "/loadagent/second/run", expect=409)
     assert "one run at a time" in refused["error"]
     await client.call("POST", "/loadagent/open/stop")
+
+
+async def test_an_uploaded_event_table_is_replayed_to_its_end(agent_client, target, tmp_path, wait_for):
+    """Trace replay through the agent: a real event table (Parquet, the ingest stage's writer) uploaded."""
+    start = pd.Timestamp("2026-01-01T10:00:00Z")
+    rows = [
+        {
+            "ts": start + pd.Timedelta(milliseconds=100 * i),
+            "user": f"u{i % 3}",
+            "session": f"s{i % 3}",
+            "action": "GET /a" if i % 2 else "GET /b",
+            "method": "GET",
+            "route": None,
+            "path": "/a" if i % 2 else "/b",
+            "status": 200,
+            "duration_ms": 1.0,
+            "error": False,
+            "source": "test",
+        }
+        for i in range(12)
+    ]
+    table = write_events(conform(pd.DataFrame(rows), source="test"), tmp_path / "events.parquet")
+    client = agent_client
+    await client.call("POST", "/files?name=events.parquet", data=table.read_bytes())
+    body = {"id": "t", "trace": "files/events.parquet", "settings": {"target": target.url, "speed": 4}}
+    _, created = await client.call("POST", "/loadagent/create", json=body)
+    assert created["workload"] == "trace"
+    await client.call("POST", "/loadagent/t/run")
+
+    async def finished():
+        _, status = await client.call("GET", "/loadagent/t/status")
+        return status if status["state"] == "finished" else None
+
+    status = await wait_for(finished, timeout_s=20)
+    assert status["result"]["exit_reason"] == "completed" and status["result"]["requests"] == 12
+    assert (target.served["/a"], target.served["/b"]) == (6, 6)

@@ -9,6 +9,7 @@ import inspect
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -224,3 +225,60 @@ async def test_malformed_requests_get_a_one_line_4xx_and_the_run_goes_on(
 
 async def _more(target, before):
     return target.served["/a"] > before
+
+
+async def test_a_broken_uploaded_model_fails_its_run_with_one_line_and_the_agent_stays_up(
+    agent_client, target
+):
+    client = agent_client
+    await client.call(
+        "POST", "/files?name=model.json", data=b'{"format": "tracereplay-model", "version": 1, '
+    )
+    body = {
+        "id": "bad",
+        "model": "files/model.json",
+        "settings": {"target": target.url, "users": 1, "duration": 5},
+    }
+    await client.call("POST", "/loadagent/create", json=body)
+    _, refused = await client.call("POST", "/loadagent/bad/run", expect=400)
+    assert refused["error"].startswith("run bad could not start: ") and "model.json" in refused["error"]
+    _, status = await client.call("GET", "/loadagent/bad/status")
+    assert status["state"] == "failed" and status["error"]
+    await client.call("GET", "/health")
+
+
+def test_sigterm_stops_the_agent_and_its_run_gracefully(tmp_path, known_target):
+    import json
+    import signal
+    import urllib.request
+
+    script = tmp_path / "w.toml"
+    script.write_text('think = "50ms"\nactions = ["GET /work"]\n')
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tracereplay", "serve", "--port", "0", "--data-dir", str(tmp_path / "a")],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = process.stderr.readline()
+        base = line.split("listening ")[1].split()[0]
+
+        def post(path: str, body: dict | None = None) -> dict:
+            data = json.dumps(body).encode() if body is not None else b""
+            request = urllib.request.Request(
+                base + path, data=data, method="POST", headers={"Content-Type": "application/json"}
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return json.loads(response.read())
+
+        settings = {"target": known_target, "users": 3, "duration": "5m", "grace": "5s"}
+        post("/loadagent/create", {"id": "long", "model": str(script), "settings": settings})
+        assert post("/loadagent/long/run")["state"] == "running"
+        time.sleep(1.5)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()
+    meta = json.loads((tmp_path / "a" / "runs" / "long" / "run.json").read_text())
+    assert meta["exit_reason"] == "interrupted" and meta["requests"] > 0
+    assert (tmp_path / "a" / "runs" / "long" / "requests-0.parquet").is_file()

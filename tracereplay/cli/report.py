@@ -58,6 +58,11 @@ def _thresholds(ctx: click.Context, param: click.Parameter, values: tuple[str, .
     help="Headline latency: from the intended start (wrk2's rule) or from the actual start.",
 )
 @click.option(
+    "--include-long-polls",
+    is_flag=True,
+    help="Count long-poll requests in the headline figures and thresholds (default: their own section).",
+)
+@click.option(
     "--html",
     "html_path",
     type=click.Path(path_type=Path),
@@ -109,6 +114,7 @@ def report(
     output: Path | None,
     bucket: float | None,
     latency: str,
+    include_long_polls: bool,
     html_path: Path | None,
     baseline: Path | None,
     fail_on_regression: bool,
@@ -143,11 +149,17 @@ def report(
 
     run = load_run(run_dir)
     baseline_run = load_run(baseline) if baseline is not None else None
-    summary = summarize(run, latency=latency, bucket=bucket or (_auto_bucket(run) if html_path else None))
+    summary = summarize(
+        run,
+        latency=latency,
+        bucket=bucket or (_auto_bucket(run) if html_path else None),
+        include_long_polls=include_long_polls,
+    )
     comparison = None
     if baseline_run is not None:
         settings = CompareSettings(min_change=min_change, min_change_ms=min_change_ms)
-        comparison = compare_runs(summary, summarize(baseline_run, latency=latency), settings)
+        other = summarize(baseline_run, latency=latency, include_long_polls=include_long_polls)
+        comparison = compare_runs(summary, other, settings)
     results = check_thresholds(summary, thresholds) if thresholds else []
     fidelity_report, fidelity = None, None
     if against is not None:

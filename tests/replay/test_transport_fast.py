@@ -1,4 +1,4 @@
-"""FastTransport speaks HTTP/1.1 correctly: bodies by length, chunked, until close; keep-alive; headers."""
+"""FastTransport (replay/transports/fast.py): bodies by length, chunked, until close; keep-alive; headers."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 from aiohttp import web
 
 from tracereplay.replay import ErrorKind, Request, RequestFailed
-from tracereplay.replay.fasthttp import FastTransport
+from tracereplay.replay.transports.fast import FastTransport
+from tracereplay.replay.transports.settings import TransportSettings
 
 
 def echo_app() -> web.Application:
@@ -86,7 +87,7 @@ async def test_requests_and_responses_round_trip(serve):
 
 async def test_concurrent_requests_pool_connections(serve):
     url = await serve(echo_app())
-    async with FastTransport(url, max_connections=3) as transport:
+    async with FastTransport(url, TransportSettings(max_connections=3)) as transport:
         answers = await asyncio.gather(*(transport.send(Request("GET", f"/echo?i={i}")) for i in range(30)))
         assert [a.json()["path"] for a in answers] == [f"/echo?i={i}" for i in range(30)]
         assert transport.idle_connections <= 3
@@ -100,7 +101,7 @@ async def test_body_until_close_and_refused_connections():
             assert answer.status == 200 and answer.body == b"all of it"
     server.close()
     await server.wait_closed()
-    async with FastTransport(url, timeout_s=1) as transport:
+    async with FastTransport(url, TransportSettings(request_timeout=1)) as transport:
         with pytest.raises(RequestFailed) as caught:
             await transport.send(Request("GET", "/"))
         assert caught.value.kind is ErrorKind.CONNECT
