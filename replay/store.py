@@ -108,6 +108,10 @@ class MemStore:
     def names(self) -> list[str]:
         return list(self._values)
 
+    def facts(self) -> dict[str, Any]:
+        """Every fact kept, by name (a copy)."""
+        return dict(self._facts)
+
     # write side (MutableUserStore)
     def set_token(self, token: str | None) -> None:
         self._token = token

@@ -354,7 +354,8 @@ class _Context:
             name,
             method.upper(),
             path,
-            route if route is not None else getattr(path, "template", None),  # a ctx.path() knows its route
+            # recorded route: as given, else a ctx.path()'s template, else the path itself
+            route if route is not None else getattr(path, "template", path),
             intended,
             json=json,
             headers=headers,

@@ -60,15 +60,16 @@ class ActionContext(Protocol):
     ) -> Response:
         """Send a request to the target, recorded under the running action's name (or ``action``).
 
-        ``route`` is the route template to record (e.g. ``/api/v4/users/{user_id}``; a path made by
-        :meth:`path` brings its own); ``action`` records a helper request under its own name (a sign-up an
-        action needs first, say). Sends the user's token (``Authorization: Bearer``) and cookies unless
-        ``auth=False`` or ``headers`` set them. ``expect``: statuses that are answers, not errors (a
-        handshake's 401, a 404 the pack handles) — recorded with ``expected`` set and no ``error_kind``;
-        default: the action's ``Action.expect``. ``timeout`` (seconds) and ``long_poll`` override the
-        action's. ``remember`` maps store names to fields of a JSON answer under 400 (``"room_id"``,
-        ``"rooms.0.id"``): each found string is ``store.remember``-ed; the name ``"token"`` sets the token.
-        A request that got no answer raises ``RequestFailed`` (already recorded); any status is returned.
+        ``route``: the route template to record (e.g. ``/api/v4/users/{user_id}``); a path made by
+        :meth:`path` brings its own; default: the path. ``action`` records a helper request under its
+        own name (a sign-up an action needs first, say). The user's token (``Authorization: Bearer``)
+        and cookies go out unless ``auth=False`` or ``headers`` set them. ``expect``: statuses that are
+        answers, not errors (a handshake's 401, a 404 the pack handles), recorded with ``expected`` set
+        and no ``error_kind``; default: the action's ``Action.expect``. ``timeout`` (seconds) and
+        ``long_poll`` override the action's. ``remember`` maps store names to fields of a JSON answer
+        under 400 or expected (``"room_id"``, ``"rooms.0.id"``): each one found is ``store.remember``-ed;
+        the name ``"token"`` sets the token. A request that got no answer raises ``RequestFailed``
+        (already recorded); any status is returned.
         """
         ...
 
