@@ -149,7 +149,7 @@ async def try_session(
     ).validate()
     rng = np.random.default_rng(seed)
     if pack_spec(spec):
-        pack, examples = load_pack(spec), None
+        pack = load_pack(spec)
         names = list(pack.actions)
         plan = iter([Step(name, session="try-u0-s0" if i == 0 else None) for i, name in enumerate(names)])
         next_step: Callable[[MemStore], Step | None] = lambda _store: next(plan, None)  # noqa: E731
@@ -159,14 +159,12 @@ async def try_session(
         check_actions(pack, source.actions, source=spec)
         if source.controllers is None:
             raise ValueError(f"{spec} gives no users to try")
-        next_step = source.controllers("try-u0", rng).next_step
-        examples = source.examples
-    return await _play(pack, examples, next_step, config, rng, say)
+        next_step = source.controllers("try-u0", rng).next_step  # it fills paths from the user's store
+    return await _play(pack, next_step, config, rng, say)
 
 
 async def _play(
     pack: ActionPack,
-    examples: Callable[[str], list[str]] | None,
     next_step: Callable[[MemStore], Step | None],
     config: RunConfig,
     rng: np.random.Generator,
@@ -178,7 +176,7 @@ async def _play(
     transport = ShowingTransport(make_transport(config), say)
     done: list[str] = []
     async with transport:
-        user = User("try-u0", transport=transport, hook=hook, table=ActionTable(pack, examples), rng=rng)
+        user = User("try-u0", transport=transport, hook=hook, table=ActionTable(pack), rng=rng)
         before = store_state(user.store)
         if pack.on_start is not None:
             say("on_start")

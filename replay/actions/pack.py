@@ -6,6 +6,7 @@ A pack is a module (dotted name, or a path to a ``.py`` file) with::
                                            # Action(fn, expect=(401,), timeout=35, long_poll=True)
     async def on_start(ctx) -> None        # optional, once per simulated user
     EVENTS: dict[str, EventHandler]        # optional: "posted" -> def fn(store, message), for every websocket
+    def new_store(user_key) -> MutableUserStore  # optional: each user's store (default: an empty MemStore)
 
 The functions run inside the ``User``: ``ctx.store`` is the user's writable store, ``ctx.request`` sends and
 records a request under the action's name, ``ctx.websocket`` opens (or returns) the user's websocket
@@ -29,7 +30,7 @@ import numpy as np
 from tracereplay.errors import ConfigError
 from tracereplay.replay.actions.generic import parse_action
 from tracereplay.replay.actions.paths import FilledPath
-from tracereplay.replay.store import MutableUserStore
+from tracereplay.replay.store import MutableUserStore, StoreFactory, new_mem_store
 from tracereplay.replay.transports.base import Response
 from tracereplay.replay.websocket import EventHandler, Extract, UserWebSocket, WsSettings
 
@@ -155,12 +156,14 @@ class Action:
 
 @dataclass(frozen=True, slots=True)
 class ActionPack:
-    """A loaded pack: its name, its actions, its optional ``on_start`` hook and websocket handlers."""
+    """A loaded pack: its name, its actions, its optional ``on_start`` hook and websocket handlers, and the
+    factory of its users' stores."""
 
     name: str
     actions: Mapping[str, Action]
     on_start: ActionFn | None = None
     events: Mapping[str, EventHandler] = field(default_factory=dict)
+    new_store: StoreFactory = new_mem_store
 
 
 EMPTY_PACK = ActionPack("none", {})
@@ -223,9 +226,12 @@ def load_pack(spec: str | None) -> ActionPack:
     for name, fn in events.items():
         if not isinstance(name, str) or not callable(fn):
             problems.append(f"action pack {spec!r}: EVENTS[{name!r}] is not a callable keyed by message type")
+    new_store = getattr(module, "new_store", new_mem_store)
+    if not callable(new_store):
+        problems.append(f"action pack {spec!r}: new_store is not callable")
     if problems:
         raise ConfigError(problems)
-    return ActionPack(spec, loaded, on_start, dict(events))
+    return ActionPack(spec, loaded, on_start, dict(events), new_store)
 
 
 def _import(spec: str) -> Any:
