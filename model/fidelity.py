@@ -16,21 +16,29 @@ verdict passes when every thresholded metric is within its threshold.
     session_gap_ks            KS of the gap between a user's consecutive sessions
     arrival_hourly_tvd        TVD between the hour-of-day distributions of session starts
 
-Default thresholds are the targets of issue 4.
+Default thresholds are the targets of issue 4, met with a margin on large populations drawn the way the
+model thinks — and out of reach of real data itself: two halves of one day of a real web log differ by
+0.12–0.3 in action mix TVD (threshold 0.02). So ``compare(..., floor=True)`` (``tracereplay compare
+--floor``) also measures the **noise floor**: the reference split by user into two halves, each metric
+half-vs-half, scaled to the sizes compared (a distance between samples of n and m sessions shrinks like
+√(1/n + 1/m)). A metric then passes when it is within its threshold *or* within ``floor_limit`` (1.5) ×
+its floor: a gap smaller than what the data can resolve is not held against the candidate. For a model,
+``tracereplay fit --validate`` is the sharper test (it never compares a model with its own training data).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from tracereplay.errors import ConfigError
 from tracereplay.model.prepare import NS_PER_S, SessionArrays, session_arrays
 
 if TYPE_CHECKING:
-    import pandas as pd
     from rich.console import Console
 
 DEFAULT_THRESHOLDS: dict[str, float | None] = {
@@ -62,31 +70,42 @@ DESCRIPTIONS = {
 _SHARE_ACTION_MIN = 0.01
 
 
+DEFAULT_FLOOR_LIMIT = 1.5
+
+
 @dataclass(frozen=True, kw_only=True)
 class Metric:
     name: str
     value: float | None                 # None: not measurable (e.g. no think time in either table)
     threshold: float | None
+    floor: float | None = None          # the reference's noise floor at the compared sizes (floor=True)
+    floor_limit: float = DEFAULT_FLOOR_LIMIT
+
+    @property
+    def limit(self) -> float | None:
+        """What the value is held to: the threshold, raised to ``floor_limit`` × the floor if that is more."""
+        if self.threshold is None:
+            return None
+        if self.floor is None:
+            return self.threshold
+        return max(self.threshold, self.floor_limit * self.floor)
 
     @property
     def passed(self) -> bool | None:
-        if self.threshold is None:
+        limit = self.limit
+        if limit is None:
             return None
-        return self.value is not None and self.value <= self.threshold
+        return self.value is not None and self.value <= limit
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "description": DESCRIPTIONS[self.name], "value": self.value,
-                "threshold": self.threshold, "passed": self.passed}
+                "threshold": self.threshold, "floor": self.floor, "limit": self.limit, "passed": self.passed}
 
 
-@dataclass(frozen=True, kw_only=True)
-class FidelityReport:
-    """Distances between a reference and a candidate event table, with a verdict."""
+class Verdict:
+    """The verdict of a report whose ``metrics`` each have a ``name`` and ``passed`` (None: informational)."""
 
-    metrics: list[Metric]
-    reference: dict[str, int] = field(default_factory=dict)   # events, sessions, users
-    candidate: dict[str, int] = field(default_factory=dict)
-    details: dict[str, Any] = field(default_factory=dict)     # e.g. the worst per-session action share
+    metrics: Sequence[Any]
 
     @property
     def passed(self) -> bool:
@@ -95,6 +114,16 @@ class FidelityReport:
     @property
     def failures(self) -> list[str]:
         return [m.name for m in self.metrics if m.passed is False]
+
+
+@dataclass(frozen=True, kw_only=True)
+class FidelityReport(Verdict):
+    """Distances between a reference and a candidate event table, with a verdict."""
+
+    metrics: list[Metric]
+    reference: dict[str, int] = field(default_factory=dict)   # events, sessions, users
+    candidate: dict[str, int] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)     # e.g. the worst per-session action share
 
     def __getitem__(self, name: str) -> float | None:
         return next(m.value for m in self.metrics if m.name == name)
@@ -107,13 +136,19 @@ class FidelityReport:
     def render(self, console: Console) -> None:
         from rich.table import Table
 
+        with_floor = any(m.floor is not None for m in self.metrics)
         table = Table(title="fidelity: reference vs candidate")
-        for col in ("metric", "value", "threshold", "result"):
-            table.add_column(col, justify="left" if col == "metric" else "right")
+        extra = ("noise floor", "limit") if with_floor else ()
+        columns = ("metric", "value", "threshold", *extra, "result")
+        for col in columns:
+            table.add_column(col, justify="left" if col == "metric" else "right", no_wrap=True)
         for m in self.metrics:
             result = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "-"}[m.passed]
+            floor = ("n/a" if m.floor is None else f"{m.floor:.4f}",
+                     "-" if m.limit is None else f"≤ {m.limit:.4g}")
             table.add_row(DESCRIPTIONS[m.name], "n/a" if m.value is None else f"{m.value:.4f}",
-                          "-" if m.threshold is None else f"≤ {m.threshold:g}", result)
+                          "-" if m.threshold is None else f"≤ {m.threshold:g}",
+                          *(floor if with_floor else ()), result)
         console.print(f"reference: {self.reference}   candidate: {self.candidate}")
         console.print(table)
         verdict = "[green]PASS[/]" if self.passed else f"[red]FAIL[/] ({', '.join(self.failures)})"
@@ -121,12 +156,44 @@ class FidelityReport:
 
 
 def compare(reference: pd.DataFrame, candidate: pd.DataFrame, *, session_gap_s: float = 1800.0,
+            floor: bool = False, floor_limit: float = DEFAULT_FLOOR_LIMIT, seed: int = 0,
             **thresholds: float | None) -> FidelityReport:
     """Measure how alike ``candidate`` is to ``reference``; thresholds override :data:`DEFAULT_THRESHOLDS`.
+
+    ``floor``: also measure the reference's noise floor (halves by user, ``seed``) and pass a metric that
+    is within ``floor_limit`` × its floor (see the module's docstring).
 
     >>> report = compare(events, simulate(model, users=2000, seed=1), think_ks=0.05)   # doctest: +SKIP
     >>> report.passed, report["action_mix_tvd"]
     """
+    report = _compare(reference, candidate, session_gap_s=session_gap_s, **thresholds)
+    if not floor:
+        return report
+    if not floor_limit > 0:
+        raise ConfigError(f"floor_limit must be positive (got {floor_limit})")
+    halves = _halves(reference, seed)
+    if halves is None:
+        raise ConfigError("a noise floor needs at least 4 users in the reference table")
+    between = _compare(*halves, session_gap_s=session_gap_s)
+    # A distance between samples of n and m sessions scales like √(1/n + 1/m): from the halves' sizes to
+    # the compared ones.
+    scale = np.sqrt((1 / report.reference["sessions"] + 1 / report.candidate["sessions"])
+                    / (1 / between.reference["sessions"] + 1 / between.candidate["sessions"]))
+    metrics = [replace(m, floor=None if between[m.name] is None else float(between[m.name] * scale),
+                       floor_limit=floor_limit) for m in report.metrics]
+    return replace(report, metrics=metrics, details=report.details | {"floor_scale": float(scale)})
+
+
+def _halves(events: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    user_code, users = pd.factorize(events["user"], use_na_sentinel=False)
+    if len(users) < 4:
+        return None
+    in_a = np.random.default_rng(seed).permutation(len(users)) < len(users) // 2
+    return events[~in_a[user_code]], events[in_a[user_code]]
+
+
+def _compare(reference: pd.DataFrame, candidate: pd.DataFrame, *, session_gap_s: float,
+             **thresholds: float | None) -> FidelityReport:
     unknown = sorted(set(thresholds) - set(DEFAULT_THRESHOLDS))
     if unknown:
         raise ConfigError([f"unknown fidelity threshold {name!r} (known: {', '.join(DEFAULT_THRESHOLDS)})"

@@ -216,10 +216,11 @@ def _if_sessions(key: np.ndarray, session: np.ndarray, minimum: int) -> np.ndarr
     """``key``, or -1 where fewer than ``minimum`` distinct sessions share it (such cells are not fitted)."""
     if minimum <= 1 or len(key) == 0:
         return key
-    pairs = np.unique(np.stack([key, session]), axis=1)
-    keys, sessions = np.unique(pairs[0], return_counts=True)
+    span = int(session.max()) + 1
+    pairs = np.unique(key.astype(np.int64) * span + session)          # distinct (key, session), sorted
+    keys, sessions = np.unique(pairs // span, return_counts=True)
     rich = keys[sessions >= minimum]
-    return np.where(np.isin(key, rich), key, -1)
+    return np.where(np.isin(key, rich, assume_unique=False), key, -1)
 
 
 def _fit_groups(key: np.ndarray, values: np.ndarray, minimum: int, tol: float, *, noise_n: int | None = None,

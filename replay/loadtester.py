@@ -21,11 +21,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
+from typing import Any
 
 from tracereplay.histogram import LatencyHistogram
 from tracereplay.replay.config import RunConfig, Workload
+from tracereplay.replay.controllers.paths import PathChooser
 from tracereplay.replay.controllers.trace import UserPlan
 from tracereplay.replay.events import RequestEvent, RequestHook
 from tracereplay.replay.limiter import RateLimiter
@@ -36,12 +36,11 @@ from tracereplay.replay.tls import client_context
 from tracereplay.replay.transports.aiohttp_client import AiohttpTransport
 from tracereplay.replay.transports.base import Transport
 from tracereplay.replay.transports.fast import FastTransport
-from tracereplay.replay.user import ActionTable, Halted, User
-from tracereplay.replay.users import ControllerFactory, UserFactory
+from tracereplay.replay.user import ActionTable, Halted, User, acting
+from tracereplay.replay.user_factory import ControllerFactory, UserFactory
+from tracereplay.replay.watchdog import LoopWatchdog
 from tracereplay.replay.websocket import WebSockets, WsRecorder
-from tracereplay.replay.workloads.closed import ClosedWorkload
-from tracereplay.replay.workloads.open import OpenWorkload
-from tracereplay.replay.workloads.trace import TraceWorkload
+from tracereplay.replay.workloads import WORKLOADS, base
 from tracereplay.rundir import StreamOpener
 
 
@@ -66,6 +65,8 @@ class WorkerOutcome:
     requests_file: Path | None
     measured: LatencyHistogram | None = None  # latency from the actual start
     corrected: LatencyHistogram | None = None  # latency from the intended start
+    loop_blocked: dict[str, Any] | None = None  # the loop watchdog's summary (replay/watchdog.py)
+    ended_by: str = "run"  # "watchdog": the loop was still held a grace period after the stop
 
 
 class LoadTester:
@@ -82,15 +83,18 @@ class LoadTester:
         trace_users: list[UserPlan] | None = None,
         trace_span: float = 0.0,
         replace_users: bool = True,
+        paths: PathChooser | None = None,
         worker: int = 0,
         transport: Transport | None = None,
         on_interval: Callable[[Interval], None] | None = None,
         streams: StreamOpener | None = None,
+        clock_start: float | None = None,
     ) -> None:
         self.config = config
         self.worker = worker
         self.kind = workload or config.workload
         self.request_hook = RequestHook()
+        self.paths = paths or PathChooser()  # routes filled from a user's store (trace users, injections)
         self.recorder = Recorder(config.out, worker, streams)
         self.live = LiveCounter(worker)
         self.request_hook.add_listener(self.recorder.record)
@@ -117,12 +121,26 @@ class LoadTester:
             sockets=self.websockets,
         )
         self.crowd = Crowd(Pacing(think_scale=config.think_scale))
-        self.workload = self._make_workload(profile, trace_users, trace_span, replace_users)
+        context = base.WorkloadContext(
+            config=config,
+            crowd=self.crowd,
+            factory=self.factory,
+            worker=worker,
+            profile=profile,
+            trace_users=trace_users or [],
+            trace_span=trace_span,
+            replace_users=replace_users,
+            paths=self.paths,
+            clock_start=clock_start,
+        )
+        self.workload: base.Workload = WORKLOADS[self.kind](context)
         self._done = asyncio.Event()
         self._reason = ExitReason.COMPLETED
         self._started_wall = 0.0
         self._tasks: list[asyncio.Task] = []
         self._injected: set[asyncio.Task] = set()
+        # held loops recorded; a stop honoured within the grace even when user code holds the loop
+        self.watchdog = LoopWatchdog(grace_s=config.grace, locate=acting)
 
     # ------------------------------------------------------------------ runtime control (any time)
     @property
@@ -130,21 +148,15 @@ class LoadTester:
         return self.crowd.active
 
     def add_users(self, n: int) -> None:
-        """Closed workload: n more concurrent users, starting now."""
-        if not isinstance(self.workload, ClosedWorkload):
-            raise ValueError("add_users applies to the closed workload (use set_arrival_rate for open)")
+        """Closed workload: n more concurrent users, starting now (else ``NotSteerable``)."""
         self.workload.add_users(n)
 
     def remove_users(self, n: int) -> int:
         """Closed workload: n fewer users (each finishes its action in flight); returns how many."""
-        if not isinstance(self.workload, ClosedWorkload):
-            raise ValueError("remove_users applies to the closed workload (use set_arrival_rate for open)")
         return self.workload.remove_users(n)
 
     def set_arrival_rate(self, rate: float) -> None:
-        """Open workload: new fixed arrival rate, sessions/s."""
-        if not isinstance(self.workload, OpenWorkload):
-            raise ValueError("set_arrival_rate applies to the open workload")
+        """Open workload: new fixed arrival rate, sessions/s (else ``NotSteerable``)."""
         self.workload.set_arrival_rate(rate)
 
     def inject(self, action: str, n: int) -> int:
@@ -158,7 +170,8 @@ class LoadTester:
         chosen = [r for r in self.crowd.runners if not r.stopping][: max(0, n)]
         loop = asyncio.get_running_loop()
         for runner in chosen:
-            task = loop.create_task(_perform_once(runner.user, action))
+            path = self.paths.path(action, runner.user.store, runner.user.rng)
+            task = loop.create_task(_perform_once(runner.user, action, path))
             self._injected.add(task)
             task.add_done_callback(self._injected.discard)
         return len(chosen)
@@ -168,6 +181,7 @@ class LoadTester:
         if not self._done.is_set():
             self._reason = reason
             self._done.set()
+            self.watchdog.stopping()
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -175,10 +189,12 @@ class LoadTester:
             await self.transport.__aenter__()
         self._started_wall = time.time()
         loop = asyncio.get_running_loop()
+        self.watchdog.start()
         await self.workload.start()
         self._tasks.append(loop.create_task(self._flush_every_second()))
         if self.config.duration is not None:
             loop.call_later(self.config.duration, self.stop, ExitReason.DURATION)
+            self.watchdog.deadline = time.monotonic() + self.config.duration
         self.crowd.on_exit(self._maybe_all_done)
 
     async def wait(self) -> WorkerOutcome:
@@ -202,9 +218,22 @@ class LoadTester:
             await asyncio.to_thread(self.live.interval, events, counts)
             path = await asyncio.to_thread(self.recorder.close, counts)
             await asyncio.to_thread(self.websockets.recorder.close)
+            self.watchdog.stop()
+        return self._outcome(self._reason, path)
+
+    def outcome_so_far(self) -> WorkerOutcome:
+        """What the worker did up to now, its last events written to its stream (which stays the worker's
+        file: the part rule reads it): the loop watchdog's ``on_expire``, from its thread, while user code
+        holds the loop and nothing else runs."""
+        counts = self._counts()
+        self.live.interval(self.live.take(), counts)
+        self.recorder.flush(counts, self.recorder.take())
+        return self._outcome(ExitReason.INTERRUPTED, None, ended_by="watchdog")
+
+    def _outcome(self, reason: ExitReason, path: Path | None, *, ended_by: str = "run") -> WorkerOutcome:
         return WorkerOutcome(
             worker=self.worker,
-            exit_reason=self._reason,
+            exit_reason=reason,
             started=self._started_wall,
             ended=time.time(),
             requests=self.live.requests,
@@ -213,6 +242,8 @@ class LoadTester:
             requests_file=path,
             measured=self.live.measured,
             corrected=self.live.corrected,
+            loop_blocked=self.watchdog.summary(),
+            ended_by=ended_by,
         )
 
     async def run(self) -> WorkerOutcome:
@@ -220,38 +251,13 @@ class LoadTester:
         return await self.wait()
 
     # ------------------------------------------------------------------ internals
-    def _make_workload(self, profile, trace_users, trace_span, replace_users):
-        c = self.config
-        if self.kind is Workload.CLOSED:
-            return ClosedWorkload(
-                self.crowd, self.factory, users=c.users or 0, ramp_up_s=c.ramp_up, replace=replace_users
-            )
-        if self.kind is Workload.OPEN:
-            rate = c.arrival_rate
-            if rate is None and profile is None:
-                raise ValueError("arrival_scale needs the model's arrival profile")
-            rng = np.random.default_rng([np.random.SeedSequence(c.seed).entropy, self.worker, 2**31])
-            return OpenWorkload(
-                self.crowd,
-                self.factory,
-                rate=rate,
-                profile=profile,
-                max_users=c.max_users,
-                max_late_s=c.max_late,
-                arrivals=c.arrivals,
-                rng=rng,
-            )
-        loop_s = trace_span if c.loop else None
-        return TraceWorkload(self.crowd, self.factory, trace_users or [], loop_s=loop_s)
-
     def _counts(self) -> UserCounts:
-        counts = getattr(self.workload, "counts", None)
-        base = counts if isinstance(counts, UserCounts) else UserCounts()
+        counts = self.workload.counts
         return UserCounts(
             active_users=self.crowd.active,
             sessions_started=self.crowd.sessions_started,  # every workload: sessions begun, not users
-            sessions_dropped=base.sessions_dropped,
-            sessions_late=base.sessions_late,
+            sessions_dropped=counts.sessions_dropped,
+            sessions_late=counts.sessions_late,
         )
 
     def _maybe_all_done(self, _runner) -> None:
@@ -291,9 +297,9 @@ def make_transport(config: RunConfig) -> Transport:
     return kind(config.target, config.transport_settings(), ssl_context=context)
 
 
-async def _perform_once(user: User, action: str) -> None:
+async def _perform_once(user: User, action: str, path: str | None) -> None:
     with contextlib.suppress(Halted):  # stopped while waiting for a --max-rps slot: nothing was sent
-        await user.perform(action, time.monotonic())
+        await user.perform(action, time.monotonic(), path)
 
 
 def _no_controller(key, rng):

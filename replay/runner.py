@@ -28,7 +28,7 @@ from tracereplay.replay.loadtester import ExitReason, LoadTester, WorkerOutcome
 from tracereplay.replay.sources import UserSource, from_spec, from_trace
 from tracereplay.replay.transports.base import Transport
 from tracereplay.replay.user import ActionTable
-from tracereplay.replay.workloads.open import OpenWorkload
+from tracereplay.replay.watchdog import KEEP_BLOCKS, THRESHOLD_S
 from tracereplay.rundir import RunMeta, StreamOpener, write_run_json
 
 
@@ -97,7 +97,7 @@ def prepare_worker(
     pack = load_pack(config.actions)
     named = source.describe.get("model") or source.describe.get("trace") or "in memory"
     check_actions(pack, source.actions, source=f"{source.kind} {named}")  # a typo fails now, not as errors
-    return share, source, ActionTable(pack, source.examples)
+    return share, source, ActionTable(pack)
 
 
 async def start_tester(
@@ -124,13 +124,13 @@ async def start_tester(
         trace_users=source.trace_users,
         trace_span=source.trace_span,
         replace_users=source.replace_users,
+        paths=source.paths,
         worker=worker,
         transport=transport,
         on_interval=on_interval,
         streams=streams,
+        clock_start=clock_start,
     )
-    if isinstance(tester.workload, OpenWorkload):
-        tester.workload.clock_start = clock_start
     for listener in listeners:
         tester.request_hook.add_listener(listener)
     await tester.start()
@@ -191,10 +191,24 @@ def finish_run(
     totals = {
         k: v for k, v in result.to_dict().items() if k not in ("run_dir", "started", "ended", "exit_reason")
     }
+    totals["loop_blocked"] = merge_loop_blocked([o.loop_blocked for o in outcomes if o.loop_blocked])
+    totals["ended_by"] = "watchdog" if any(o.ended_by == "watchdog" for o in outcomes) else "run"
     facts = {**facts, "workload": "trace" if kind == "trace" else config.workload.value}
     meta = _meta(config, facts, started=started, ended=ended, exit_reason=reason.value, totals=totals)
     write_run_json(config.out, dataclasses.replace(meta, lost_workers=lost_workers or []))
     return result
+
+
+def merge_loop_blocked(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The workers' loop watchdog summaries as one (``totals.loop_blocked``, ``tracereplay/rundir.py``)."""
+    blocks = [block for s in summaries for block in s.get("blocks", [])]
+    return {
+        "count": sum(s.get("count", 0) for s in summaries),
+        "seconds": round(sum(s.get("seconds", 0.0) for s in summaries), 3),
+        "longest_s": max((s.get("longest_s", 0.0) for s in summaries), default=0.0),
+        "threshold_s": max((s.get("threshold_s", 0.0) for s in summaries), default=THRESHOLD_S),
+        "blocks": sorted(blocks, key=lambda b: b["at"])[:KEEP_BLOCKS],
+    }
 
 
 def _meta(

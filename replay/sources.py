@@ -1,9 +1,10 @@
 """Where a run's users come from: a fitted model, a simple script, or a recorded trace.
 
-Each gives a :class:`UserSource`: how to make a user's controller, which actions exist, example paths for
-the generic HTTP action, the arrival profile (models) or the recorded users (traces), and what ``run.json``
-says about the source. Workers build their own UserSource from a *spec* (a path, or an in-memory object), so
-nothing but that spec crosses a process boundary.
+Each gives a :class:`UserSource`: how to make a user's controller, which actions exist, the
+:class:`~tracereplay.replay.controllers.paths.PathChooser` its controllers fill routes with (from the user's
+store, else the model's or trace's example paths), the arrival profile (models) or the recorded users
+(traces), and what ``run.json`` says about the source. Workers build their own UserSource from a *spec* (a
+path, or an in-memory object), so nothing but that spec crosses a process boundary.
 
 A model's arrival profile is read on a *profile clock* (:class:`ProfileRate`): it shows ``profile_start``
 (default: the wall clock's time) when the run starts and runs ``profile_speed`` × the wall clock; the rate
@@ -19,7 +20,6 @@ import hashlib
 import inspect
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,10 +31,11 @@ import pandas as pd
 from tracereplay.errors import ConfigError, InputError
 from tracereplay.replay.behaviour import is_behaviour, load_behaviour
 from tracereplay.replay.config import WEEKDAYS, RunConfig, Workload, parse_profile_start
+from tracereplay.replay.controllers.paths import PathChooser
 from tracereplay.replay.controllers.simple import Script, SimpleController, load_script
 from tracereplay.replay.controllers.stochastic import SessionSource, StochasticController
 from tracereplay.replay.controllers.trace import UserPlan, plan_users
-from tracereplay.replay.users import ControllerFactory
+from tracereplay.replay.user_factory import ControllerFactory
 
 SCRIPT_SUFFIXES = (".toml",)
 #: Any Monday, 00:00 UTC: a profile start with a weekday is placed in this week (profiles are by hour of
@@ -50,7 +51,7 @@ class UserSource:
     kind: str  # "model" | "script" | "trace"
     controllers: ControllerFactory | None = None
     actions: list[str] = field(default_factory=list)
-    examples: Callable[[str], list[str]] | None = None
+    paths: PathChooser = field(default_factory=PathChooser)  # shared by the worker's controllers
     profile: ProfileRate | None = None  # seconds from the run's start → sessions/s (× arrival_scale)
     replace_users: bool = True
     trace_users: list[UserPlan] = field(default_factory=list)
@@ -117,6 +118,7 @@ def from_model(
     one_session = config.workload is Workload.OPEN  # an arrival is one session of a new user
     timed = _gap_takes_after(model)
     max_gap_s = config.session_gap_cap
+    paths = PathChooser(model.path_examples)
 
     def controllers(key: str, rng: np.random.Generator) -> StochasticController:
         # The user's model timeline starts now, so its later sessions keep the model's hours of day.
@@ -128,6 +130,7 @@ def from_model(
             sessions=1 if one_session else None,
             start_s=start_s,
             max_gap_s=max_gap_s,
+            paths=paths,
         )
 
     describe: dict[str, Any] = {"model": path, "model_sha256": _sha256(path), "source": "model"}
@@ -140,7 +143,7 @@ def from_model(
         kind="model",
         controllers=controllers,
         actions=list(model.actions),
-        examples=model.path_examples,
+        paths=paths,
         profile=profile,
         replace_users=True,
         describe=describe,
@@ -321,12 +324,15 @@ def from_script(script: Script, config: RunConfig, *, source: str | None = None)
     if config.workload is Workload.OPEN:  # an arrival is one pass of the script by a new user
         script = dataclasses.replace(script, loops=1)
 
+    paths = PathChooser()
+
     def controllers(key: str, rng: np.random.Generator) -> SimpleController:
-        return SimpleController(script, user_key=key)
+        return SimpleController(script, user_key=key, rng=rng, paths=paths)
 
     return UserSource(
         kind="script",
         controllers=controllers,
+        paths=paths,
         actions=script.actions,
         replace_users=script.loops == 0,
         describe={"model": source, "model_sha256": _sha256(source), "source": "script"},
@@ -351,7 +357,7 @@ def from_trace(
     return UserSource(
         kind="trace",
         actions=sorted(events["action"].unique()),
-        examples=lambda a: examples.get(a, []),
+        paths=PathChooser(lambda a: examples.get(a, [])),
         trace_users=plans,
         trace_span=span,
         describe={

@@ -1,7 +1,9 @@
 """What a simulated user knows: its state, kept apart from its behaviour.
 
 ``UserStore`` is the read-only view a controller gets; ``MutableUserStore`` is what the ``User`` (the only
-writer) and the action packs running inside it use. ``MemStore`` keeps everything in memory, per user:
+writer) and the action packs running inside it use. Each user's store is made by a :data:`StoreFactory`
+(``new_store(user_key)``): :func:`new_mem_store` unless the action pack brings its own ``new_store`` (a store
+seeded from a file of accounts, say). ``MemStore`` keeps everything in memory, per user:
 
 - ``token`` and ``cookies``: the user's credentials, sent with every request;
 - values by parameter name (``"channel_id"`` → ids the user created or received), newest last, a few each;
@@ -10,7 +12,7 @@ writer) and the action packs running inside it use. ``MemStore`` keeps everythin
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -25,6 +27,11 @@ class UserStore(Protocol):
 
     @property
     def token(self) -> str | None: ...
+
+    @property
+    def cookies(self) -> Mapping[str, str]:
+        """The user's cookies by name, sent with every request (``Cookie``)."""
+        ...
 
     def values(self, name: str) -> Sequence[str]:
         """Every value kept for a parameter name, oldest first (empty when none)."""
@@ -68,6 +75,10 @@ class MutableUserStore(UserStore, Protocol):
     def set_cookie(self, name: str, value: str) -> None: ...
 
 
+#: Makes a user's store from its key (``"w0-u12"``); an action pack may bring its own (``new_store``).
+StoreFactory = Callable[[str], MutableUserStore]
+
+
 class MemStore:
     """In-memory ``MutableUserStore``; small (a few hundred bytes for a fresh user)."""
 
@@ -108,6 +119,10 @@ class MemStore:
     def names(self) -> list[str]:
         return list(self._values)
 
+    def facts(self) -> dict[str, Any]:
+        """Every fact kept, by name (a copy)."""
+        return dict(self._facts)
+
     # write side (MutableUserStore)
     def set_token(self, token: str | None) -> None:
         self._token = token
@@ -137,3 +152,8 @@ class MemStore:
     def __repr__(self) -> str:
         counts = {k: len(v) for k, v in self._values.items()}
         return f"MemStore(token={'set' if self._token else None}, values={counts}, facts={list(self._facts)})"
+
+
+def new_mem_store(user_key: str) -> MemStore:
+    """The default :data:`StoreFactory`: an empty in-memory store, whoever the user is."""
+    return MemStore()

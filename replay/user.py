@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
+from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ from tracereplay.replay.actions.pack import EMPTY_PACK, Action, ActionFn, Action
 from tracereplay.replay.actions.paths import FilledPath, fill_path
 from tracereplay.replay.events import LATER_DEFAULTS, RequestEvent, RequestHook
 from tracereplay.replay.limiter import RateLimiter
-from tracereplay.replay.store import MemStore
+from tracereplay.replay.store import MemStore, MutableUserStore
 from tracereplay.replay.transports.base import ErrorKind, Request, RequestFailed, Response, Transport
 from tracereplay.replay.websocket import ORIGIN, Extract, UserWebSocket, WebSockets, WsSettings
 
@@ -41,13 +42,9 @@ class Halted(Exception):
 class ActionTable:
     """Resolves action names to pack functions or parsed HTTP routes, once per worker (shared by users)."""
 
-    def __init__(
-        self, pack: ActionPack = EMPTY_PACK, examples: Callable[[str], list[str]] | None = None
-    ) -> None:
+    def __init__(self, pack: ActionPack = EMPTY_PACK) -> None:
         self.pack = pack
-        self._examples_of = examples
         self._routes: dict[str, HttpRoute | None] = {}
-        self._examples: dict[str, list[str]] = {}
         self._warned: set[tuple[str, str]] = set()
 
     def function(self, action: str) -> ActionFn | None:
@@ -64,14 +61,6 @@ class ActionTable:
         except KeyError:
             route = self._routes[action] = parse_action(action)
             return route
-
-    def examples(self, action: str) -> list[str]:
-        try:
-            return self._examples[action]
-        except KeyError:
-            found = list(self._examples_of(action)) if self._examples_of else []
-            self._examples[action] = found
-            return found
 
     def warn_once(self, action: str, exc: BaseException) -> None:
         key = (action, type(exc).__name__)
@@ -99,12 +88,12 @@ class User:
         table: ActionTable,
         rng: np.random.Generator,
         limiter: RateLimiter | None = None,
-        store: MemStore | None = None,
+        store: MutableUserStore | None = None,
         sockets: WebSockets | None = None,
     ) -> None:
         self.key = key
         self.session = f"{key}-s0"
-        self.store = store if store is not None else MemStore()
+        self.store: MutableUserStore = store if store is not None else MemStore()
         self.rng = rng
         self._transport = transport
         self._fire = hook.fire  # bound once: the hot path fires one event per request
@@ -166,10 +155,12 @@ class User:
             except Exception as exc:
                 self._table.warn_once("on_start", exc)
 
-    async def perform(self, action: str, intended: float, path_hint: str | None = None) -> bool:
+    async def perform(self, action: str, intended: float, path: str | None = None) -> bool:
         """Perform ``action`` now; ``intended`` is when the schedule wanted it to start (monotonic s).
 
-        Returns False when nothing could be sent (recorded as a ``protocol`` error).
+        ``path`` is the concrete path the controller chose for an HTTP action from the user's store
+        (``replay/controllers/paths.py``); a route without parameters needs none. Returns False when nothing
+        could be sent (recorded as a ``protocol`` error).
         """
         function = self._table.function(action)
         if function is not None:
@@ -178,7 +169,8 @@ class User:
         if route is None:
             self._record_unsent(action, None, intended, "not an HTTP action and no pack function")
             return False
-        path = route.fill(self.store, self.rng, [path_hint] if path_hint else self._table.examples(action))
+        if path is None and not route.params:
+            path = route.route
         if path is None:
             self._record_unsent(action, route, intended, "no value for a path parameter")
             return False
@@ -299,6 +291,20 @@ class User:
         )
 
 
+#: The frames of a user running its actions: a pack's code below one of them is that action's.
+_ACTING = frozenset({User._run_function.__code__, User.perform.__code__, User.start.__code__})
+
+
+def acting(frame: FrameType | None) -> str | None:
+    """The action a ``User`` is performing in ``frame``'s stack (the loop watchdog's ``locate``), or None."""
+    while frame is not None:
+        if frame.f_code in _ACTING:
+            action = frame.f_locals.get("action")
+            return action if isinstance(action, str) else "on_start"
+        frame = frame.f_back
+    return None
+
+
 class _Context:
     """The ``ActionContext`` a pack function gets: the user's store and a recorded ``request``."""
 
@@ -312,7 +318,7 @@ class _Context:
         self.sent = 0
 
     @property
-    def store(self) -> MemStore:
+    def store(self) -> MutableUserStore:
         return self._user.store
 
     @property
@@ -354,7 +360,8 @@ class _Context:
             name,
             method.upper(),
             path,
-            route if route is not None else getattr(path, "template", None),  # a ctx.path() knows its route
+            # recorded route: as given, else a ctx.path()'s template, else the path itself
+            route if route is not None else getattr(path, "template", path),
             intended,
             json=json,
             headers=headers,
@@ -397,7 +404,7 @@ def _accepted(expect: Collection[int] | None, entry: Action | None) -> Collectio
     return entry.expect if entry is not None else ()
 
 
-def remember_fields(store: MemStore, response: Response, fields: Mapping[str, str]) -> None:
+def remember_fields(store: MutableUserStore, response: Response, fields: Mapping[str, str]) -> None:
     """Keep fields of a JSON answer: store name → dotted field path (``"room_id"``, ``"rooms.0.id"``).
 
     A string or number found is ``store.remember``-ed under its name (``"token"`` sets the user's token);

@@ -1,8 +1,9 @@
 """The generic HTTP action: ``"METHOD /route/{param}"`` becomes a request to the target.
 
 Path parameters are filled from the user's store (ids it created or received, by parameter name), else from
-concrete paths seen for that action in the model or trace (``path_examples``). When neither knows a value
-the action cannot be sent and is recorded as a ``protocol`` error.
+concrete paths seen for that action in the model or trace (``path_examples``): :meth:`HttpRoute.fill`,
+which the user's controller calls when it chooses the step (``replay/controllers/paths.py``). When neither
+knows a value the action cannot be sent and is recorded as a ``protocol`` error.
 
 After the answer, ids in a JSON body are remembered for later actions (:func:`harvest`): ``"*_id"`` keys
 under their own name, and ``"id"`` under the resource the route names (``/channels/...`` → ``channel_id``).
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from tracereplay.replay.actions.paths import fill_path
-from tracereplay.replay.store import MemStore
+from tracereplay.replay.store import MutableUserStore, UserStore
 
 _PARAM = re.compile(r"\{([^{}/]+)\}")
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
@@ -34,7 +35,7 @@ class HttpRoute:
     params: tuple[str, ...]
     resource: str | None  # the parameter name an object's "id" stands for in this route's answers
 
-    def fill(self, store: MemStore, rng: np.random.Generator, examples: list[str]) -> str | None:
+    def fill(self, store: UserStore, rng: np.random.Generator, examples: list[str]) -> str | None:
         """A concrete path for this route, or None when a parameter has no known value."""
         if not self.params:
             return self.route
@@ -76,7 +77,7 @@ def _resource_of(route: str) -> str | None:
     return None
 
 
-def harvest(body: Any, resource: str | None, store: MemStore) -> None:
+def harvest(body: Any, resource: str | None, store: MutableUserStore) -> None:
     """Remember ids found in a decoded JSON answer (see module docstring)."""
     seen = 0
     stack = [body]

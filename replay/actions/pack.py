@@ -6,6 +6,7 @@ A pack is a module (dotted name, or a path to a ``.py`` file) with::
                                            # Action(fn, expect=(401,), timeout=35, long_poll=True)
     async def on_start(ctx) -> None        # optional, once per simulated user
     EVENTS: dict[str, EventHandler]        # optional: "posted" -> def fn(store, message), for every websocket
+    def new_store(user_key) -> MutableUserStore  # optional: each user's store (default: an empty MemStore)
 
 The functions run inside the ``User``: ``ctx.store`` is the user's writable store, ``ctx.request`` sends and
 records a request under the action's name, ``ctx.websocket`` opens (or returns) the user's websocket
@@ -29,7 +30,7 @@ import numpy as np
 from tracereplay.errors import ConfigError
 from tracereplay.replay.actions.generic import parse_action
 from tracereplay.replay.actions.paths import FilledPath
-from tracereplay.replay.store import MutableUserStore
+from tracereplay.replay.store import MutableUserStore, StoreFactory, new_mem_store
 from tracereplay.replay.transports.base import Response
 from tracereplay.replay.websocket import EventHandler, Extract, UserWebSocket, WsSettings
 
@@ -60,15 +61,16 @@ class ActionContext(Protocol):
     ) -> Response:
         """Send a request to the target, recorded under the running action's name (or ``action``).
 
-        ``route`` is the route template to record (e.g. ``/api/v4/users/{user_id}``; a path made by
-        :meth:`path` brings its own); ``action`` records a helper request under its own name (a sign-up an
-        action needs first, say). Sends the user's token (``Authorization: Bearer``) and cookies unless
-        ``auth=False`` or ``headers`` set them. ``expect``: statuses that are answers, not errors (a
-        handshake's 401, a 404 the pack handles) — recorded with ``expected`` set and no ``error_kind``;
-        default: the action's ``Action.expect``. ``timeout`` (seconds) and ``long_poll`` override the
-        action's. ``remember`` maps store names to fields of a JSON answer under 400 (``"room_id"``,
-        ``"rooms.0.id"``): each found string is ``store.remember``-ed; the name ``"token"`` sets the token.
-        A request that got no answer raises ``RequestFailed`` (already recorded); any status is returned.
+        ``route``: the route template to record (e.g. ``/api/v4/users/{user_id}``); a path made by
+        :meth:`path` brings its own; default: the path. ``action`` records a helper request under its
+        own name (a sign-up an action needs first, say). The user's token (``Authorization: Bearer``)
+        and cookies go out unless ``auth=False`` or ``headers`` set them. ``expect``: statuses that are
+        answers, not errors (a handshake's 401, a 404 the pack handles), recorded with ``expected`` set
+        and no ``error_kind``; default: the action's ``Action.expect``. ``timeout`` (seconds) and
+        ``long_poll`` override the action's. ``remember`` maps store names to fields of a JSON answer
+        under 400 or expected (``"room_id"``, ``"rooms.0.id"``): each one found is ``store.remember``-ed;
+        the name ``"token"`` sets the token. A request that got no answer raises ``RequestFailed``
+        (already recorded); any status is returned.
         """
         ...
 
@@ -154,12 +156,14 @@ class Action:
 
 @dataclass(frozen=True, slots=True)
 class ActionPack:
-    """A loaded pack: its name, its actions, its optional ``on_start`` hook and websocket handlers."""
+    """A loaded pack: its name, its actions, its optional ``on_start`` hook and websocket handlers, and the
+    factory of its users' stores."""
 
     name: str
     actions: Mapping[str, Action]
     on_start: ActionFn | None = None
     events: Mapping[str, EventHandler] = field(default_factory=dict)
+    new_store: StoreFactory = new_mem_store
 
 
 EMPTY_PACK = ActionPack("none", {})
@@ -222,9 +226,12 @@ def load_pack(spec: str | None) -> ActionPack:
     for name, fn in events.items():
         if not isinstance(name, str) or not callable(fn):
             problems.append(f"action pack {spec!r}: EVENTS[{name!r}] is not a callable keyed by message type")
+    new_store = getattr(module, "new_store", new_mem_store)
+    if not callable(new_store):
+        problems.append(f"action pack {spec!r}: new_store is not callable")
     if problems:
         raise ConfigError(problems)
-    return ActionPack(spec, loaded, on_start, dict(events))
+    return ActionPack(spec, loaded, on_start, dict(events), new_store)
 
 
 def _import(spec: str) -> Any:

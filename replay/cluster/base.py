@@ -131,6 +131,8 @@ def outcome_to_wire(o: WorkerOutcome) -> dict[str, Any]:
         "counts": [c.active_users, c.sessions_started, c.sessions_dropped, c.sessions_late],
         "measured": o.measured.to_wire() if o.measured is not None else None,
         "corrected": o.corrected.to_wire() if o.corrected is not None else None,
+        "loop_blocked": o.loop_blocked,
+        "ended_by": o.ended_by,
     }
 
 
@@ -149,4 +151,6 @@ def outcome_from_wire(d: dict[str, Any], requests_file: Path | None) -> WorkerOu
         requests_file=requests_file,
         measured=histogram(d["measured"]),
         corrected=histogram(d["corrected"]),
+        loop_blocked=d.get("loop_blocked"),
+        ended_by=d.get("ended_by", "run"),
     )

@@ -153,6 +153,12 @@ async def _share(job: WorkerJob, channel: Channel) -> None:
         share, source, table, worker=worker, on_interval=each_second, clock_start=start, streams=parts.open
     )
     channel.report({"kind": STARTED, "worker": worker, "facts": source.describe, "source": source.kind})
+
+    def abandon() -> None:  # user code held the loop past the stop's grace: ship what we have, then exit
+        outcome = outcome_to_wire(tester.outcome_so_far())
+        channel.report({"kind": DONE, "worker": worker, "outcome": outcome, "parts": parts.take()})
+
+    tester.watchdog.on_expire = abandon
     loop = asyncio.get_running_loop()
     if threading.current_thread() is threading.main_thread():  # a Dask worker runs us in a thread
         for signum in (signal.SIGINT, signal.SIGTERM):

@@ -21,9 +21,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from tracereplay.durations import parse_duration
 from tracereplay.errors import ConfigError, InputError
 from tracereplay.replay.controllers.base import Step
+from tracereplay.replay.controllers.paths import PathChooser
 from tracereplay.replay.store import UserStore
 
 
@@ -94,11 +97,21 @@ def _duration(value: object, name: str, problems: list[str]) -> float:
 
 
 class SimpleController:
-    """Plays a :class:`Script` in order, loop after loop (each loop a new session)."""
+    """Plays a :class:`Script` in order, loop after loop (each loop a new session); route parameters are
+    filled from the user's store (``paths``, with ``rng``)."""
 
-    def __init__(self, script: Script, *, user_key: str = "u") -> None:
+    def __init__(
+        self,
+        script: Script,
+        *,
+        user_key: str = "u",
+        rng: np.random.Generator | None = None,
+        paths: PathChooser | None = None,
+    ) -> None:
         self.script = script
         self.user_key = user_key
+        self.rng = rng if rng is not None else np.random.default_rng()
+        self.paths = paths or PathChooser()
         self._index = 0
         self._loop = 0
 
@@ -112,7 +125,8 @@ class SimpleController:
         action, think = steps[self._index]
         first = self._index == 0
         self._index += 1
+        path = self.paths.path(action, store, self.rng)
         if first:
             wait = self.script.session_gap_s if self._loop else 0.0
-            return Step(action, wait_s=wait, session=f"{self.user_key}-s{self._loop}")
-        return Step(action, wait_s=think)
+            return Step(action, wait_s=wait, session=f"{self.user_key}-s{self._loop}", path=path)
+        return Step(action, wait_s=think, path=path)

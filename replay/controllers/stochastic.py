@@ -12,6 +12,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from tracereplay.replay.controllers.base import Step
+from tracereplay.replay.controllers.paths import PathChooser
 from tracereplay.replay.store import UserStore
 
 
@@ -68,9 +69,11 @@ class StochasticController:
         sessions: int | None = None,
         start_s: float | None = None,
         max_gap_s: float | None = None,
+        paths: PathChooser | None = None,
     ) -> None:
         self.source = source
         self.rng = rng
+        self.paths = paths or PathChooser(source.path_examples)
         self.user_key = user_key
         self.class_index, sampled = source.sample_user(rng)
         self.sessions = max(1, int(sessions if sessions is not None else sampled))
@@ -86,10 +89,12 @@ class StochasticController:
         if self._position < len(self._actions):
             i = self._position
             self._position += 1
-            return Step(self._actions[i], wait_s=float(self._think[i - 1]))
-        return self._next_session()
+            action = self._actions[i]
+            path = self.paths.path(action, store, self.rng)
+            return Step(action, wait_s=float(self._think[i - 1]), path=path)
+        return self._next_session(store)
 
-    def _next_session(self) -> Step | None:
+    def _next_session(self, store: UserStore) -> Step | None:
         while self._session + 1 < self.sessions:
             self._session += 1
             actions, think = self.source.sample_session(self.class_index, self.rng)
@@ -98,7 +103,12 @@ class StochasticController:
             self._actions, self._think, self._position = list(actions), np.asarray(think, float), 1
             gap = self._gap() if self._session else 0.0
             self._last_think_s = float(np.sum(think))
-            return Step(actions[0], wait_s=float(gap), session=f"{self.user_key}-s{self._session}")
+            return Step(
+                actions[0],
+                wait_s=float(gap),
+                session=f"{self.user_key}-s{self._session}",
+                path=self.paths.path(actions[0], store, self.rng),
+            )
         return None
 
     def _gap(self) -> float:

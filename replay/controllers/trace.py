@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from tracereplay.replay.controllers.base import Step
+from tracereplay.replay.controllers.paths import PathChooser
 from tracereplay.replay.store import UserStore
 
 
@@ -95,11 +96,24 @@ def _cumsum_per_group(values: np.ndarray, group_start: np.ndarray) -> np.ndarray
 
 
 class TraceController:
-    """Replays one :class:`UserPlan`; with ``loop_s`` it starts over every ``loop_s`` seconds."""
+    """Replays one :class:`UserPlan`; with ``loop_s`` it starts over every ``loop_s`` seconds.
 
-    def __init__(self, plan: UserPlan, *, loop_s: float | None = None) -> None:
+    A recorded path names production's ids, which the target may not know: route parameters are filled from
+    what the user learnt in this replay first (``paths``), and the recorded path is the fallback.
+    """
+
+    def __init__(
+        self,
+        plan: UserPlan,
+        *,
+        loop_s: float | None = None,
+        rng: np.random.Generator | None = None,
+        paths: PathChooser | None = None,
+    ) -> None:
         self.plan = plan
         self.loop_s = loop_s
+        self.rng = rng if rng is not None else np.random.default_rng()
+        self.paths = paths or PathChooser()
         self._i = 0
         self._round = 0
         self._session: str | None = None
@@ -118,4 +132,6 @@ class TraceController:
         new_session = session if session != self._session else None
         self._session = session
         at = float(plan.offsets_s[i]) + self._round * (self.loop_s or 0.0)
-        return Step(plan.actions[i], at_s=at, session=new_session, path=plan.paths[i])
+        action = plan.actions[i]
+        path = self.paths.path(action, store, self.rng, recorded=plan.paths[i])
+        return Step(action, at_s=at, session=new_session, path=path)

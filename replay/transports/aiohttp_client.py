@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import ssl
 
 import aiohttp
 from multidict import CIMultiDict
@@ -27,8 +26,7 @@ from tracereplay.replay.transports.base import (
     describe,
 )
 from tracereplay.replay.transports.fast import MAX_HEAD
-from tracereplay.replay.transports.settings import TransportSettings
-from tracereplay.replay.transports.wire import Origin, prepare
+from tracereplay.replay.transports.wire import prepare
 
 #: headers aiohttp would add on its own: wire.prepare decides every header instead
 _NO_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
@@ -38,16 +36,7 @@ _CHUNK = 64 * 1024
 class AiohttpTransport(BaseTransport):
     """A ``Transport`` over one shared ``aiohttp.ClientSession`` (use as ``async with``)."""
 
-    def __init__(
-        self,
-        base_url: str,
-        settings: TransportSettings | None = None,
-        *,
-        ssl_context: ssl.SSLContext | None = None,
-    ) -> None:
-        self.origin = Origin.parse(base_url)
-        self.settings = settings or TransportSettings()
-        self.ssl_context = ssl_context
+    def _init(self) -> None:
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
         self._tls_warned = False

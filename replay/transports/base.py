@@ -11,14 +11,46 @@ from __future__ import annotations
 
 import enum
 import json as jsonlib
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Self
+from urllib.parse import urlsplit
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from tracereplay.replay.transports.settings import TransportSettings
+
 #: Response headers: case-insensitive, repeated fields kept in order (``getall("Set-Cookie")``).
 Headers = CIMultiDictProxy[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where requests go: scheme, host, port, a path prefix, and the ``Host`` header naming them."""
+
+    scheme: str
+    host: str
+    port: int
+    prefix: str  # the target URL's path, without the trailing "/" ("" for none)
+    host_header: str
+
+    @classmethod
+    def parse(cls, base_url: str) -> Origin:
+        url = urlsplit(base_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(f"not an http(s) URL: {base_url!r}")
+        default = 443 if url.scheme == "https" else 80
+        port = url.port or default
+        name = f"[{url.hostname}]" if ":" in url.hostname else url.hostname
+        host_header = name if port == default else f"{name}:{port}"
+        return cls(url.scheme, url.hostname, port, url.path.rstrip("/"), host_header)
+
+    @property
+    def url(self) -> str:
+        """``scheme://host:port`` (no path)."""
+        name = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{name}:{self.port}"
 
 
 class ErrorKind(enum.Enum):
@@ -108,7 +140,23 @@ class Transport(Protocol):
 
 
 class BaseTransport:
-    """The lifecycle both transports share: ``async with`` opens nothing eagerly and closes everything."""
+    """What both transports share: the target, the settings, the TLS context, and the lifecycle (``async
+    with`` opens nothing eagerly and closes everything)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        settings: TransportSettings | None = None,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.origin = Origin.parse(base_url)
+        self.settings = settings or TransportSettings()
+        self.ssl_context = ssl_context  # None: replay/tls.py's default context (verification on)
+        self._init()
+
+    def _init(self) -> None:
+        """A transport's own state (its pool, its session), set up once the common part is."""
 
     async def __aenter__(self) -> Self:
         return self

@@ -21,69 +21,50 @@ from __future__ import annotations
 
 import json as jsonlib
 import re
-from dataclasses import dataclass
 from typing import NoReturn
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
-from tracereplay.replay.transports.base import ErrorKind, Request, RequestFailed
+from tracereplay.replay.transports.base import ErrorKind, Origin, Request, RequestFailed
 
 #: RFC 9110 token: a method or a header name.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _UNSAFE = re.compile(r"[\r\n\x00]")
-#: a request target that needs no encoding: allowed characters only, every % starting an escape
-_PLAIN_TARGET = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*")
+#: a request target that may need no encoding: allowed characters only (then each % must start an escape)
+_PLAIN_TARGET = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]*")
 _LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _PATH_SAFE = "-._~!$&'()*+,;=:@/?%"
 _KNOWN_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"))
 _EMPTY_BODY_LENGTH = frozenset(("POST", "PUT", "PATCH"))  # a length even without a body (RFC 9110 8.6)
+_USER_AGENT = ("User-Agent", "tracereplay")
+_CHECKED = frozenset(("content-length", "transfer-encoding"))
+#: header names already found to be tokens (validating a name once is enough)
+_GOOD_NAMES: set[str] = set()
 #: RFC 9110 9.2.2: a request the client may send again after a connection closed under it
 IDEMPOTENT = frozenset(("GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"))
 
 
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """Where requests go: scheme, host, port, a path prefix, and the ``Host`` header naming them."""
-
-    scheme: str
-    host: str
-    port: int
-    prefix: str  # the target URL's path, without the trailing "/" ("" for none)
-    host_header: str
-
-    @classmethod
-    def parse(cls, base_url: str) -> Origin:
-        url = urlsplit(base_url)
-        if url.scheme not in ("http", "https") or not url.hostname:
-            raise ValueError(f"not an http(s) URL: {base_url!r}")
-        default = 443 if url.scheme == "https" else 80
-        port = url.port or default
-        name = f"[{url.hostname}]" if ":" in url.hostname else url.hostname
-        host_header = name if port == default else f"{name}:{port}"
-        return cls(url.scheme, url.hostname, port, url.path.rstrip("/"), host_header)
-
-    @property
-    def url(self) -> str:
-        """``scheme://host:port`` (no path)."""
-        name = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{name}:{self.port}"
-
-
-@dataclass(frozen=True, slots=True)
 class Prepared:
-    """A request ready for the wire: origin-form target, the headers in order, the body."""
+    """A request ready for the wire: origin-form target, the headers in order, the body.
 
-    method: str
-    target: str
-    headers: list[tuple[str, str]]
-    body: bytes | None
-    close: bool  # the request asks the server to close the connection after answering
+    (A plain class: one is made per request, and a frozen dataclass costs several times more to build.)"""
+
+    __slots__ = ("body", "close", "headers", "method", "target")
+
+    def __init__(
+        self, method: str, target: str, headers: list[tuple[str, str]], body: bytes | None, close: bool
+    ) -> None:
+        self.method = method
+        self.target = target
+        self.headers = headers
+        self.body = body
+        self.close = close  # the request asks the server to close the connection after answering
 
     def encode(self) -> bytes:
         """The request's bytes (HTTP/1.1): request line, headers, blank line, body."""
-        head = f"{self.method} {self.target} HTTP/1.1\r\n" + "".join(
-            f"{name}: {value}\r\n" for name, value in self.headers
-        )
-        data = (head + "\r\n").encode()
+        lines = [f"{self.method} {self.target} HTTP/1.1"]
+        lines.extend([f"{name}: {value}" for name, value in self.headers])
+        lines.append("\r\n")
+        data = "\r\n".join(lines).encode()
         return data + self.body if self.body else data
 
 
@@ -93,10 +74,19 @@ def prepare(request: Request, origin: Origin, *, keep_alive: bool = True) -> Pre
     method = request.method
     if method not in _KNOWN_METHODS and not _TOKEN.fullmatch(method):
         _refuse(f"method {method!r} is not an HTTP token")
-    target = origin.prefix + encode_target(request.path, request.params)
+    path = request.path
+    params = request.params
+    # the common case, a path with nothing to encode, costs one regular-expression match
+    if (
+        params
+        or path[:1] != "/"
+        or not _PLAIN_TARGET.fullmatch(path)
+        or ("%" in path and _LONE_PERCENT.search(path))
+    ):
+        path = encode_target(path, params)
+    target = origin.prefix + path if origin.prefix else path
     body = request.data
-    headers: dict[str, tuple[str, str]] = {"host": ("Host", origin.host_header)}
-    headers["user-agent"] = ("User-Agent", "tracereplay")
+    headers: dict[str, tuple[str, str]] = {"host": ("Host", origin.host_header), "user-agent": _USER_AGENT}
     if request.json is not None:
         body = jsonlib.dumps(request.json, separators=(",", ":")).encode()
         headers["content-type"] = ("Content-Type", "application/json")
@@ -106,16 +96,22 @@ def prepare(request: Request, origin: Origin, *, keep_alive: bool = True) -> Pre
         headers["connection"] = ("Connection", "close")
     if request.headers:
         for name, value in request.headers.items():
-            value = str(value)
-            if not _TOKEN.fullmatch(name):
-                _refuse(f"header name {name!r} is not an HTTP token")
-            if _UNSAFE.search(value):
+            if name not in _GOOD_NAMES:
+                if not _TOKEN.fullmatch(name):
+                    _refuse(f"header name {name!r} is not an HTTP token")
+                if len(_GOOD_NAMES) < 4096:  # names are few; a bound all the same
+                    _GOOD_NAMES.add(name)
+            if not isinstance(value, str):
+                value = str(value)
+            if "\r" in value or "\n" in value or "\x00" in value:
                 _refuse(f"header {name} has CR, LF or NUL in its value")
             lower = name.lower()
-            if lower == "content-length" and value.strip() != str(len(body or b"")):
-                _refuse(f"header Content-Length: {value} disagrees with the body ({len(body or b'')} bytes)")
-            if lower == "transfer-encoding":
-                _refuse("header Transfer-Encoding is not supported (bodies are sent with a length)")
+            if lower in _CHECKED:
+                if lower == "transfer-encoding":
+                    _refuse("header Transfer-Encoding is not supported (bodies are sent with a length)")
+                if value.strip() != str(len(body or b"")):
+                    size = len(body or b"")
+                    _refuse(f"header Content-Length: {value} disagrees with the body ({size} bytes)")
             headers[lower] = (name, value)
     connection = headers.get("connection")
     close = connection is not None and "close" in connection[1].lower()
@@ -128,7 +124,7 @@ def encode_target(path: str, params: object = None) -> str:
         _refuse("the path has CR, LF or NUL in it")
     if not path.startswith("/"):
         path = "/" + path
-    if not _PLAIN_TARGET.fullmatch(path):
+    if not _PLAIN_TARGET.fullmatch(path) or _LONE_PERCENT.search(path):
         path = quote(_LONE_PERCENT.sub("%25", path), safe=_PATH_SAFE, encoding="utf-8")
     if params:
         path += ("&" if "?" in path else "?") + urlencode(params)  # type: ignore[arg-type]

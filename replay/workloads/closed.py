@@ -8,11 +8,28 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
+from tracereplay.replay.recorder import UserCounts
 from tracereplay.replay.runtime import Crowd, UserRunner
-from tracereplay.replay.users import UserFactory
+from tracereplay.replay.user_factory import UserFactory
+from tracereplay.replay.workloads.base import NotSteerable, WorkloadContext
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClosedSettings:
+    """The closed workload's own settings (``--users``, ``--ramp-up``)."""
+
+    users: int
+    ramp_up_s: float = 0.0
+    replace: bool = True  # a user that is done is replaced by a fresh one (model users); else not
+
+    @classmethod
+    def of(cls, context: WorkloadContext) -> ClosedSettings:
+        c = context.config
+        return cls(users=c.users or 0, ramp_up_s=c.ramp_up, replace=context.replace_users)
 
 
 def start_offsets(users: int, ramp_up_s: float) -> np.ndarray:
@@ -30,18 +47,22 @@ class ClosedWorkload:
     """Keeps ``target`` users running; the target follows ``add_users`` / ``remove_users``."""
 
     name = "closed"
+    arrival_rate = None  # users, not arrivals
 
-    def __init__(
-        self, crowd: Crowd, factory: UserFactory, *, users: int, ramp_up_s: float = 0.0, replace: bool = True
-    ) -> None:
+    def __init__(self, crowd: Crowd, factory: UserFactory, settings: ClosedSettings) -> None:
         self.crowd = crowd
-        self.replace = replace  # a user that is done is replaced by a fresh one (model users); else not
+        self.replace = settings.replace
         self.factory = factory
-        self.target = users
-        self.ramp_up_s = ramp_up_s
+        self.target = settings.users
+        self.ramp_up_s = settings.ramp_up_s
+        self.counts = UserCounts()  # nothing is dropped or late: a closed user starts when one leaves
         self._stopping = False
         self._ramp: asyncio.Task | None = None
         crowd.on_exit(self._replace)
+
+    @classmethod
+    def build(cls, context: WorkloadContext) -> ClosedWorkload:
+        return cls(context.crowd, context.factory, ClosedSettings.of(context))
 
     async def start(self) -> None:
         origin = time.monotonic()
@@ -60,6 +81,9 @@ class ClosedWorkload:
         n = min(n, self.target)
         self.target -= n
         return self.crowd.remove(n)
+
+    def set_arrival_rate(self, rate: float) -> None:
+        raise NotSteerable("set_arrival_rate applies to the open workload (use add_users / remove_users)")
 
     def stop(self) -> None:
         self._stopping = True

@@ -20,13 +20,15 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from tracereplay.replay.config import Arrivals
 from tracereplay.replay.recorder import UserCounts
 from tracereplay.replay.runtime import Crowd, UserRunner
-from tracereplay.replay.users import UserFactory
+from tracereplay.replay.user_factory import UserFactory
+from tracereplay.replay.workloads.base import NotSteerable, WorkloadContext
 
 #: An arrival that starts more than this after its time counts as late.
 LATE_AFTER_S = 0.05
@@ -80,44 +82,82 @@ def plan_arrivals(
     return np.asarray(times)
 
 
+@dataclass(frozen=True, kw_only=True)
+class OpenSettings:
+    """The open workload's own settings (``--arrival-rate`` or the model's profile, ``--max-users``,
+    ``--max-late``, ``--arrivals``) and its arrival generator's seed."""
+
+    rate: float | None  # a fixed rate (sessions/s), or None: the profile's
+    profile: Callable[[float], float] | None = None  # seconds from the start of the run → sessions/s
+    max_users: int
+    max_late_s: float
+    arrivals: Arrivals = Arrivals.UNIFORM
+    seed: int | None = None
+    worker: int = 0
+    # second 0 as a wall-clock epoch when given (a pool's one start for all its workers, so they follow
+    # one schedule whenever each loop wakes); None: when the schedule starts
+    clock_start: float | None = None
+
+    @classmethod
+    def of(cls, context: WorkloadContext) -> OpenSettings:
+        c = context.config
+        if c.arrival_rate is None and context.profile is None:
+            raise ValueError("arrival_scale needs the model's arrival profile")
+        return cls(
+            rate=c.arrival_rate,
+            profile=context.profile,
+            max_users=c.max_users,
+            max_late_s=c.max_late,
+            arrivals=c.arrivals,
+            seed=c.seed,
+            worker=context.worker,
+            clock_start=context.clock_start,
+        )
+
+    def rng(self) -> np.random.Generator:
+        """The arrivals' own generator: the same plan for the same seed and worker, whatever users draw."""
+        return np.random.default_rng([np.random.SeedSequence(self.seed).entropy, self.worker, 2**31])
+
+
 class OpenWorkload:
     """Starts a new one-session user at each arrival; counts late and dropped sessions."""
 
     name = "open"
 
-    def __init__(
-        self,
-        crowd: Crowd,
-        factory: UserFactory,
-        *,
-        rate: float | None,
-        profile: Callable[[float], float] | None = None,
-        max_users: int,
-        max_late_s: float,
-        arrivals: Arrivals,
-        rng: np.random.Generator,
-    ) -> None:
-        if rate is None and profile is None:
+    def __init__(self, crowd: Crowd, factory: UserFactory, settings: OpenSettings) -> None:
+        if settings.rate is None and settings.profile is None:
             raise ValueError("an open workload needs a rate or a profile")
         self.crowd = crowd
         self.factory = factory
-        self.rate = rate  # a fixed rate overrides the profile (set_arrival_rate)
-        self.profile = profile  # seconds from the start of the run → sessions/s
-        self.max_users = max_users
-        self.max_late_s = max_late_s
-        self.arrivals = arrivals
-        self.rng = rng
+        self.rate = settings.rate  # a fixed rate overrides the profile (set_arrival_rate)
+        self.profile = settings.profile
+        self.max_users = settings.max_users
+        self.max_late_s = settings.max_late_s
+        self.arrivals = settings.arrivals
+        self.rng = settings.rng()
         self.waiting: deque[float] = deque()
         self.counts = UserCounts()
         self._task: asyncio.Task | None = None
         self._origin: float | None = None  # time.monotonic() at the start: second 0 of the run's clock
-        # second 0 as a wall-clock epoch when given (a pool's one start for all its workers, so they follow
-        # one schedule whenever each loop wakes); None: when the schedule starts
-        self.clock_start: float | None = None
+        self.clock_start = settings.clock_start
         self._stopping = False
         crowd.on_exit(self._admit_waiting)
 
     finished = False  # arrivals never run out; the duration ends an open run
+
+    @classmethod
+    def build(cls, context: WorkloadContext) -> OpenWorkload:
+        return cls(context.crowd, context.factory, OpenSettings.of(context))
+
+    @property
+    def arrival_rate(self) -> float:
+        return self.current_rate()
+
+    def add_users(self, n: int) -> None:
+        raise NotSteerable("add_users applies to the closed workload (use set_arrival_rate for open)")
+
+    def remove_users(self, n: int) -> int:
+        raise NotSteerable("remove_users applies to the closed workload (use set_arrival_rate for open)")
 
     def current_rate(self, now: float | None = None) -> float:
         """Sessions/s at ``now`` (time.monotonic(); default: now)."""

@@ -9,11 +9,16 @@ same users. Over 9 splits every ratio is ≤ 1.15 (docs/model.md); a single spli
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tracereplay.ingest import read_dumps
+from tracereplay.ingest.events import write_events
+from tracereplay.model import fit, simulate
 from tracereplay.model.validate import METRICS, validate
 
 APACHE_LOGS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "apache_logs"
@@ -41,3 +46,31 @@ def test_three_splits_of_a_real_log_stay_within_1_5_of_the_noise_floor(apache_ev
 def test_nine_splits_of_a_real_log_stay_within_1_2_of_the_noise_floor(apache_events):
     report = validate(apache_events, splits=9, multiple=5, seed=0, limit=1.2)
     assert report.passed, {m.name: m.ratio for m in report.metrics}
+
+
+@needs_real_log
+def test_compare_floor_makes_the_verdict_relative_to_what_the_data_resolves(tmp_path, apache_events,
+                                                                            two_classes):
+    reference = write_events(apache_events, tmp_path / "ref.parquet")
+    synthetic = write_events(simulate(fit(apache_events), 9000, seed=1), tmp_path / "sim.parquet")
+    plain = _cli("compare", str(reference), str(synthetic), "--json")
+    assert plain.returncode == 3 and "action_mix_tvd" in json.loads(plain.stdout)["failures"]   # 0.048 > 0.02
+
+    floored = _cli("compare", str(reference), str(synthetic), "--floor", "--json")
+    document = json.loads(floored.stdout)
+    metrics = {m["name"]: m for m in document["metrics"]}
+    mix = metrics["action_mix_tvd"]
+    assert mix["floor"] > 0.1 and mix["limit"] == pytest.approx(1.5 * mix["floor"]) and mix["passed"]
+    assert metrics["think_ks"]["floor"] > 0 and metrics["think_ks"]["passed"]
+    assert floored.returncode == (0 if document["verdict"] == "pass" else 3)
+
+    wrong = write_events(two_classes[0], tmp_path / "wrong.parquet")     # another population altogether
+    other = _cli("compare", str(reference), str(wrong), "--floor", "--json")
+    assert other.returncode == 3 and "action_mix_tvd" in json.loads(other.stdout)["failures"]
+    table = _cli("compare", str(reference), str(synthetic), "--floor")
+    assert "noise floor" in table.stdout and table.stdout.count("action mix (total variation distance)") == 1
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tracereplay", *args], capture_output=True, text=True,
+                          timeout=300)

@@ -161,3 +161,99 @@ def test_bad_packs_are_config_errors(tmp_path):
         broken.write_text("raise RuntimeError('nope')\n")
         load_pack(str(broken))
     assert "POST /api/v4/users/login" in load_pack("tracereplay.demo.actions").actions
+
+
+STORE_PACK_SOURCE = '''
+"""Users are accounts known in advance: each store is seeded with the account's token and cookie."""
+from tracereplay.replay.store import MutableUserStore
+
+
+class AccountStore:
+    """Not a MemStore: a MutableUserStore of its own (the User needs nothing more)."""
+
+    def __init__(self, account):
+        self.token = "tok-" + account
+        self.cookies = {"account": account}
+        self._values, self._facts = {}, {}
+
+    def values(self, name):
+        return tuple(self._values.get(name, ()))
+
+    def latest(self, name):
+        kept = self._values.get(name)
+        return kept[-1] if kept else None
+
+    def fact(self, name, default=None):
+        return self._facts.get(name, default)
+
+    def pick(self, name, rng):
+        kept = self._values.get(name)
+        return kept[int(rng.integers(len(kept)))] if kept else None
+
+    def related(self, name, value):
+        return {}
+
+    def set_token(self, token):
+        self.token = token
+
+    def remember(self, name, value, related=None):
+        self._values.setdefault(name, []).append(value)
+
+    def forget(self, name):
+        self._values.pop(name, None)
+
+    def set_fact(self, name, value):
+        self._facts[name] = value
+
+    def set_cookie(self, name, value):
+        self.cookies[name] = value
+
+
+made = []
+
+
+def new_store(user_key):
+    made.append(user_key)
+    store = AccountStore("acct-" + user_key)
+    assert isinstance(store, MutableUserStore)
+    return store
+
+
+ACTIONS = {}
+'''
+
+
+def accounts_app(visits: dict[str, int]) -> web.Application:
+    """Answers only a user whose bearer token and cookie name the same account; counts visits in a cookie."""
+
+    async def whoami(request: web.Request) -> web.Response:
+        account = request.cookies.get("account")
+        if account is None or request.headers.get("Authorization") != f"Bearer tok-{account}":
+            return web.json_response({}, status=401)
+        seen = request.cookies.get("visit", "0")
+        visits[account] = int(seen) + 1
+        response = web.json_response({"id": account})
+        response.set_cookie("visit", str(int(seen) + 1))
+        return response
+
+    app = web.Application()
+    app.router.add_get("/whoami", whoami)
+    return app
+
+
+async def test_a_pack_brings_its_users_stores(serve, tmp_path):
+    """``new_store(user_key)`` in a pack makes every user's store; the user sends its token and cookies and
+    keeps the cookies the answers set, through the MutableUserStore Protocol only."""
+    visits: dict[str, int] = {}
+    url = await serve(accounts_app(visits))
+    pack = tmp_path / "accounts.py"
+    pack.write_text(STORE_PACK_SOURCE)
+    out = tmp_path / "run"
+    script = Script.from_actions(["GET /whoami"])
+    await run_async(script, target=url, users=2, duration=0.5, think_scale=0, out=str(out), actions=str(pack))
+    frame = pd.read_parquet(out / "requests-0.parquet")
+    assert len(frame) > 4 and (frame["status"] == 200).all(), frame["status"].value_counts()
+    assert frame["user"].nunique() == 2
+    per_account = frame.groupby("user").size()
+    assert visits == {f"acct-{user}": count for user, count in per_account.items()}  # cookies kept and sent
+    assert load_pack(str(pack)).new_store("w0-u0").cookies == {"account": "acct-w0-u0"}

@@ -9,6 +9,7 @@ import pytest
 from tracereplay.errors import ConfigError, InputError
 from tracereplay.replay import (
     MemStore,
+    Script,
     SimpleController,
     StochasticController,
     TraceController,
@@ -16,6 +17,7 @@ from tracereplay.replay import (
     load_script,
     plan_users,
 )
+from tracereplay.replay.controllers.paths import PathChooser
 from tracereplay.replay.controllers.stochastic import SessionSource
 from tracereplay.replay.controllers.trace import user_fraction
 
@@ -168,3 +170,42 @@ def test_controllers_only_get_a_read_only_view():
     assert isinstance(store, UserStore)
     store.remember("x", "1")
     assert StochasticController.next_step.__annotations__["store"] in ("UserStore", UserStore)
+
+
+def test_controllers_choose_paths_from_the_store_they_read(hand_model):
+    """The state-dependent half of a step is the controller's: route parameters filled from the store."""
+    rng = np.random.default_rng(1)
+    store = MemStore()
+    script = Script.from_actions(["GET /channels/{channel_id}/posts", "GET /me"])
+    simple = SimpleController(script, rng=rng, paths=PathChooser())
+    assert [(s.action, s.path) for s in (simple.next_step(store), simple.next_step(store))] == [
+        ("GET /channels/{channel_id}/posts", None),  # nothing known yet: the user records it unsendable
+        ("GET /me", "/me"),
+    ]
+    store.remember("channel_id", "c7")
+    assert simple.next_step(store).path == "/channels/c7/posts"
+
+    # the model's example paths are the fallback, the store wins once it knows a value
+    examples = {"GET /api/v4/channels/{channel_id}/posts": ["/api/v4/channels/example/posts"]}
+    paths = PathChooser(lambda action: examples.get(action, []))
+    stochastic = StochasticController(hand_model, rng, sessions=3, paths=paths)
+    posts = "GET /api/v4/channels/{channel_id}/posts"
+    chosen = {s.path for s in steps_of(stochastic) if s.action == posts}
+    assert chosen == {"/api/v4/channels/example/posts"}
+    channel_store = MemStore()
+    channel_store.remember("channel_id", "mine")
+    stochastic = StochasticController(hand_model, rng, sessions=3, paths=paths)
+    while (step := stochastic.next_step(channel_store)) is not None:
+        if step.action == posts:
+            assert step.path == "/api/v4/channels/mine/posts"
+
+
+def test_a_trace_user_prefers_ids_it_learnt_over_recorded_ones():
+    events = trace_events()
+    events["action"] = "GET /a/{a_id}"
+    plan = plan_users(events, max_gap_s=30)[0][0]
+    store = MemStore()
+    controller = TraceController(plan, paths=PathChooser(), rng=np.random.default_rng(0))
+    assert controller.next_step(store).path == "/a0"  # nothing learnt: the recorded path
+    store.remember("a_id", "learnt")
+    assert controller.next_step(store).path == "/a/learnt"

@@ -120,3 +120,26 @@ def test_bisection_converges_on_the_largest_passing_load():
     assert (none.capacity, none.breach) == (None, 50)
     rates = search(probe, CapacitySearch(start=1.5, limit=1000, precision=0.02, integer=False))
     assert 37 * 0.98 <= rates.capacity <= 37 < rates.breach
+
+
+def test_bad_input_is_one_line_and_a_dead_target_has_no_capacity(work_script, tmp_path):
+    def capacity(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "tracereplay", "capacity", str(work_script), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    out = ["-o", str(tmp_path / "c")]
+    done = capacity("--target", "http://127.0.0.1:9", *out)
+    assert done.returncode == 2 and "give at least one --slo" in done.stderr
+    done = capacity("--target", "http://127.0.0.1:9", "--slo", "p99_ms<<5", *out)
+    assert done.returncode == 1 and "threshold 'p99_ms<<5' is not" in done.stderr
+    done = capacity("--target", "http://127.0.0.1:9", "--promql-slo", "up > 0", *out)
+    assert done.returncode == 2 and "--promql-slo needs --promql-url" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "c").exists()
+    # nothing listens on port 9: every request fails fast, so p99 alone would "hold" — it must not pass
+    done = capacity("--target", "http://127.0.0.1:9", "--slo", "p99_ms<500", "--hold", "1s", *out)
+    assert done.returncode == 3, done.stderr
+    assert "no capacity: the first step (8 users) already breached" in done.stdout

@@ -13,7 +13,7 @@ import warnings
 
 import click
 
-from tracereplay.cli import capacity, demo, ingest, model, report, run, serve
+from tracereplay.cli import capacity, demo, ingest, model, pack, report, run, serve
 from tracereplay.errors import TracereplayError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_THRESHOLD, EXIT_REGRESSION = 0, 1, 2, 3, 4
@@ -30,7 +30,7 @@ def cli() -> None:
     """
 
 
-for _module in (demo, ingest, model, run, report, serve, capacity):
+for _module in (demo, ingest, model, run, pack, report, serve, capacity):
     _module.register(cli)
 
 

@@ -234,7 +234,11 @@ def _execute(
         )
     else:
         driving = drive(
-            model, events, target=options["target"], settings=settings, quiet=options["quiet"],
+            model,
+            events,
+            target=options["target"],
+            settings=settings,
+            quiet=options["quiet"],
             step=options["step"],
         )
     result = run_loop(driving, use_uvloop=True)
@@ -252,3 +256,40 @@ def register(cli: click.Group) -> None:
     """Add ``run`` and ``replay`` to ``cli``."""
     cli.add_command(run_command)
     cli.add_command(replay_command)
+    cli.add_command(try_command)
+
+
+@click.command("try")
+@click.argument("spec", metavar="PACK_OR_MODEL")
+@click.option("--target", required=True, metavar="URL", help="Base URL of the service under test.")
+@click.option("--actions", metavar="PACK", help="The action pack, when PACK_OR_MODEL is a model or script.")
+@click.option("--seed", type=int, default=None, help="Seed: the same session again.")
+@click.option("--timeout", type=DURATION, default="10s", show_default=True, help="Per-request timeout.")
+@click.option("--http", type=click.Choice(["fast", "aiohttp"]), default="fast", show_default=True,
+              help="HTTP client.")  # fmt: skip
+def try_command(
+    spec: str, target: str, actions: str | None, seed: int | None, timeout: float, http: str
+) -> None:
+    """One user plays one session, printing every request, answer and store change.
+
+    PACK_OR_MODEL is a model, script or behaviour file (with --actions PACK), or a pack alone (its
+    actions in ACTIONS order). No waits, nothing written; exit 0 when no request was an error, else 3.
+
+    \b
+    Examples:
+      tracereplay try docs/examples/chat_pack.py --target http://127.0.0.1:8008
+      tracereplay try chat.toml --actions docs/examples/chat_pack.py --target http://127.0.0.1:8008
+      tracereplay try model.json --actions tracereplay.demo.actions --target http://127.0.0.1:8065 --seed 3
+    """
+    import asyncio
+
+    # here, not at the top: the runtime imports aiohttp and numpy, which `--help` does not need
+    from tracereplay.replay.trial import try_session
+
+    result = asyncio.run(
+        try_session(
+            spec, target=target, actions=actions, say=click.echo, seed=seed, timeout=timeout, http=http
+        )
+    )
+    if result.errors:
+        sys.exit(3)

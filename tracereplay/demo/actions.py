@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tracereplay.replay.actions.pack import ActionContext
+from tracereplay.replay.actions.pack import Action, ActionContext
 from tracereplay.replay.store import MutableUserStore
 
 API = "/api/v4"
@@ -68,7 +68,7 @@ async def _sign_up(ctx: ActionContext) -> bool:
         "POST",
         f"{API}/users",
         action=SIGN_UP,
-        route=f"{API}/users",
+        auth=False,  # a new account: whatever token the user holds is not for it
         json={"username": username, "email": f"{username}@example.test", "password": password},
     )
     if answer.status != 201:
@@ -90,10 +90,10 @@ async def _log_in(ctx: ActionContext) -> bool:
         "POST",
         f"{API}/users/login",
         action=LOG_IN,
-        route=f"{API}/users/login",
+        auth=False,
         json={"login_id": ctx.store.fact("username"), "password": ctx.store.fact("password")},
     )
-    if answer.status == 401:  # the account is gone (a restarted target): sign up afresh next time
+    if answer.status == 401:  # expected: the account is gone (a restarted target): sign up afresh next time
         ctx.store.set_fact("username", None)
         ctx.store.set_token(None)
         return False
@@ -155,7 +155,7 @@ async def _channel(ctx: ActionContext) -> str | None:
 
 
 async def _list_teams(ctx: ActionContext) -> str | None:
-    answer = await ctx.request("GET", f"{API}/users/me/teams", action=MY_TEAMS, route=f"{API}/users/me/teams")
+    answer = await ctx.request("GET", f"{API}/users/me/teams", action=MY_TEAMS)
     teams = answer.json() if answer.status == 200 else None
     for team in teams or []:
         ctx.store.remember("team_id", team["id"])
@@ -164,7 +164,7 @@ async def _list_teams(ctx: ActionContext) -> str | None:
 
 async def _list_channels(ctx: ActionContext, team: str) -> None:
     answer = await ctx.request(
-        "GET", f"{API}/teams/{team}/channels", action=CHANNELS, route=f"{API}/teams/{{team_id}}/channels"
+        "GET", ctx.path(f"{API}/teams/{{team_id}}/channels", team_id=team), action=CHANNELS
     )
     for channel in (answer.json() if answer.status == 200 else None) or []:
         ctx.store.remember("channel_id", channel["id"])
@@ -187,7 +187,7 @@ async def log_in(ctx: ActionContext) -> None:
 async def log_out(ctx: ActionContext) -> None:
     if not await _logged_in(ctx):
         return
-    answer = await ctx.request("POST", f"{API}/users/logout", route=f"{API}/users/logout")
+    answer = await ctx.request("POST", f"{API}/users/logout")
     if answer.status == 200:
         ctx.store.set_token(None)
         await ctx.close_websocket(WEBSOCKET)  # a logged-out client has no event stream
@@ -195,7 +195,7 @@ async def log_out(ctx: ActionContext) -> None:
 
 async def me(ctx: ActionContext) -> None:
     if await _logged_in(ctx):
-        await ctx.request("GET", f"{API}/users/me", route=f"{API}/users/me")
+        await ctx.request("GET", f"{API}/users/me")
 
 
 async def user(ctx: ActionContext) -> None:
@@ -203,7 +203,7 @@ async def user(ctx: ActionContext) -> None:
         return
     user_id = ctx.store.pick("user_id", ctx.rng) or ctx.store.fact("user_id")
     if user_id:
-        await ctx.request("GET", f"{API}/users/{user_id}", route=f"{API}/users/{{user_id}}")
+        await ctx.request("GET", ctx.path(f"{API}/users/{{user_id}}", user_id=user_id))
 
 
 async def my_teams(ctx: ActionContext) -> None:
@@ -226,10 +226,7 @@ async def posts(ctx: ActionContext) -> None:
     if channel is None:
         return
     answer = await ctx.request(
-        "GET",
-        f"{API}/channels/{channel}/posts",
-        params={"per_page": "30"},
-        route=f"{API}/channels/{{channel_id}}/posts",
+        "GET", ctx.path(f"{API}/channels/{{channel_id}}/posts", channel_id=channel), params={"per_page": "30"}
     )
     body = answer.json() if answer.status == 200 else None
     if body:
@@ -246,12 +243,13 @@ async def create_post(ctx: ActionContext) -> None:
     channel = await _channel(ctx)
     if channel is None:
         return
-    answer = await ctx.request(
-        "POST", f"{API}/posts", json={"channel_id": channel, "message": _message(ctx)}, route=f"{API}/posts"
+    body = await ctx.json(
+        "POST",
+        f"{API}/posts",
+        json={"channel_id": channel, "message": _message(ctx)},
+        remember={"post_id": "id"},
     )
-    body = answer.json() if answer.status == 201 else None
     if body and isinstance(body.get("id"), str):
-        ctx.store.remember("post_id", body["id"])
         ctx.correlate(body["id"], type="posted")  # its deliveries to every member, timed from the request
 
 
@@ -260,21 +258,16 @@ async def view(ctx: ActionContext) -> None:
         return
     channel = await _channel(ctx)
     if channel is not None:
-        await ctx.request(
-            "POST",
-            f"{API}/channels/members/me/view",
-            json={"channel_id": channel},
-            route=f"{API}/channels/members/me/view",
-        )
+        await ctx.request("POST", f"{API}/channels/members/me/view", json={"channel_id": channel})
 
 
 async def ping(ctx: ActionContext) -> None:
-    await ctx.request("GET", f"{API}/system/ping", route=f"{API}/system/ping")
+    await ctx.request("GET", f"{API}/system/ping")
 
 
 ACTIONS = {
     SIGN_UP: sign_up,
-    LOG_IN: log_in,
+    LOG_IN: Action(log_in, expect=(401,)),  # an account a restarted target forgot: the pack signs up again
     LOG_OUT: log_out,
     ME: me,
     USER: user,

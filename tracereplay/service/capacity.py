@@ -288,6 +288,17 @@ def run_step(settings: StepSettings, load: float, index: int) -> Step:
         Verdict(slo=r.threshold.expression, actual=r.actual, passed=r.passed, note=r.note)
         for r in check_thresholds(summary, settings.slos)
     ]
+    if result.requests == 0 or result.errors == result.requests:
+        # latency SLOs hold trivially when nothing was answered (a refused connection is fast): not a pass
+        why = "no requests were made" if result.requests == 0 else "every request failed"
+        verdicts.append(
+            Verdict(
+                slo="some requests succeed",
+                actual=float(result.requests - result.errors),
+                passed=False,
+                note=why,
+            )
+        )
     if settings.promql_url:
         at = result.ended.timestamp()
         verdicts += [promql_verdict(settings.promql_url, slo, at) for slo in settings.promql_slos]

@@ -1,5 +1,9 @@
 """Makes simulated users: identity, own random generator, store, and their controller.
 
+Each user's store comes from the action pack's ``new_store(user_key)`` (``ActionPack.new_store``; an empty
+``MemStore`` unless the pack brings its own), so the ``User`` depends on the ``MutableUserStore`` Protocol
+only.
+
 The users of a worker share one ``numpy.random.Generator``, seeded from the run's seed and the worker's
 number (a generator per user costs 50–100 µs to create — more than a request — and at thousands of
 arrivals a second that is the difference between keeping the schedule and falling behind).
@@ -50,13 +54,14 @@ class UserFactory:
     def new_user(
         self, key: str | None = None, *, controller: bool = True
     ) -> tuple[User, UserController | None]:
-        """A fresh user (and its controller, unless the caller brings its own)."""
+        """A fresh user with a fresh store (and its controller, unless the caller brings its own)."""
         number = self.made
         self.made += 1
         key = key or f"w{self.worker}-u{number}"
         rng = self.rng
         user = User(
             key,
+            store=self.table.pack.new_store(key),
             transport=self.transport,
             hook=self.hook,
             table=self.table,
