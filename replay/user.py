@@ -378,18 +378,8 @@ class _Context:
             return None
         return response.json() if response.body and response.is_json else None
 
-    async def websocket(
-        self,
-        path: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        settings: WsSettings | None = None,
-        type_of: Extract | None = None,
-        correlation_of: Extract | None = None,
-    ) -> UserWebSocket:
-        return await self._user.websocket(
-            path, headers=headers, settings=settings, type_of=type_of, correlation_of=correlation_of
-        )
+    async def websocket(self, path: str, **options: Any) -> UserWebSocket:
+        return await self._user.websocket(path, **options)  # the options: User.websocket's
 
     async def close_websocket(self, path: str) -> None:
         await self._user.close_websocket(path)
