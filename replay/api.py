@@ -166,7 +166,7 @@ async def open_run(
     model: object,
     *,
     target: str,
-    trace: object = None,
+    trace: str | Path | pd.DataFrame | None = None,
     progress=None,
     interrupted: asyncio.Event | None = None,
     **settings: Any,

@@ -58,12 +58,9 @@ class Recorder:
         self._lock = threading.Lock()
         if streams is None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-
-            def streams(kind: str, worker: int, schema: pa.Schema) -> StreamSink:
-                return StreamWriter(self.run_dir, kind, worker, schema)
-
-        self._requests_out = streams(REQUESTS, worker, REQUEST_SCHEMA)
-        self._users_out = streams(USERS, worker, USERS_SCHEMA)
+        opener = streams or self._file_stream
+        self._requests_out = opener(REQUESTS, worker, REQUEST_SCHEMA)
+        self._users_out = opener(USERS, worker, USERS_SCHEMA)
         self._wall_offset_ns = time.time_ns() - int(time.monotonic() * 1e9)
         self._last_flush = time.monotonic()
         self.requests = 0  # written so far (the users table's cumulative counters)
@@ -76,6 +73,10 @@ class Recorder:
     def wall_ns(self, monotonic_s: float) -> int:
         """A ``time.monotonic()`` reading as UTC nanoseconds since the epoch."""
         return int(monotonic_s * 1e9) + self._wall_offset_ns
+
+    def _file_stream(self, kind: str, worker: int, schema: pa.Schema) -> StreamSink:
+        """The default opener: the worker's ``.arrows`` file in the run directory."""
+        return StreamWriter(self.run_dir, kind, worker, schema)
 
     def take(self) -> list[RequestEvent]:
         """Hand over the rows recorded so far (call in the event loop's thread, then ``flush`` them)."""

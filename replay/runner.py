@@ -29,7 +29,7 @@ from tracereplay.replay.sources import UserSource, from_spec, from_trace
 from tracereplay.replay.transports.base import Transport
 from tracereplay.replay.user import ActionTable
 from tracereplay.replay.watchdog import KEEP_BLOCKS, THRESHOLD_S
-from tracereplay.rundir import RunMeta, StreamOpener, write_run_json
+from tracereplay.rundir import RUNNING, RunMeta, StreamOpener, write_run_json
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -234,5 +234,5 @@ def _meta(
         profile=facts.get("profile"),  # open workload on a model: the profile window (replay/sources.py)
         requests=totals.get("requests", 0),
         totals=totals,
-        **({"exit_reason": exit_reason} if exit_reason is not None else {}),
+        exit_reason=exit_reason if exit_reason is not None else RUNNING,
     )

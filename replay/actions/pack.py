@@ -23,7 +23,7 @@ import sys
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -221,7 +221,8 @@ def load_pack(spec: str | None) -> ActionPack:
         if not isinstance(name, str) or not (callable(entry) or isinstance(entry, Action)):
             problems.append(f"action pack {spec!r}: ACTIONS[{name!r}] is not a callable keyed by action name")
             continue
-        loaded[name] = entry if isinstance(entry, Action) else Action(entry)
+        # a pack's own code: callable is what can be checked before a run; its signature shows when called
+        loaded[name] = entry if isinstance(entry, Action) else Action(cast(ActionFn, entry))
         problems += loaded[name].problems(name, spec)
     on_start = getattr(module, "on_start", None)
     if on_start is not None and not callable(on_start):
@@ -238,7 +239,10 @@ def load_pack(spec: str | None) -> ActionPack:
         problems.append(f"action pack {spec!r}: new_store is not callable")
     if problems:
         raise ConfigError(problems)
-    return ActionPack(spec, loaded, on_start, dict(events), new_store)
+    # checked callable above; what they return shows when they run (a bad store fails the user's requests)
+    return ActionPack(
+        spec, loaded, cast(ActionFn | None, on_start), dict(events), cast(StoreFactory, new_store)
+    )
 
 
 def _import(spec: str) -> Any:
