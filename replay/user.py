@@ -44,7 +44,6 @@ class ActionTable:
 
     def __init__(self, pack: ActionPack = EMPTY_PACK) -> None:
         self.pack = pack
-        self._routes: dict[str, HttpRoute | None] = {}
         self._warned: set[tuple[str, str]] = set()
 
     def function(self, action: str) -> ActionFn | None:
@@ -56,11 +55,7 @@ class ActionTable:
         return self.pack.actions.get(action)
 
     def route(self, action: str) -> HttpRoute | None:
-        try:
-            return self._routes[action]
-        except KeyError:
-            route = self._routes[action] = parse_action(action)
-            return route
+        return parse_action(action)
 
     def warn_once(self, action: str, exc: BaseException) -> None:
         key = (action, type(exc).__name__)
