@@ -28,6 +28,7 @@ its floor: a gap smaller than what the data can resolve is not held against the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -101,14 +102,10 @@ class Metric:
                 "threshold": self.threshold, "floor": self.floor, "limit": self.limit, "passed": self.passed}
 
 
-@dataclass(frozen=True, kw_only=True)
-class FidelityReport:
-    """Distances between a reference and a candidate event table, with a verdict."""
+class Verdict:
+    """The verdict of a report whose ``metrics`` each have a ``name`` and ``passed`` (None: informational)."""
 
-    metrics: list[Metric]
-    reference: dict[str, int] = field(default_factory=dict)   # events, sessions, users
-    candidate: dict[str, int] = field(default_factory=dict)
-    details: dict[str, Any] = field(default_factory=dict)     # e.g. the worst per-session action share
+    metrics: Sequence[Any]
 
     @property
     def passed(self) -> bool:
@@ -117,6 +114,16 @@ class FidelityReport:
     @property
     def failures(self) -> list[str]:
         return [m.name for m in self.metrics if m.passed is False]
+
+
+@dataclass(frozen=True, kw_only=True)
+class FidelityReport(Verdict):
+    """Distances between a reference and a candidate event table, with a verdict."""
+
+    metrics: list[Metric]
+    reference: dict[str, int] = field(default_factory=dict)   # events, sessions, users
+    candidate: dict[str, int] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)     # e.g. the worst per-session action share
 
     def __getitem__(self, name: str) -> float | None:
         return next(m.value for m in self.metrics if m.name == name)

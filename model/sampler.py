@@ -47,31 +47,26 @@ class CompiledModel:
                         else np.vstack([_cumulative(row) for row in np.asarray(model.class_mix)]))
         self.mix_cum_list = None if self.mix_cum is None else self.mix_cum.tolist()
 
-        # Rows per class: 0..A-1 = after action i, A = START. Columns: 0..A-1 actions, A = EXIT.
+        # Rows per class: 0..A-1 = after action i, A = START. Columns: 0..A-1 actions, A = EXIT. The "go"
+        # rows are the same without EXIT, for classes whose exit is drawn apart (model/shape.py).
         self.row_cols: list[list[list[int]]] = []
         self.row_cums: list[list[list[float]]] = []
-        flat_cum, flat_col = [], []
+        self.go_cols: list[list[list[int]]] = []
+        self.go_cums: list[list[list[float]]] = []
+        flat, go_flat = _FlatRows(), _FlatRows()
         for c, cls in enumerate(model.classes):
             probs = np.zeros((a + 1, a + 1))
             probs[:a] = cls.transition_probabilities
-            start = cls.start_probabilities
-            probs[a, :a] = start
-            cols_c, cums_c = [], []
-            for i in range(a + 1):
-                cols = np.flatnonzero(probs[i] > 0)
-                if len(cols) == 0:          # an action this class never does: leave at once
-                    cols = np.array([a])
-                    cum = np.array([1.0])
-                else:
-                    cum = _cumulative(probs[i, cols])
-                cols_c.append(cols.tolist())
-                cums_c.append(cum.tolist())
-                flat_cum.append((c * (a + 1) + i) + cum)
-                flat_col.append(cols)
+            probs[a, :a] = cls.start_probabilities
+            cols_c, cums_c = flat.add(probs, c * (a + 1))
             self.row_cols.append(cols_c)
             self.row_cums.append(cums_c)
-        self.flat_cum = np.concatenate(flat_cum) if flat_cum else np.zeros(0)
-        self.flat_col = np.concatenate(flat_col).astype(np.int32) if flat_col else np.zeros(0, np.int32)
+            probs[:, a] = 0.0
+            cols_c, cums_c = go_flat.add(probs, c * (a + 1))
+            self.go_cols.append(cols_c)
+            self.go_cums.append(cums_c)
+        self.flat_cum, self.flat_col = flat.stack()
+        self.go_flat_cum, self.go_flat_col = go_flat.stack()
         self._compile_shapes(model)
 
         self.spu_values = [np.asarray(c.sessions_per_user[0], dtype=np.int64) for c in model.classes]
@@ -114,18 +109,14 @@ class CompiledModel:
         self.error_rate = np.array([s.error_rate for s in model.action_stats], dtype=np.float64)
 
     def _compile_shapes(self, model: BehaviourModel) -> None:
-        """Exit probabilities with their per-step shifts, the chain's rows with EXIT taken out, and the
-        tempo by length band (model/shape.py)."""
+        """Exit probabilities with their per-step shifts and the tempo by length band (model/shape.py)."""
         a, bands = self.n_actions, len(BAND_LOWER)
         self.exit_p = np.zeros((self.n_classes, a + 1))             # per state; START never exits
         self.exit_shift = np.zeros((self.n_classes, EXIT_STEPS))
         self.shaped = np.zeros(self.n_classes, dtype=bool)           # has exit shifts (format ≥ 3)
-        self.go_cols: list[list[list[int]]] = []
-        self.go_cums: list[list[list[float]]] = []
         self.tempo = np.zeros((self.n_classes, 3, bands))            # mean, shared, own per band
         self.tempo[:, 2, :] = 1.0                                    # no shape: independent clicks
         self.tempo_scores = np.full((self.n_classes, bands, SCORE_QUANTILES), np.nan)
-        go_flat_cum, go_flat_col = [], []
         for c, cls in enumerate(model.classes):
             shape = cls.shape
             if shape is not None:
@@ -138,24 +129,6 @@ class CompiledModel:
                 self.exit_shift[c] = np.r_[shift, np.full(EXIT_STEPS - len(shift), shift[-1])]
                 self.shaped[c] = True
             self.exit_p[c, :a] = cls.transition_probabilities[:, a]
-            cols_c, cums_c = [], []
-            for i in range(a + 1):
-                cols = np.asarray(self.row_cols[c][i])
-                weights = np.diff(np.r_[0.0, self.row_cums[c][i]])[cols != a]
-                cols = cols[cols != a]
-                if len(cols) == 0 or weights.sum() <= 0:     # a state that only ever ends: EXIT
-                    cols, cum = np.array([a]), np.array([1.0])
-                else:
-                    cum = _cumulative(weights)
-                cols_c.append(cols.tolist())
-                cums_c.append(cum.tolist())
-                go_flat_cum.append((c * (a + 1) + i) + cum)
-                go_flat_col.append(cols)
-            self.go_cols.append(cols_c)
-            self.go_cums.append(cums_c)
-        self.go_flat_cum = np.concatenate(go_flat_cum) if go_flat_cum else np.zeros(0)
-        self.go_flat_col = (np.concatenate(go_flat_col).astype(np.int32) if go_flat_col
-                            else np.zeros(0, np.int32))
         with np.errstate(divide="ignore"):
             self.exit_logit = np.log(self.exit_p) - np.log1p(-np.minimum(self.exit_p, 1.0))
         self.exit_logit_list = self.exit_logit.tolist()
@@ -317,6 +290,35 @@ class CompiledModel:
             hit = self.cell_keys[position] == keys
             rows = np.where(hit, self.cell_rows[position], rows)
         return rows
+
+
+class _FlatRows:
+    """Markov rows as cumulative lists per row, and laid end to end in one increasing flat array."""
+
+    def __init__(self) -> None:
+        self._cum: list[np.ndarray] = []
+        self._col: list[np.ndarray] = []
+
+    def add(self, probs: np.ndarray, offset: int) -> tuple[list[list[int]], list[list[float]]]:
+        """Rows of ``probs`` (last column EXIT); row ``r`` occupies ``(offset + r, offset + r + 1]``."""
+        exit_column = probs.shape[1] - 1
+        cols_out, cums_out = [], []
+        for i, row in enumerate(probs):
+            cols = np.flatnonzero(row > 0)
+            if len(cols) == 0:          # never done by this class, or only ever ended: leave at once
+                cols, cum = np.array([exit_column]), np.array([1.0])
+            else:
+                cum = _cumulative(row[cols])
+            cols_out.append(cols.tolist())
+            cums_out.append(cum.tolist())
+            self._cum.append((offset + i) + cum)
+            self._col.append(cols)
+        return cols_out, cums_out
+
+    def stack(self) -> tuple[np.ndarray, np.ndarray]:
+        if not self._cum:
+            return np.zeros(0), np.zeros(0, np.int32)
+        return np.concatenate(self._cum), np.concatenate(self._col).astype(np.int32)
 
 
 class _TableSet:

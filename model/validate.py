@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from tracereplay.errors import ConfigError
-from tracereplay.model.fidelity import DESCRIPTIONS, compare
+from tracereplay.model.fidelity import DESCRIPTIONS, Verdict, compare
 from tracereplay.model.fit import fit
 from tracereplay.model.simulate import simulate
 
@@ -88,7 +88,7 @@ class MetricRatio:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ValidationReport:
+class ValidationReport(Verdict):
     """Every metric's distance to held-out users next to its noise floor, with a verdict on the ratios."""
 
     metrics: list[MetricRatio]
@@ -96,14 +96,6 @@ class ValidationReport:
     multiple: float
     limit: float
     source: dict[str, int] = field(default_factory=dict)      # events, users of the whole table
-
-    @property
-    def passed(self) -> bool:
-        return all(m.passed is not False for m in self.metrics)
-
-    @property
-    def failures(self) -> list[str]:
-        return [m.name for m in self.metrics if m.passed is False]
 
     @property
     def worst_ratio(self) -> float | None:

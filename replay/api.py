@@ -163,19 +163,30 @@ async def start_run(
 
 
 async def open_run(
-    model: object, *, target: str, trace: object = None, progress=None, **settings: Any
+    model: object,
+    *,
+    target: str,
+    trace: object = None,
+    progress=None,
+    interrupted: asyncio.Event | None = None,
+    **settings: Any,
 ) -> RunHandle | PoolHandle:
     """Start a run with one in-process worker, or ``workers`` processes, or on a Dask ``cluster``; the
-    handles share their controls."""
+    handles share their controls. ``interrupted`` set while worker processes start ends their start-up:
+    the handle's ``wait()`` then gives the run, finalised as interrupted."""
     if settings.get("workers", 1) > 1 or settings.get("cluster"):
-        return await start_pool(model, target=target, trace=trace, progress=progress, **settings)
+        return await start_pool(
+            model, target=target, trace=trace, progress=progress, interrupted=interrupted, **settings
+        )
     return await start_run(model, target=target, trace=trace, progress=progress, **settings)
 
 
 async def run_async(model: object, *, target: str, **settings: Any) -> RunResult:
-    """Run to the end in the running event loop; see :func:`run`. Ctrl-C (SIGINT) stops gracefully."""
-    handle = await open_run(model, target=target, **settings)
-    with stop_on_interrupt(handle):
+    """Run to the end in the running event loop; see :func:`run`. Ctrl-C (SIGINT) stops gracefully, also
+    while the run starts."""
+    with stop_on_interrupt() as guard:
+        handle = await open_run(model, target=target, interrupted=guard.requested, **settings)
+        guard.attach(handle)
         return await handle.wait()
 
 
@@ -198,12 +209,22 @@ def replay(events: str | Path | pd.DataFrame, *, target: str, **settings: Any) -
 
 
 class stop_on_interrupt:
-    """While active, the first SIGINT/SIGTERM stops the run gracefully; a second SIGINT interrupts hard."""
+    """While active, the first SIGINT/SIGTERM stops the run gracefully; a second SIGINT interrupts hard.
 
-    def __init__(self, handle: RunControls) -> None:
+    Entered before the run starts (no handle yet), a signal sets :attr:`requested` (which a pool's start-up
+    watches) and stops the handle as soon as it is :meth:`attach`-ed: a signal during start-up ends the run
+    as interrupted, ``run.json`` finalised, instead of killing the process mid-start."""
+
+    def __init__(self, handle: RunControls | None = None) -> None:
         self.handle = handle
         self.signals = 0
+        self.requested = asyncio.Event()
         self._installed: list[int] = []
+
+    def attach(self, handle: RunControls) -> None:
+        self.handle = handle
+        if self.signals:
+            handle.stop()
 
     def __enter__(self) -> stop_on_interrupt:
         if threading.current_thread() is not threading.main_thread():
@@ -218,7 +239,9 @@ class stop_on_interrupt:
     def _on_signal(self, signum: int) -> None:
         self.signals += 1
         if self.signals == 1:
-            self.handle.stop()
+            self.requested.set()
+            if self.handle is not None:
+                self.handle.stop()
         elif signum == signal.SIGINT:
             asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
             raise KeyboardInterrupt

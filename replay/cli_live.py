@@ -143,9 +143,13 @@ async def drive(
     step: int | None = None,
 ) -> RunResult:
     """Start the run, show and steer it until it ends; return its result."""
-    with LiveLine(settings.get("duration"), quiet=quiet) as line:
-        handle = await open_run(model, target=target, trace=events, progress=line.update, **settings)
-        with stop_on_interrupt(handle), Steering(handle, line, step, settings.get("users")):
+    # the signals are watched from the start: one while worker processes start ends the run too
+    with LiveLine(settings.get("duration"), quiet=quiet) as line, stop_on_interrupt() as guard:
+        handle = await open_run(
+            model, target=target, trace=events, progress=line.update, interrupted=guard.requested, **settings
+        )
+        guard.attach(handle)
+        with Steering(handle, line, step, settings.get("users")):
             return await handle.wait()
 
 

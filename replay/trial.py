@@ -176,15 +176,16 @@ async def _play(
     transport = ShowingTransport(make_transport(config), say)
     done: list[str] = []
     async with transport:
-        user = User("try-u0", transport=transport, hook=hook, table=ActionTable(pack), rng=rng)
-        before = store_state(user.store)
+        store = MemStore()  # shown change by change: the in-memory store's own view
+        user = User("try-u0", transport=transport, hook=hook, table=ActionTable(pack), rng=rng, store=store)
+        before = store_state(store)
         if pack.on_start is not None:
             say("on_start")
             await user.start()
-            before = _show_store(user.store, before, say)
+            before = _show_store(store, before, say)
         sessions = 0
         while len(done) < MAX_ACTIONS:
-            step = next_step(user.store)
+            step = next_step(store)
             if step is None:
                 break
             if step.session is not None:
@@ -206,7 +207,7 @@ async def _play(
                     say(f"  ✗ recorded as {event.error_kind} under {event.action!r}")
                 elif event.expected:
                     say(f"  ✓ {event.status} expected under {event.action!r}")
-            before = _show_store(user.store, before, say)
+            before = _show_store(store, before, say)
             done.append(step.action)
     errors = sum(1 for e in events if e.error_kind is not None)
     say(f"done: {len(done)} actions, {len(events)} requests, {errors} errors")

@@ -44,7 +44,6 @@ class ActionTable:
 
     def __init__(self, pack: ActionPack = EMPTY_PACK) -> None:
         self.pack = pack
-        self._routes: dict[str, HttpRoute | None] = {}
         self._warned: set[tuple[str, str]] = set()
 
     def function(self, action: str) -> ActionFn | None:
@@ -56,11 +55,7 @@ class ActionTable:
         return self.pack.actions.get(action)
 
     def route(self, action: str) -> HttpRoute | None:
-        try:
-            return self._routes[action]
-        except KeyError:
-            route = self._routes[action] = parse_action(action)
-            return route
+        return parse_action(action)
 
     def warn_once(self, action: str, exc: BaseException) -> None:
         key = (action, type(exc).__name__)
@@ -383,18 +378,8 @@ class _Context:
             return None
         return response.json() if response.body and response.is_json else None
 
-    async def websocket(
-        self,
-        path: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        settings: WsSettings | None = None,
-        type_of: Extract | None = None,
-        correlation_of: Extract | None = None,
-    ) -> UserWebSocket:
-        return await self._user.websocket(
-            path, headers=headers, settings=settings, type_of=type_of, correlation_of=correlation_of
-        )
+    async def websocket(self, path: str, **options: Any) -> UserWebSocket:
+        return await self._user.websocket(path, **options)  # the options: User.websocket's
 
     async def close_websocket(self, path: str) -> None:
         await self._user.close_websocket(path)

@@ -12,6 +12,7 @@ arrivals a second that is the difference between keeping the schedule and fallin
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import numpy as np
 
@@ -48,7 +49,7 @@ class UserFactory:
         self.worker = worker
         self.limiter = limiter
         self.sockets = sockets
-        self.rng = np.random.default_rng([np.random.SeedSequence(seed).entropy, worker])
+        self.rng = np.random.default_rng([entropy(seed), worker])
         self.made = 0
 
     def new_user(
@@ -70,3 +71,8 @@ class UserFactory:
             sockets=self.sockets,
         )
         return user, self.controllers(key, rng) if controller else None
+
+
+def entropy(seed: int | None) -> int:
+    """The run's seed as the root of every worker's generators (a fresh one when None)."""
+    return cast(int, np.random.SeedSequence(seed).entropy)  # an int for an int or None seed

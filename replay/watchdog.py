@@ -73,7 +73,7 @@ class LoopWatchdog:
         grace_s: float,
         threshold_s: float = THRESHOLD_S,
         locate: Locate | None = None,
-        on_expire: Callable[[], None] | None = None,
+        on_expire: Callable[[], object] | None = None,
     ) -> None:
         self.grace_s = grace_s
         self.threshold_s = threshold_s

@@ -97,9 +97,12 @@ class PoolHandle:
         facts: dict[str, Any] | None = None,
         profile: ProfileRate | None = None,
         launched: float | None = None,
+        interrupted: asyncio.Event | None = None,
     ) -> None:
         self.config = config
         self.cluster = cluster
+        self._interrupted = interrupted or asyncio.Event()  # a stop signal while the workers start
+        self._aborted: RunResult | None = None  # the run, finalised, if its start-up was interrupted
         self.workers = config.workers
         # epoch seconds; a profile clock without profile_start shows this moment's time at its start
         self.launched = launched or time.time()
@@ -186,18 +189,24 @@ class PoolHandle:
         await asyncio.to_thread(self.cluster.launch, self._jobs)
         threading.Thread(target=self._pump, args=(loop,), daemon=True, name="reports").start()
         self._tick = loop.create_task(self._each_second())
-        await self._until(lambda: len(self._ready) == self.workers)
+        if not await self._until(lambda: len(self._ready) == self.workers):
+            return
         self._release()
-        await self._until(lambda: len(self._started) == self.workers)
+        if not await self._until(lambda: len(self._started) == self.workers):
+            return
         # the live clock starts with the load, not with the spawning
         self.stats.started = time.monotonic() + (self.start_at or time.time()) - time.time()
 
-    async def _until(self, condition: Callable[[], bool]) -> None:
-        """Wait until ``condition()``; a worker failing or lost before the load starts fails the run."""
-        while not condition() and not self._failures and not self._lost:
+    async def _until(self, condition: Callable[[], bool]) -> bool:
+        """Wait until ``condition()``; a worker failing or lost before the load starts fails the run; a stop
+        signal meanwhile ends the start-up (False), the run finalised as interrupted."""
+        while not condition() and not self._failures and not self._lost and not self._interrupted.is_set():
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), 0.5)
+        if self._interrupted.is_set() and not condition() and not self._failures:
+            await self._abort()
+            return False
         if self._failures or self._lost:
             self.stop()
             await self._shutdown()
@@ -207,6 +216,22 @@ class PoolHandle:
                 f"worker {min(self._lost)} ({self._lost[min(self._lost)]['where']}) ended before the load "
                 f"started ({self.cluster.describe()})"
             )
+        return True
+
+    async def _abort(self) -> None:
+        """Stop the workers mid-start and finalise ``run.json``: interrupted, nothing sent."""
+        self.stop()
+        await self._shutdown()
+        now = time.time()
+        outcomes = [
+            WorkerOutcome(
+                worker=w, exit_reason=ExitReason.INTERRUPTED, started=self.start_at or now, ended=now,
+                requests=0, errors=0, counts=UserCounts(), requests_file=None,
+            )
+            for w in range(self.workers)
+        ]
+        facts = {**self._first_facts, "source": self._kind}
+        self._aborted = finish_run(self.config, facts, outcomes)
 
     def _release(self) -> None:
         """Pick the one start of every worker's load and profile clock; run.json's window starts there."""
@@ -220,6 +245,8 @@ class PoolHandle:
             self.cluster.send(worker, [GO, self.launched, self.start_at])
 
     async def wait(self) -> RunResult:
+        if self._aborted is not None:
+            return self._aborted
         while len(self._outcomes) + len(self._lost) < self.workers:
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
@@ -383,6 +410,7 @@ async def start_pool(
     trace: object = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
     on: Cluster | None = None,
+    interrupted: asyncio.Event | None = None,
     **settings: Any,
 ) -> PoolHandle:
     """Validate, write ``run.json``, start the workers (``workers`` local processes, or one per worker of
@@ -418,7 +446,10 @@ async def start_pool(
     except BaseException:
         await asyncio.to_thread(cluster.close, 0)
         raise
-    handle = PoolHandle(config, cluster, jobs, progress, facts=facts, profile=profile, launched=launched)
+    handle = PoolHandle(
+        config, cluster, jobs, progress, facts=facts, profile=profile, launched=launched,
+        interrupted=interrupted,
+    )
     await handle.start()
     return handle
 

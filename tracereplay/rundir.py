@@ -139,6 +139,8 @@ class RunMeta:
     workload: str | None = None  # "closed", "open" or "trace"
     profile: dict[str, Any] | None = None  # open workload on a model: the profile window it covers
     requests: int = 0
+    # requests, errors, sessions, latency figures; loop_blocked (the loop watchdog's count, seconds,
+    # longest_s, threshold_s, blocks) and ended_by ("run" or "watchdog"): docs/architecture.md
     totals: dict[str, Any] = field(default_factory=dict)
     # workers lost mid-run (a killed process, a vanished cluster node): worker, where, users, at_s, lost_s
     lost_workers: list[dict[str, Any]] = field(default_factory=list)

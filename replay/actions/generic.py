@@ -11,6 +11,7 @@ under their own name, and ``"id"`` under the resource the route names (``/channe
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +57,7 @@ class HttpRoute:
         return None
 
 
+@functools.cache  # a run has a few dozen action names, parsed once each for every user and controller
 def parse_action(action: str) -> HttpRoute | None:
     """``"GET /api/v4/users/{user_id}"`` → its method, route and parameters; None if not HTTP."""
     method, _, route = action.partition(" ")

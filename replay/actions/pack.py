@@ -38,10 +38,17 @@ from tracereplay.replay.websocket import EventHandler, Extract, UserWebSocket, W
 class ActionContext(Protocol):
     """What an action function sees."""
 
-    store: MutableUserStore
-    rng: np.random.Generator
-    user_key: str
-    action: str
+    @property
+    def store(self) -> MutableUserStore: ...
+
+    @property
+    def rng(self) -> np.random.Generator: ...
+
+    @property
+    def user_key(self) -> str: ...
+
+    @property
+    def action(self) -> str: ...
 
     async def request(
         self,

@@ -75,6 +75,11 @@ class Doorbelled:
             self._taken.extend(self._queue.get(batch=True))
         return self._taken.popleft() if self._taken else None
 
+    def release(self) -> None:
+        """Free the queue and the bell on the scheduler (a run's names are never used again)."""
+        self._queue.close()
+        self._bell.clear()  # an Event nobody waits on and that is not set is deleted
+
 
 # ------------------------------------------------------------------------------------------- the worker side
 class DaskChannel:
@@ -225,6 +230,9 @@ class DaskCluster:
         self._outbox.put(None)
         for future in self._futures:
             future.cancel()
+        with contextlib.suppress(Exception):  # the scheduler may be gone already
+            for queue_ in (self._reports, *self._commands):
+                queue_.release()
         self._client.close(timeout=2)
         if self._local is not None:
             self._local.close(timeout=5)

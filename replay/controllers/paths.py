@@ -24,12 +24,11 @@ Examples = Callable[[str], list[str]]
 class PathChooser:
     """Fills an action's route from a user's store; one per worker, shared by its controllers.
 
-    Parsed routes and example lists are kept per action name, so a step costs a dict lookup or two.
+    Routes are parsed once per name and example lists kept per action, so a step costs a lookup or two.
     """
 
     def __init__(self, examples: Examples | None = None) -> None:
         self._examples_of = examples
-        self._routes: dict[str, HttpRoute | None] = {}
         self._examples: dict[str, list[str]] = {}
 
     def path(
@@ -44,11 +43,7 @@ class PathChooser:
         return route.fill(store, rng, [recorded] if recorded else self.examples(action))
 
     def route(self, action: str) -> HttpRoute | None:
-        try:
-            return self._routes[action]
-        except KeyError:
-            route = self._routes[action] = parse_action(action)
-            return route
+        return parse_action(action)  # parsed once per name (cached)
 
     def examples(self, action: str) -> list[str]:
         try:

@@ -90,6 +90,7 @@ class ClosedWorkload:
 
     def _launch(self, origin: float) -> None:
         user, controller = self.factory.new_user()
+        assert controller is not None  # new_user() makes one unless told not to
         self.crowd.launch(user, controller, origin)
 
     @property

@@ -27,7 +27,7 @@ import numpy as np
 from tracereplay.replay.config import Arrivals
 from tracereplay.replay.recorder import UserCounts
 from tracereplay.replay.runtime import Crowd, UserRunner
-from tracereplay.replay.user_factory import UserFactory
+from tracereplay.replay.user_factory import UserFactory, entropy
 from tracereplay.replay.workloads.base import NotSteerable, WorkloadContext
 
 #: An arrival that starts more than this after its time counts as late.
@@ -116,7 +116,7 @@ class OpenSettings:
 
     def rng(self) -> np.random.Generator:
         """The arrivals' own generator: the same plan for the same seed and worker, whatever users draw."""
-        return np.random.default_rng([np.random.SeedSequence(self.seed).entropy, self.worker, 2**31])
+        return np.random.default_rng([entropy(self.seed), self.worker, 2**31])
 
 
 class OpenWorkload:
@@ -216,6 +216,7 @@ class OpenWorkload:
         if time.monotonic() - due > LATE_AFTER_S:
             self.counts.sessions_late += 1
         user, controller = self.factory.new_user()
+        assert controller is not None  # new_user() makes one unless told not to
         self.crowd.launch(user, controller, due)
 
     def _admit_waiting(self, runner: UserRunner | None) -> None:

@@ -6,6 +6,7 @@ import pytest
 
 from tracereplay.errors import ConfigError
 from tracereplay.replay import RunConfig, Workload
+from tracereplay.replay.transports.settings import MIB, TransportSettings
 
 
 def test_every_problem_is_reported_at_once():
@@ -41,3 +42,13 @@ def test_worker_shares_add_up():
     assert all(s.max_rps == 30 for s in shares) and all(s.max_users == 3 for s in shares)
     open_config = RunConfig(target="http://h", arrival_rate=10, workers=4)
     assert open_config.for_worker(2).arrival_rate == 2.5
+
+
+def test_the_http_settings_make_one_transport_settings():
+    config = RunConfig(target="http://h", users=1, timeout=3, connect_timeout=0.5, max_body_bytes=MIB)
+    assert config.transport_settings() == TransportSettings(
+        connect_timeout=0.5, request_timeout=3, max_body_bytes=MIB, keep_alive=True, max_connections=0
+    )
+    assert RunConfig(target="http://h", users=1).max_body_bytes == 16 * MIB
+    bad = RunConfig(target="http://h", users=1, connect_timeout=0, max_body_bytes=-1).problems()
+    assert "connect_timeout must be positive" in bad and "max_body_bytes must be a whole number ≥ 0" in bad

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pandas as pd
 import pytest
 from aiohttp import web
 
-from tracereplay.replay import ErrorKind, Request, RequestFailed
+from tracereplay.replay import ErrorKind, Request, RequestFailed, Script, run_async
 from tracereplay.replay.transports.fast import FastTransport
 from tracereplay.replay.transports.settings import TransportSettings
 
@@ -115,3 +116,28 @@ async def test_a_server_closing_idle_connections_is_retried_once(serve):
         idle.transport.close()  # as if the server had timed the idle connection out
         await asyncio.sleep(0.05)
         assert (await transport.send(Request("GET", "/echo"))).status == 200
+
+
+@pytest.mark.parametrize("http", ["fast", "aiohttp"])
+async def test_a_run_records_every_body_byte_and_keeps_max_body_bytes(serve, tmp_path, http):
+    async def big(request: web.Request) -> web.Response:
+        return web.Response(body=b"b" * 5000, content_type="application/octet-stream")
+
+    app = web.Application()
+    app.router.add_get("/big", big)
+    url = await serve(app)
+    script = Script.from_actions(["GET /big"])
+    out = tmp_path / "run"
+    result = await run_async(
+        script,
+        target=url,
+        users=2,
+        duration=0.5,
+        out=str(out),
+        http=http,
+        max_body_bytes=100,
+        connect_timeout=2,
+    )
+    assert result.exit_reason == "duration"
+    frame = pd.read_parquet(out / "requests-0.parquet")
+    assert len(frame) > 0 and (frame["bytes"] == 5000).all() and (frame["status"] == 200).all()

@@ -93,3 +93,26 @@ def test_a_short_hold_is_recorded_with_its_action_and_the_run_goes_on(demo_proce
     assert blocked["count"] == 1 and 0.6 <= blocked["longest_s"] < 2.0
     assert blocked["blocks"][0]["action"] == "hold the loop"
     assert "held" in stderr and "hold the loop" in stderr  # logged as it happens
+
+
+def test_sigterm_while_worker_processes_start_ends_the_run_as_interrupted(demo_process, demo_model, tmp_path):
+    """A signal before the pool's workers are up (they spawn, import, load the model) used to kill the
+    parent with 143 and leave run.json 'running'; now the start-up ends and run.json is finalised."""
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "tracereplay", "run", demo_model, "--target", demo_process,
+               "--users", "4", "--workers", "2", "--duration", "30s", "--grace", "1s",
+               "-o", str(out), "--quiet"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (out / "run.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert run_json(out)["exit_reason"] == "running"
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr
+    meta = run_json(out)
+    assert meta["exit_reason"] == "interrupted" and meta["ended"] is not None, meta
+    assert meta["workers"] == 2

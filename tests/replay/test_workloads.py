@@ -3,10 +3,9 @@ controls it cannot take with NotSteerable, and a workload written outside the pa
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
+from tests.replay.test_loadtester import _eventually
 from tracereplay.replay.config import RunConfig, Workload
 from tracereplay.replay.loadtester import LoadTester
 from tracereplay.replay.runner import prepare_worker
@@ -76,11 +75,3 @@ async def test_a_closed_workload_built_from_its_own_settings(demo_url, hand_mode
     outcome = await tester.run()
     assert outcome.requests > 0 and outcome.counts.sessions_started >= 3
 
-
-async def _eventually(condition, timeout: float = 3.0) -> bool:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True

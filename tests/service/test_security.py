@@ -282,3 +282,19 @@ def test_sigterm_stops_the_agent_and_its_run_gracefully(tmp_path, known_target):
     meta = json.loads((tmp_path / "a" / "runs" / "long" / "run.json").read_text())
     assert meta["exit_reason"] == "interrupted" and meta["requests"] > 0
     assert (tmp_path / "a" / "runs" / "long" / "requests-0.parquet").is_file()
+
+
+def test_a_taken_port_or_an_unusable_data_dir_is_one_line(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = _tracereplay("serve", "--port", str(port), "--data-dir", str(tmp_path / "a"))
+    assert done.returncode == 1 and f"tracereplay: error: cannot listen on 127.0.0.1:{port}: " in done.stderr
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    done = _tracereplay("serve", "--port", "0", "--data-dir", str(blocker / "agent"))
+    assert done.returncode == 1 and "cannot be the agent's data directory" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from tracereplay.errors import InputError, TracereplayError
 from tracereplay.service.agent import Agent, create_app
 
 
@@ -27,7 +28,11 @@ async def start_site(app: web.Application, host: str, port: int) -> tuple[web.Ap
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:  # the port is taken, the address is not ours …: one line, not a traceback
+        await runner.cleanup()
+        raise TracereplayError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     server = site._server  # the bound socket tells the port chosen for port 0
     sockets = getattr(server, "sockets", None) or []
     bound = sockets[0].getsockname()[1] if sockets else port
@@ -36,7 +41,10 @@ async def start_site(app: web.Application, host: str, port: int) -> tuple[web.Ap
 
 
 async def _serve(host: str, port: int, token: str | None, data_dir: Path, max_body: int) -> None:
-    agent = Agent(data_dir)
+    try:
+        agent = Agent(data_dir)
+    except OSError as exc:
+        raise InputError(data_dir, f"cannot be the agent's data directory: {exc.strerror or exc}") from None
     app = create_app(agent, token=token, max_body=max_body, version=version())
     runner, url = await start_site(app, host, port)
     stop = asyncio.Event()
