@@ -81,14 +81,17 @@ PACK = textwrap.dedent(
 USERS = 4
 
 
-async def _run(serve, tmp_path, app: web.Application, name: str):
+async def _run(serve, tmp_path, app: web.Application, name: str, workers: int = 1):
     url = await serve(app)
     pack = tmp_path / "deliverypack.py"
     pack.write_text(PACK)
     out = tmp_path / name
     # each user listens first (so every user holds a socket before anyone posts), then posts now and then
     script = Script.from_actions(["listen", "post"], think_s=0.4)
-    await run_async(script, target=url, users=USERS, duration=2.0, out=str(out), actions=str(pack), ramp_up=0)
+    await run_async(
+        script, target=url, users=USERS, duration=2.0, out=str(out), actions=str(pack), ramp_up=0,
+        workers=workers,
+    )
     return load_run(out)
 
 
@@ -106,6 +109,17 @@ async def test_delivery_latency_measures_the_servers_known_delay(serve, tmp_path
     assert figures["fanout_max"] == USERS
     assert DELAY_S * 1e3 <= figures["p50_ms"] <= figures["p95_ms"] <= figures["p99_ms"] <= figures["max_ms"]
     assert figures["max_ms"] == pytest.approx(latency.max())
+
+
+async def test_deliveries_across_worker_processes_are_timed_on_the_wall_clock(serve, tmp_path):
+    run = await _run(serve, tmp_path, broadcast_app(push_delay_s=DELAY_S), "workers", workers=2)
+    assert len(run.ws_files) == 2
+    deliveries = run.deliveries
+    across = deliveries[deliveries["sender"].str[:2] != deliveries["user"].str[:2]]  # w0-… to w1-… or back
+    assert len(across) >= 1
+    # each worker stamps with its own offset to the wall clock: on one host they agree to microseconds
+    assert across["latency_ms"].min() >= DELAY_S * 1e3 - 1
+    assert across["latency_ms"].median() < DELAY_S * 1e3 + 150
 
 
 async def test_a_delivery_that_beats_the_answer_is_still_timed_from_the_send(serve, tmp_path):

@@ -47,7 +47,7 @@ class EventConnection:
     ws: web.WebSocketResponse
     user_id: str
     queue: asyncio.Queue[str]
-    transport: asyncio.BaseTransport | None
+    transport: asyncio.Transport | None
     writer: asyncio.Task | None = None
     kicked: bool = False
 
@@ -88,7 +88,8 @@ class EventHub:
         """The websocket of ``user_id``: hello, then client messages to ``on_message`` until it closes."""
         ws = web.WebSocketResponse(max_msg_size=CLIENT_MAX_MSG, heartbeat=None, autoping=True)
         await ws.prepare(request)
-        connection = EventConnection(ws, user_id, asyncio.Queue(self.queue_size), request.transport)
+        transport = request.transport if isinstance(request.transport, asyncio.Transport) else None
+        connection = EventConnection(ws, user_id, asyncio.Queue(self.queue_size), transport)
         connection.writer = asyncio.get_running_loop().create_task(_write(connection))
         self.connections.add(connection)
         connection.queue.put_nowait(
