@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import pandas as pd
+
 from tracereplay.histogram import LatencyHistogram
 from tracereplay.replay.config import RunConfig
 from tracereplay.replay.loadtester import ExitReason, WorkerOutcome
@@ -59,7 +61,7 @@ class WorkerJob:
     ``/metrics``); off, the hot path does not pay for them."""
 
     spec: object
-    trace: object
+    trace: str | Path | pd.DataFrame | None
     config: RunConfig
     worker: int
     workers: int
