@@ -60,8 +60,11 @@ def _setting_option(setting: dataclasses.Field, command: str) -> click.Option:
             default = default.value if isinstance(default, enum.Enum) else default
         elif kind in ("int", "float"):
             kwargs["type"] = int if kind == "int" else float
-        default = None if required else default
-        kwargs.update(default=default, show_default=default is not None, metavar=meta["metavar"])
+        kwargs.update(show_default=default is not None and not required, metavar=meta["metavar"])
+        if default is not None and not required:
+            # Click 8.3 takes an explicit default=None as a value: a required option would then be missing
+            # silently (`run` without -o crashed on a None run directory)
+            kwargs["default"] = default
     return click.Option(names, **kwargs)
 
 
