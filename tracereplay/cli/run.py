@@ -193,11 +193,6 @@ def _settings(command: str, options: dict[str, Any]) -> dict[str, Any]:
     settings = {name: options[name] for name in names if name != "target"}
     if "arrivals" in settings:
         settings["arrivals"] = Arrivals(settings["arrivals"])
-    if _served(options):
-        # the metrics count the request events of this process: one worker, in it
-        if settings["workers"] not in (None, 1):
-            raise click.UsageError("--metrics-port and --dashboard need --workers 1 (they count in-process)")
-        settings["workers"] = 1
     # a Dask cluster gives one worker per Dask worker; else one local process per core
     settings["workers"] = settings["workers"] or (1 if settings.get("cluster") else default_workers())
     return settings
