@@ -75,7 +75,7 @@ class RunConfig:
 
     target: str = setting(dataclasses.MISSING, "Base URL of the service under test.", metavar="URL")
     out: str = setting("run", "Run directory to write.", metavar="RUN_DIR", short="-o")
-    duration: float | None = setting(60.0, "How long to run.", kind="duration", commands=(RUN,))
+    duration: float | None = setting(60.0, "How long to run.", kind="duration", commands=(RUN, REPLAY))
     # closed workload
     users: int | None = setting(
         None, "Closed workload: this many concurrent users, looping sessions.", commands=(RUN,), kind="int"
