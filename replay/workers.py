@@ -83,6 +83,8 @@ from tracereplay.rundir import (
 SCHEMAS = {REQUESTS: REQUEST_SCHEMA, USERS: USERS_SCHEMA, WS: WS_SCHEMA}
 #: How far ahead of the release the common start is: time for the "go" to reach every worker.
 RELEASE_AHEAD_S = 0.25
+#: Seconds workers interrupted before the load started get to end on their own before they are ended.
+ABORT_CLOSE_S = 1.0
 #: A worker found gone this many times in a row (checked each second) without its "done" is lost: its
 #: last reports may still be on their way when its process ends.
 LOST_AFTER_CHECKS = 2
@@ -231,7 +233,10 @@ class PoolHandle:
     async def _abort(self) -> None:
         """Stop the workers mid-start and finalise ``run.json``: interrupted, nothing sent."""
         self.stop()
-        await self._shutdown()
+        # nothing was sent yet, so nothing is lost by not waiting: a worker still importing or loading its
+        # model hears the stop only when that ends (seconds), and the signal must end the run well within
+        # its grace
+        await self._shutdown(ABORT_CLOSE_S)
         now = time.time()
         outcomes = [
             WorkerOutcome(
@@ -274,9 +279,11 @@ class PoolHandle:
         lost = [self._lost[w] for w in sorted(self._lost)]
         return finish_run(self.config, facts, outcomes, lost_workers=lost)
 
-    async def _shutdown(self) -> None:
+    async def _shutdown(self, timeout: float | None = None) -> None:
+        """Close the workers: they get ``timeout`` seconds (default: the grace and 5 s to ship their
+        parts) to end on their own, then are ended."""
         self._tick.cancel()
-        await asyncio.to_thread(self.cluster.close, self.config.grace + 5)
+        await asyncio.to_thread(self.cluster.close, self.config.grace + 5 if timeout is None else timeout)
         self._closing.set()
         # reports read before the close are merged; the reader stops within its poll
         await asyncio.sleep(0)

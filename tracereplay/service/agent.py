@@ -34,6 +34,7 @@ from typing import Any
 
 import jsonschema
 from aiohttp import web
+from jsonschema.exceptions import best_match
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -554,7 +555,7 @@ def _check(schema: dict[str, Any], value: Any, where: str, components: dict[str,
     """Refuse ``value`` unless it fits ``schema``: the first problem, named by its place, as one line.
     ``components`` are the schemas its ``#/components/schemas/…`` references name."""
     document = {**schema, "components": {"schemas": components}}
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(document).iter_errors(value))
+    error = best_match(jsonschema.Draft202012Validator(document).iter_errors(value))
     if error is not None:
         place = ".".join([where, *map(str, error.absolute_path)])
         raise ApiError(400, f"{place}: {error.message}")
