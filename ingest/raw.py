@@ -34,6 +34,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
+from typing import TypeAlias, TypeVar, cast
 
 import numpy as np
 
@@ -55,6 +56,9 @@ HTTP_KEYS: dict[str, tuple[str, ...]] = {
 #: Keys whose values are numbers, the rest are read as strings.
 NUMERIC_LOGICAL = frozenset({"status"})
 
+#: The distinct strings of a column: an object array, or a list a reader shares and only appends to.
+Values: TypeAlias = Sequence[str] | np.ndarray
+
 
 @dataclass
 class Coded:
@@ -66,7 +70,7 @@ class Coded:
     """
 
     codes: np.ndarray
-    values: Sequence[str]
+    values: Values
 
     @classmethod
     def from_objects(cls, values: np.ndarray) -> Coded:
@@ -113,7 +117,7 @@ class Coded:
         mapped[:] = [function(v) for v in compact.values]
         return compact.recode(mapped)
 
-    def recode(self, mapped: Sequence[str | None]) -> Coded:
+    def recode(self, mapped: Sequence[str | None] | np.ndarray) -> Coded:
         """Replace the values by ``mapped`` (same length; None → missing), merging equal results."""
         merged = Dictionary()
         table = np.append(merged.intern(mapped), np.int32(-1))  # index −1 → missing
@@ -124,7 +128,7 @@ class Coded:
         mapped = [None if is_missing(v) else v for v in compact.values]
         return compact.recode(mapped)
 
-    def assign(self, rows: np.ndarray, codes: np.ndarray, values: Sequence[str]) -> Coded:
+    def assign(self, rows: np.ndarray, codes: np.ndarray, values: Values) -> Coded:
         """This column with ``rows`` set to ``codes`` into ``values`` (−1 = missing).
 
         The dictionaries (of the values used) are concatenated; equal strings may get two codes, which
@@ -154,23 +158,25 @@ class Dictionary:
     KEEP = 4  # a field draws on at most ~3 source dictionaries at once (user: user and client ids)
 
     def __init__(self) -> None:
-        self.index: dict[str, int] = {}
+        #: looked up with None too (missing: the default, −1), which it never holds
+        self.index: dict[str | None, int] = {}
         self.values: list[str] = []
-        self._tables: OrderedDict[tuple, _Cached] = OrderedDict()
-        self._pairs: OrderedDict[tuple, _Cached] = OrderedDict()
+        self._tables: OrderedDict[tuple, _Lookup] = OrderedDict()
+        self._pairs: OrderedDict[tuple, _Pairs] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self.values)
 
-    def intern(self, strings: Sequence[str | None]) -> np.ndarray:
+    def intern(self, strings: Sequence[str | None] | np.ndarray) -> np.ndarray:
         """Codes of ``strings`` (None → −1), adding the new ones."""
         index = self.index
         codes = np.fromiter(map(index.get, strings, repeat(-1)), dtype=np.int32, count=len(strings))
         unseen = np.flatnonzero(codes < 0)
         if len(unseen):  # C-level passes: dict.fromkeys keeps the first of repeated new strings
             new = list(strings) if len(unseen) == len(codes) else [strings[i] for i in unseen.tolist()]
-            added = dict.fromkeys(new)
-            added.pop(None, None)
+            with_none = dict.fromkeys(new)
+            with_none.pop(None, None)
+            added = cast(dict[str, None], with_none)  # None popped just above
             start = len(self.values)
             index.update(zip(added, range(start, start + len(added)), strict=True))
             self.values.extend(added)
@@ -204,7 +210,7 @@ class Dictionary:
             return np.zeros(0, dtype=np.int32)
         width = int(b.codes.max()) + 1  # dense keys for this call (a bitmap factorizes them); stable below
         inverse, dense = factorize(a.codes.astype(np.int64) * width + b.codes)
-        pairs = (((dense // width) << 32) | (dense % width)).tolist()
+        pairs: list[int] = (((dense // width) << 32) | (dense % width)).tolist()
         known = self._cached(self._pairs, (a.values, b.values), join, _Pairs).codes
         found = list(map(known.get, pairs))
         if None in found:
@@ -214,8 +220,8 @@ class Dictionary:
                 known[pairs[i]] = found[i] = code
         return np.array(found, dtype=np.int32)[inverse]
 
-    def _cached(self, cache: OrderedDict, sources: tuple[Sequence[str], ...], function: object,
-                make: Callable[[], _Cached]) -> _Cached:
+    def _cached(self, cache: OrderedDict[tuple, _CachedT], sources: tuple[Values, ...], function: object,
+                make: Callable[[], _CachedT]) -> _CachedT:
         """The cache entry for these source dictionaries: the same objects, or (readers that hand out a new
         array each batch) an entry whose sources are prefixes of these — dictionaries only grow."""
         key = (*map(id, sources), function)
@@ -237,7 +243,10 @@ class Dictionary:
 
 
 class _Cached:
-    sources: tuple[Sequence[str], ...] = ()
+    sources: tuple[Values, ...] = ()
+
+
+_CachedT = TypeVar("_CachedT", bound=_Cached)
 
 
 class _Pairs(_Cached):
@@ -272,7 +281,7 @@ class _Lookup(_Cached):
         return self.table[:n + 1]
 
 
-def _extends(new: Sequence[str], old: Sequence[str]) -> bool:
+def _extends(new: Values, old: Values) -> bool:
     """Whether ``new`` starts with the values of ``old`` (a grown copy of the same dictionary)."""
     n = len(old)
     if len(new) < n:
@@ -305,7 +314,7 @@ def factorize(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return inverse.astype(np.int32), uniques
 
 
-def _objects(values: Sequence[object]) -> np.ndarray:
+def _objects(values: Sequence[object] | np.ndarray) -> np.ndarray:
     if isinstance(values, np.ndarray) and values.dtype == object:
         return values
     out = np.empty(len(values), dtype=object)

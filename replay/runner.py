@@ -15,7 +15,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -67,7 +67,10 @@ class RunResult:
         }
 
 
-def run_loop(coroutine: Coroutine[Any, Any, RunResult], use_uvloop: bool = True) -> RunResult:
+_Result = TypeVar("_Result")
+
+
+def run_loop(coroutine: Coroutine[Any, Any, _Result], use_uvloop: bool = True) -> _Result:
     """Run ``coroutine`` to the end in a new event loop: uvloop's when asked for and installed."""
     if use_uvloop:
         try:

@@ -33,6 +33,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from tracereplay import errors
 from tracereplay.histogram import LatencyHistogram
 from tracereplay.replay.actions.pack import check_actions, load_pack
@@ -407,7 +409,7 @@ async def start_pool(
     model: object,
     *,
     target: str,
-    trace: object = None,
+    trace: str | Path | pd.DataFrame | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
     on: Cluster | None = None,
     interrupted: asyncio.Event | None = None,

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 # Columns read from requests files when summarising (those absent in a file are skipped).
 SUMMARY_COLUMNS = [
@@ -60,7 +59,7 @@ class Codes:
             else:
                 column = column.combine_chunks()
         if not pa.types.is_dictionary(column.type):
-            column = pc.dictionary_encode(column)
+            column = column.dictionary_encode()
         mapping = np.array([self.code(str(v)) for v in column.dictionary.to_pylist()] or [0], dtype=np.int64)
         indices = column.indices
         if indices.null_count:
@@ -95,7 +94,7 @@ class BatchArrays:
         """The rows where ``keep`` is true."""
         session = self.session
         if session is not None:
-            session = pc.filter(session, pa.array(keep))
+            session = session.filter(pa.array(keep))
         return BatchArrays(
             action=self.action[keep],
             ts_ns=self.ts_ns[keep],
@@ -161,12 +160,12 @@ def concat(parts: list[BatchArrays]) -> BatchArrays:
     def joined(name: str) -> np.ndarray:
         return np.concatenate([getattr(p, name) for p in parts])
 
-    sessions = [p.session for p in parts]
+    sessions = [p.session for p in parts if p.session is not None]
     session = None
-    if all(s is not None for s in sessions):
+    if len(sessions) == len(parts):
         chunks = [c for s in sessions for c in (s.chunks if isinstance(s, pa.ChunkedArray) else [s])]
         session = pa.chunked_array(chunks, type=chunks[0].type) if chunks else None
-    sizes = [p.bytes for p in parts]
+    sizes = [p.bytes for p in parts if p.bytes is not None]
     return BatchArrays(
         action=joined("action"),
         ts_ns=joined("ts_ns"),
@@ -175,7 +174,7 @@ def concat(parts: list[BatchArrays]) -> BatchArrays:
         error=joined("error"),
         kind=joined("kind"),
         session=session,
-        bytes=None if any(b is None for b in sizes) else np.concatenate(sizes),
+        bytes=np.concatenate(sizes) if len(sizes) == len(parts) else None,
         expected=joined("expected"),
         long_poll=joined("long_poll"),
     )

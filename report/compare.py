@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from tracereplay import histogram
+from tracereplay.report.checked import to_float
 from tracereplay.report.summary import PERCENTILE_KEYS, PERCENTILES, TOTAL, Summary, _clean
 
 MIN_SAMPLES = 20
@@ -198,7 +199,8 @@ def _error_change(
 
     table = [[c_err, c_n - c_err], [b_err, b_n - b_err]]
     alternative = "greater" if c_rate > b_rate else "less"
-    p_value = float(stats.fisher_exact(table, alternative=alternative).pvalue)
+    _odds_ratio, p = stats.fisher_exact(table, alternative=alternative)  # a (statistic, pvalue) tuple
+    p_value = to_float(p)
     if p_value >= settings.alpha:
         return None
     return Change(

@@ -18,7 +18,7 @@ from tracereplay.report.load import Run
 def run_events(run: Run) -> Any:
     """The run's requests as an event table (the contract's columns; ``ts`` is the actual start)."""
     requests = run.requests
-    return conform(requests[[c for c in EVENT_COLUMNS if c in requests.columns]], source="run")
+    return conform(requests.loc[:, [c for c in EVENT_COLUMNS if c in requests.columns]], source="run")
 
 
 def fidelity(run: Run, events_path: str | Path) -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Iterable
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -155,7 +156,7 @@ def _cell(column: str, value: Any) -> str:
     return escape(text)
 
 
-def _table(columns: Any, rows: list[dict[str, Any]], *, total_last: bool = False) -> str:
+def _table(columns: Iterable[str], rows: list[dict[str, Any]], *, total_last: bool = False) -> str:
     columns = list(columns)
     text = {"action", "error_kind", "threshold", "flag", "metric", "type", "direction"}
     head = "".join(

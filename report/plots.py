@@ -37,7 +37,7 @@ def throughput_over_time(over_time: pd.DataFrame) -> Figure:
     axes.set_xlabel("time since start (s)")
     axes.set_ylabel("requests / s")
     axes.set_title("Throughput over time")
-    if over_time["active_users"].notna().any():
+    if over_time["active_users"].notna().to_numpy().any():
         users = axes.twinx()
         users.plot(seconds, over_time["active_users"], color="#333333", linewidth=1.2, label="active users")
         users.set_ylabel("active users")
@@ -83,13 +83,14 @@ def latency_distribution(summary: Summary) -> Figure:
         present = counts > 0
         fraction = np.cumsum(counts[present]) / counts.sum()
         nines = 1.0 / np.maximum(1.0 - fraction, 1e-6)
-        style = {"color": "black", "linewidth": 2.2} if action == TOTAL else {"linewidth": 1.2}
+        total = action == TOTAL
         axes.step(
             np.concatenate([[1.0], nines]),
             np.concatenate([largest[present][:1], largest[present]]),
             where="post",
             label=action,
-            **style,
+            color="black" if total else None,  # None: the next colour of the cycle, as when left out
+            linewidth=2.2 if total else 1.2,
         )
     axes.set_xscale("log")
     ticks = [1, 2, 10, 100, 1000, 10000, 100000, 1e6]

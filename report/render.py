@@ -74,7 +74,7 @@ def format_value(key: str, value: Any) -> str:
 
 def summary_rows(summary: Summary) -> list[dict[str, Any]]:
     """Per-action rows then the total row, with :data:`SUMMARY_COLUMNS`."""
-    rows = summary.actions[list(SUMMARY_COLUMNS)].to_dict("records")
+    rows = summary.actions.loc[:, list(SUMMARY_COLUMNS)].to_dict("records")
     rows.append({"action": TOTAL, **{k: summary.total.get(k) for k in SUMMARY_COLUMNS[1:]}})
     return rows
 
@@ -87,7 +87,7 @@ def long_poll_rows(summary: Summary) -> list[dict[str, Any]]:
     """The long-poll actions' rows then their total (empty when the run had none)."""
     if summary.long_polls is None:
         return []
-    rows = summary.long_polls[list(SUMMARY_COLUMNS)].to_dict("records")
+    rows = summary.long_polls.loc[:, list(SUMMARY_COLUMNS)].to_dict("records")
     total = summary.long_poll_total or {}
     rows.append({"action": TOTAL, **{k: total.get(k) for k in SUMMARY_COLUMNS[1:]}})
     return rows

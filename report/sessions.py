@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from tracereplay.report.columns import BatchArrays
 
@@ -89,7 +88,7 @@ def _dictionary_codes(column: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.
         else:
             column = column.combine_chunks()
     if not pa.types.is_dictionary(column.type):
-        column = pc.dictionary_encode(column)
+        column = column.dictionary_encode()
     codes = column.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     return column.dictionary, codes
 

@@ -25,6 +25,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -43,6 +44,7 @@ from tracereplay.report.actions import (
     ActionAccumulator,
     Latency,
 )
+from tracereplay.report.checked import series, to_int
 from tracereplay.report.columns import SUMMARY_COLUMNS, BatchArrays, concat, decode
 from tracereplay.report.sessions import SessionAccumulator
 from tracereplay.report.timeseries import TimeAccumulator
@@ -63,11 +65,18 @@ __all__ = [
 class OpenedRun(Protocol):
     """What a summary reads of an opened run (:class:`tracereplay.report.load.Run` is one)."""
 
-    path: Path
-    meta: dict[str, Any]
-    request_files: tuple[Path, ...]
+    @property
+    def path(self) -> Path: ...
 
     @property
+    def meta(self) -> dict[str, Any]: ...
+
+    @property
+    def request_files(self) -> tuple[Path, ...]: ...
+
+    # a cached_property, as Run's is: a summary reads it twice, and pyright matches a cached_property
+    # only to a cached_property, never to a property (pyright issue #4343)
+    @cached_property
     def users(self) -> pd.DataFrame: ...
 
     @property
@@ -115,9 +124,9 @@ class Summary:
         return counts[row], largest[row]
 
     def errors_by_kind(self, action: str | None = None) -> dict[str, int]:
-        rows = self.errors if action is None else self.errors[self.errors["action"] == action]
-        grouped = rows.groupby("error_kind", sort=True)["count"].sum()
-        return {str(k): int(v) for k, v in grouped.items()}
+        rows = self.errors if action is None else self.errors.loc[self.errors["action"] == action]
+        grouped = series(rows.groupby("error_kind", sort=True)["count"].sum())
+        return {str(k): to_int(v) for k, v in grouped.items()}
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` document: ``{"run", "total", "actions", "errors", "sessions"[, "over_time"]}``."""
@@ -234,7 +243,7 @@ def _action_table(
     )
     frame = frame.assign(**_rates(per_action.counts, per_action.errors, duration_s))
     frame = pd.concat([frame, headline.loc[names].reset_index(drop=True)], axis=1)
-    frame = frame[frame["count"] > 0]  # an action seen only as a long-poll (or only not) is in one table
+    frame = frame.loc[frame["count"] > 0]  # an action seen only as a long-poll (or only not) is in one table
     return frame.sort_values("action", kind="stable").reset_index(drop=True)
 
 
@@ -322,11 +331,12 @@ def _user_counts(run: OpenedRun) -> dict[str, Any]:
         # workers sample independently: add them up per second, then take the busiest second
         second = users["ts"].astype("datetime64[ns, UTC]").dt.floor("1s")
         keys = [second, users["worker"]] if "worker" in users else [second]
-        per_second = users.groupby(keys)["active_users"].max().groupby(level=0).sum()
-        out["peak_active_users"] = int(per_second.max())
+        per_worker_second = series(users.groupby(keys)["active_users"].max())
+        per_second = series(per_worker_second.groupby(level=0).sum())
+        out["peak_active_users"] = to_int(per_second.max())
     for column in ("sessions_started", "sessions_dropped"):
         if column in users:
-            out[column] = int(per_worker[column].max().sum())
+            out[column] = to_int(series(per_worker[column].max()).sum())
     return out
 
 

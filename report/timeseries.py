@@ -13,6 +13,7 @@ import pandas as pd
 
 from tracereplay import histogram
 from tracereplay.errors import ConfigError
+from tracereplay.report.checked import series
 from tracereplay.report.columns import BatchArrays
 
 OVER_TIME_PERCENTILES = (50.0, 95.0, 99.0)
@@ -110,7 +111,7 @@ class TimeAccumulator:
         frame["start"] = pd.to_datetime(starts, unit="ns", utc=True)
         origin = start_ns if start_ns is not None else int(starts[0])
         frame["t_s"] = (starts - origin) / 1e9
-        return frame.reset_index(drop=True)[list(OVER_TIME_COLUMNS)]
+        return frame.reset_index(drop=True).loc[:, list(OVER_TIME_COLUMNS)]
 
 
 def _cat(parts: list[np.ndarray]) -> np.ndarray:
@@ -148,4 +149,5 @@ def _active_users(users: pd.DataFrame, bucket_ns: int, origin_ns: int) -> pd.Ser
             "active": users["active_users"].to_numpy(dtype=np.float64),
         }
     )
-    return frame.groupby(["bucket", "worker"])["active"].mean().groupby("bucket").sum()
+    per_worker = series(frame.groupby(["bucket", "worker"])["active"].mean())
+    return series(per_worker.groupby("bucket").sum())

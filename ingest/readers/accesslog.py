@@ -20,9 +20,10 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from tracereplay.ingest.bots import is_bot
 from tracereplay.ingest.logformat import (
@@ -115,6 +116,17 @@ def line_blocks(stream: BinaryIO, size: int = BLOCK_BYTES,
         yield (tail + b"\n" if tail else b""), lines, skipped
 
 
+class _Pool(Protocol):
+    """A field's distinct values and their codes: ``_native.Pool``, or :class:`_PyPool` without it."""
+
+    @property
+    def values(self) -> list[str]: ...
+
+    def __len__(self) -> int: ...
+
+    def intern(self, raw: bytes, /) -> int: ...
+
+
 class _PyPool:
     """The Python stand-in for ``_native.Pool``: distinct byte strings → codes, ``values`` as str."""
 
@@ -133,7 +145,7 @@ class _PyPool:
         return code
 
 
-def _new_pool():
+def _new_pool() -> _Pool:
     return _native.Pool() if _native is not None else _PyPool()
 
 
@@ -144,7 +156,7 @@ class _Derived:
     ``many``, when given, computes a whole run of new values at once (vectorised) instead of ``function``.
     """
 
-    def __init__(self, function: Callable[[str], object], dtype, missing: object,
+    def __init__(self, function: Callable[[str], float], dtype: DTypeLike, missing: float,
                  many: Callable[[list[str]], np.ndarray] | None = None) -> None:
         self.function, self.dtype, self.missing, self.many = function, dtype, missing, many
         self.table = np.empty(0, dtype=dtype)
@@ -194,7 +206,7 @@ class LineParser:
 
     def _fresh(self) -> None:
         """New pools and the tables derived from them (at the start, and once a pool passes MAX_DISTINCT)."""
-        self.pools = tuple(_new_pool() if kept else None for kept in self.kept)
+        self.pools: tuple[_Pool | None, ...] = tuple(_new_pool() if kept else None for kept in self.kept)
         parse_time = _time_parser(self.layout.time_kind)
         self.times = _Derived(parse_time, np.int64, -1,
                               many=_clf_times if self.layout.time_kind == TIME_CLF else None)
@@ -221,15 +233,13 @@ class LineParser:
 
     def parse(self, block: bytes, lines_before: int) -> Iterator[RawBatch]:
         start = 0
-        scan = _native.scan_log if _native is not None else scan_lines
         while start < len(block):
             if any(pool is not None and len(pool) > MAX_DISTINCT for pool in self.pools):
                 self._fresh()
             codes = np.empty((len(self.pools), BATCH_ROWS), dtype=np.int32)
             status = np.empty(BATCH_ROWS, dtype=np.uint8)
             line = np.empty(BATCH_ROWS, dtype=np.int32)
-            rows, consumed, lines = scan(block, start, self.layout.program, self.pools, codes, status, line,
-                                         MAX_LINE)
+            rows, consumed, lines = _scan(block, start, self.layout.program, self.pools, codes, status, line)
             if not consumed:
                 break
             yield self._batch(codes[:, :rows], status[:rows], line[:rows].astype(np.int64) + lines_before + 1)
@@ -254,9 +264,17 @@ class LineParser:
             return codes[slot] if slot is not None else None
 
         def values(name: str) -> list[str]:
-            return self.pools[layout.field(name)].values  # type: ignore[union-attr]
+            """The pool of a field the layout reads (callers check ``column(name)`` first)."""
+            slot = layout.field(name)
+            pool = self.pools[slot] if slot is not None else None
+            if pool is None:
+                raise LookupError(f"the log layout does not read {name!r}")
+            return pool.values
 
-        ts = self.times.lookup(column("time"), values("time"))
+        times = column("time")
+        if times is None:  # compile_log_format refuses a layout without one
+            raise LookupError("the log layout has no time field")
+        ts = self.times.lookup(times, values("time"))
         _count(keep, ts < 0, MALFORMED + "bad timestamp", dropped, first, numbers)
 
         method, path, route = self._request_columns(column, values, n)
@@ -265,16 +283,17 @@ class LineParser:
         out: dict[str, np.ndarray | Coded] = {"method": method, "path": path, "route": route}
         for name, field in (("client", "client"), ("agent", "agent"), ("user", self.user_field)):
             codes_of = column(field) if field is not None else None
-            if codes_of is None:
+            if field is None or codes_of is None:
                 continue
             present = self.present[name].lookup(codes_of, values(field))
             out[name] = Coded(np.where(present, codes_of, -1).astype(np.int32), values(field))
-        if self.exclude_bots and column("agent") is not None:
-            bots = self.bots.lookup(column("agent"), values("agent"))
+        agents = column("agent")
+        if self.exclude_bots and agents is not None:
+            bots = self.bots.lookup(agents, values("agent"))
             _count(keep, bots, BOT, dropped, first, numbers)
-        if "user" in out:
-            user = out["user"]
-            named = np.where(user.codes >= 0, 0, -1).astype(np.int32)  # type: ignore[union-attr]
+        user = out.get("user")
+        if isinstance(user, Coded):  # set just above, when the layout has a user field
+            named = np.where(user.codes >= 0, 0, -1).astype(np.int32)
             out["user_key"] = Coded(named, np.array([self.user_field], dtype=object))
 
         duration = self._duration_column(column, values, n)
@@ -350,8 +369,18 @@ class LineParser:
         return np.full(n, np.nan)
 
 
-def scan_lines(block: bytes, start: int, program: bytes, pools: tuple, codes: np.ndarray, status: np.ndarray,
-               line: np.ndarray, max_line: int) -> tuple[int, int, int]:
+def _scan(block: bytes, start: int, program: bytes, pools: tuple[_Pool | None, ...], codes: np.ndarray,
+          status: np.ndarray, line: np.ndarray) -> tuple[int, int, int]:
+    """``_native.scan_log`` when it is built (the pools are then its own), else :func:`scan_lines`."""
+    if _native is not None:
+        native_pools = tuple(pool for pool in pools if pool is None or isinstance(pool, _native.Pool))
+        if len(native_pools) == len(pools):
+            return _native.scan_log(block, start, program, native_pools, codes, status, line, MAX_LINE)
+    return scan_lines(block, start, program, pools, codes, status, line, MAX_LINE)
+
+
+def scan_lines(block: bytes, start: int, program: bytes, pools: tuple[_Pool | None, ...], codes: np.ndarray,
+               status: np.ndarray, line: np.ndarray, max_line: int) -> tuple[int, int, int]:
     """The Python twin of ``_native.scan_log`` (same program, same results; ~20× slower)."""
     capacity = len(status)
     rows = lines = 0
@@ -374,8 +403,10 @@ def scan_lines(block: bytes, start: int, program: bytes, pools: tuple, codes: np
         status[rows], line[rows] = state, lines
         for j, pool in enumerate(pools):
             value = spans[j]
-            kept = state == LINE_OK and pool is not None and value is not None
-            codes[j, rows] = pool.intern(value) if kept else -1
+            if state == LINE_OK and pool is not None and value is not None:
+                codes[j, rows] = pool.intern(value)
+            else:
+                codes[j, rows] = -1
         rows += 1
         lines += 1
     return rows, at - start, lines

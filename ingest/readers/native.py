@@ -43,17 +43,24 @@ def available() -> bool:
 _missing_said = False
 
 
+def _scanners():
+    """The compiled module; callers check :func:`available` first, so its absence here is a bug."""
+    if _native is None:
+        raise RuntimeError("the compiled scanners are not built: check native.available() first")
+    return _native
+
+
 OK = 0
 
 
 def count_pb(block, framing: int) -> tuple[int, int, int, int, int]:
     """(spans, 0, bytes of whole messages, error, error offset) of an OTLP protobuf block."""
-    return _native.count_pb(block, framing)
+    return _scanners().count_pb(block, framing)
 
 
 def scan_pb(block, framing: int, sink, row0: int) -> tuple[int, int, int, int, int]:
     """(spans read, spans kept, bytes of whole messages, error, error offset); kept rows from ``row0``."""
-    return _native.scan_pb(block, framing, sink, row0)
+    return _scanners().scan_pb(block, framing, sink, row0)
 
 
 class SpanColumns:
@@ -65,10 +72,11 @@ class SpanColumns:
         self.logical = list(dict.fromkeys(table.logical))  # column names in first-use order
         position = {name: j for j, name in enumerate(self.logical)}
         self.key_names = np.array(table.keys, dtype=object)
-        self.pools = tuple(None if name == "status" else _native.Pool() for name in self.logical)
-        self.name_pool, self.service_pool = _native.Pool(), _native.Pool()
+        scanners = _scanners()
+        self.pools = tuple(None if name == "status" else scanners.Pool() for name in self.logical)
+        self.name_pool, self.service_pool = scanners.Pool(), scanners.Pool()
         kinds = options.kind_codes
-        self.sink = _native.Sink(
+        self.sink = scanners.Sink(
             keys=tuple(key.encode() for key in table.keys),
             key_logical=bytes(position[name] for name in table.logical),
             fallback_of=np.array([position.get(_FALLBACK_FOR.get(name, ""), -1) for name in self.logical],
@@ -122,11 +130,11 @@ class SpanColumns:
             "name": Coded(c["name"][:n], self.name_pool.values),
             "service": Coded(c["service"][:n], self.service_pool.values),
         }
-        for j, name in enumerate(self.logical):
-            if name == "status":
+        for j, (name, pool) in enumerate(zip(self.logical, self.pools, strict=True)):
+            if pool is None:  # status: numbers, no pool
                 columns[name] = c["status"][:n]
                 continue
-            columns[name] = Coded(c["codes"][j, :n], self.pools[j].values)  # the pool's own list: shared
+            columns[name] = Coded(c["codes"][j, :n], pool.values)  # the pool's own list: shared
             if name == "user":
                 columns["user_key"] = Coded(c["user_key"][:n], self.key_names)
         dropped = Counter({"span kind": self.read - n}) if self.read > n else Counter()
@@ -149,4 +157,4 @@ def scan_json(block, sink, row0: int, start: int,
     Returns (spans read, spans kept, status, offset, newlines passed, rows needed, message). On ``JSON_FULL``
     nothing of the document at ``offset`` is kept: make room for ``rows needed`` and resume there.
     """
-    return _native.scan_json(block, sink, row0, start, lines)
+    return _scanners().scan_json(block, sink, row0, start, lines)

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import pandas as pd
+
 from tracereplay.histogram import LatencyHistogram
 from tracereplay.replay.config import RunConfig
 from tracereplay.replay.loadtester import ExitReason, WorkerOutcome
@@ -55,7 +57,7 @@ class WorkerJob:
     certificate) to workers that may not see the parent's disk, keyed by the role they play."""
 
     spec: object
-    trace: object
+    trace: str | Path | pd.DataFrame | None
     config: RunConfig
     worker: int
     workers: int

@@ -68,12 +68,19 @@ class Doorbelled:
     def get(self, timeout: float) -> Any | None:
         """The next item, or None if none came within ``timeout`` seconds."""
         if not self._taken:
-            self._taken.extend(self._queue.get(batch=True))
+            self._taken.extend(self._take_all())
         if not self._taken and self._bell.wait(timeout):
             # cleared before taking: an item put after the take rings again, none is missed
             self._bell.clear()
-            self._taken.extend(self._queue.get(batch=True))
+            self._taken.extend(self._take_all())
         return self._taken.popleft() if self._taken else None
+
+    def _take_all(self) -> list[Any]:
+        # a synchronous client's get returns the items themselves (an asynchronous one would give a coroutine)
+        items = self._queue.get(batch=True)
+        if not isinstance(items, list):
+            raise TypeError(f"queue {self._queue.name}: a batch get gave {type(items).__name__}, not a list")
+        return items
 
     def release(self) -> None:
         """Free the queue and the bell on the scheduler (a run's names are never used again)."""

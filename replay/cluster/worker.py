@@ -96,9 +96,10 @@ def materialized(job: WorkerJob) -> Iterator[WorkerJob]:
         places = {"model": job.spec, "trace": job.trace, "actions": config.actions, "ca_cert": config.ca_cert}
         local: dict[str, str] = {}
         for role, data in job.files.items():
-            if role not in FILE_ROLES or not isinstance(places[role], str | Path):
+            place = places.get(role)
+            if role not in FILE_ROLES or not isinstance(place, str | Path):
                 continue
-            path = Path(folder) / role / Path(places[role]).name  # type: ignore[arg-type]
+            path = Path(folder) / role / Path(place).name
             path.parent.mkdir()
             path.write_bytes(data)
             local[role] = str(path)

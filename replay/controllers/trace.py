@@ -34,7 +34,9 @@ class UserPlan:
 
 def user_fraction(users: pd.Series | np.ndarray) -> np.ndarray:
     """A stable number in [0, 1) per user key (the same on every run and machine)."""
-    hashed = pd.util.hash_array(np.asarray(users, dtype=object))
+    # pandas.util provides hash_array through a lazy module __getattr__ typed as returning object, which
+    # pyright cannot follow (the function itself is typed: uint64 per element)
+    hashed: np.ndarray = pd.util.hash_array(np.asarray(users, dtype=object))  # pyright: ignore[reportAttributeAccessIssue]
     return (hashed >> np.uint64(11)).astype(np.float64) / float(2**53)
 
 
@@ -49,13 +51,13 @@ def plan_users(
     """The replay plan of an event table: (users sorted by start, the span of the whole replay in s)."""
     if events.empty:
         return [], 0.0
-    frame = events[["ts", "user", "session", "action", *(["path"] if "path" in events else [])]]
+    frame = events.loc[:, ["ts", "user", "session", "action", *(["path"] if "path" in events else [])]]
     fraction = user_fraction(frame["user"].to_numpy())
     index, count = shard
     keep = fraction < sample
     if count > 1:
         keep &= (fraction * 1_000_003).astype(np.int64) % count == index
-    frame = frame[keep].sort_values(["user", "ts"], kind="stable")
+    frame = frame.loc[keep].sort_values(["user", "ts"], kind="stable")
     origin = events["ts"].min()
     span = (events["ts"].max() - origin).total_seconds() / speed
     if frame.empty:
