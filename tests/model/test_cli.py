@@ -66,6 +66,11 @@ def test_errors_are_one_line_and_exit_1(tmp_path, events_file):
 
     wrong = run("compare", str(events_file), str(events_file), "--threshold", "nonsense=1")
     assert wrong.returncode == 1 and "unknown fidelity threshold" in wrong.stderr
+    # compare()'s own keywords are not metrics: a threshold by their name is refused, not passed on
+    for keyword in ("seed=1", "floor=1"):
+        clash = run("compare", str(events_file), str(events_file), "--threshold", keyword)
+        assert clash.returncode == 1 and "unknown fidelity threshold" in clash.stderr, clash.stderr
+        assert "Traceback" not in clash.stderr
 
     missing = run("fit", str(tmp_path / "absent.parquet"), "-o", str(tmp_path / "m.json"))
     assert missing.returncode == 1 and "no such file" in missing.stderr
