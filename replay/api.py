@@ -30,6 +30,7 @@ from tracereplay.replay.config import RunConfig
 from tracereplay.replay.events import RequestHook, RequestListener
 from tracereplay.replay.live import Interval, LiveStats
 from tracereplay.replay.loadtester import ExitReason, LoadTester
+from tracereplay.replay.metrics import RunMetrics
 from tracereplay.replay.runner import (
     RunResult,
     describe_spec,
@@ -126,6 +127,7 @@ async def start_run(
     transport: Transport | None = None,
     trace: str | Path | pd.DataFrame | None = None,
     listeners: Sequence[RequestListener] = (),
+    metrics: RunMetrics | None = None,
     **settings: Any,
 ) -> RunHandle:
     """Validate the settings, write ``run.json`` and start one in-process worker; see :class:`RunHandle`.
@@ -134,7 +136,9 @@ async def start_run(
     with ``trace`` (an event table, path or DataFrame) for trace replay. ``progress`` is called once a
     second with the live numbers (:meth:`LiveStats.snapshot`: rps, requests, errors, p50_ms, p99_ms,
     active_users, sessions started/dropped/late). ``listeners`` hear every request event from the very
-    first (``handle.request_hook.add_listener`` after the start may miss the first few).
+    first (``handle.request_hook.add_listener`` after the start may miss the first few). ``metrics``
+    counts the run's Prometheus figures (``replay/metrics.py``): every request, and each second's users,
+    sessions and arrival rate.
     """
     config = RunConfig(target=target, **settings).validate(trace=trace is not None)
     if config.workers != 1:
@@ -148,11 +152,16 @@ async def start_run(
 
     def each_second(interval: Interval) -> None:
         stats.add(interval)
+        if metrics is not None:
+            metrics.on_interval(interval)
+            metrics.set_arrival_rate(tester.workload.arrival_rate)
         if on_interval is not None:
             on_interval(interval)
         if progress is not None:
             progress(stats.snapshot())
 
+    if metrics is not None:
+        listeners = [*listeners, metrics.on_request]
     tester = await start_tester(
         share, source, table, on_interval=each_second, transport=transport, listeners=listeners
     )
@@ -169,16 +178,19 @@ async def open_run(
     trace: str | Path | pd.DataFrame | None = None,
     progress=None,
     interrupted: asyncio.Event | None = None,
+    metrics: RunMetrics | None = None,
     **settings: Any,
 ) -> RunHandle | PoolHandle:
     """Start a run with one in-process worker, or ``workers`` processes, or on a Dask ``cluster``; the
     handles share their controls. ``interrupted`` set while worker processes start ends their start-up:
-    the handle's ``wait()`` then gives the run, finalised as interrupted."""
+    the handle's ``wait()`` then gives the run, finalised as interrupted. ``metrics`` counts the whole
+    run's Prometheus figures, however many workers it has."""
     if settings.get("workers", 1) > 1 or settings.get("cluster"):
         return await start_pool(
-            model, target=target, trace=trace, progress=progress, interrupted=interrupted, **settings
+            model, target=target, trace=trace, progress=progress, interrupted=interrupted, metrics=metrics,
+            **settings,
         )
-    return await start_run(model, target=target, trace=trace, progress=progress, **settings)
+    return await start_run(model, target=target, trace=trace, progress=progress, metrics=metrics, **settings)
 
 
 async def run_async(model: object, *, target: str, **settings: Any) -> RunResult:

@@ -57,6 +57,15 @@ def setting(
     return dataclasses.field(default=default, metadata=meta)
 
 
+def choice_values(choices: tuple[str, ...] | None, default: object) -> tuple[str, ...]:
+    """What a "choice" setting accepts: its ``choices``, or else the values of its enum default."""
+    if choices:
+        return choices
+    if not isinstance(default, enum.Enum):
+        raise TypeError(f"a choice setting needs choices or an enum default, not {default!r}")
+    return tuple(member.value for member in type(default))
+
+
 @dataclass(frozen=True, kw_only=True)
 class RunConfig:
     """Settings of one run (see ``docs/running.md``). Durations are seconds.
@@ -66,7 +75,7 @@ class RunConfig:
 
     target: str = setting(dataclasses.MISSING, "Base URL of the service under test.", metavar="URL")
     out: str = setting("run", "Run directory to write.", metavar="RUN_DIR", short="-o")
-    duration: float | None = setting(60.0, "How long to run.", kind="duration", commands=(RUN,))
+    duration: float | None = setting(60.0, "How long to run.", kind="duration", commands=(RUN, REPLAY))
     # closed workload
     users: int | None = setting(
         None, "Closed workload: this many concurrent users, looping sessions.", commands=(RUN,), kind="int"

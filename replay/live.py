@@ -5,7 +5,7 @@ a second, turns the requests it heard into an :class:`Interval`: requests, error
 histogram of that second; it also keeps the worker's whole-run histograms (measured and corrected) that end
 in ``run.json``. Workers report their intervals (in process, or over a queue from worker processes as
 :func:`interval_to_wire` dicts); :class:`LiveStats` keeps the latest of each worker and answers
-:meth:`LiveStats.snapshot`: requests/s, errors, p50/p99 of the corrected latency over the last second,
+:meth:`LiveStats.snapshot`: requests/s, errors, p50/p95/p99 of the corrected latency over the last second,
 active users, sessions started, dropped and late. ``progress`` callbacks receive that dict.
 """
 
@@ -158,6 +158,7 @@ class LiveStats:
             "errors": self.errors,
             "rps": rps,
             "p50_ms": merged.percentile_ms(50),
+            "p95_ms": merged.percentile_ms(95),
             "p99_ms": merged.percentile_ms(99),
             "active_users": counts.active_users,
             "sessions_started": counts.sessions_started,

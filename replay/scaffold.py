@@ -14,7 +14,7 @@ import json
 import keyword
 import pprint
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from tracereplay.replay.actions.generic import parse_action
@@ -53,7 +53,7 @@ def function_name(action: str, taken: set[str]) -> str:
 
 
 def scaffold_pack(
-    actions: Iterable[str], *, source: str, examples: Mapping[str, list[Example]] | None = None
+    actions: Iterable[str], *, source: str, examples: Mapping[str, Sequence[Example]] | None = None
 ) -> str:
     """The pack's source text for ``actions`` (``examples``: recorded requests per action, e.g. a HAR's)."""
     examples = examples or {}

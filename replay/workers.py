@@ -18,6 +18,11 @@ whatever their start-up times.
 A worker lost mid-run (its process killed, its node gone) is reported on stderr and in ``run.json``'s
 ``lost_workers`` (its users, when, and the run time they lost); what it shipped before stays in the run
 directory, and the run goes on with the others.
+
+With a :class:`~tracereplay.replay.metrics.RunMetrics` (``start_pool(metrics=…)``: ``run --metrics-port``,
+``--dashboard``), each worker also counts Prometheus figures and ships a cumulative snapshot with each
+report; the parent keeps the latest of each, so its ``/metrics`` covers every worker, and a lost worker's
+counts stay in the sums.
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ from tracereplay.replay.cluster.worker import job_files
 from tracereplay.replay.config import RunConfig, Workload
 from tracereplay.replay.live import LiveStats, interval_from_wire
 from tracereplay.replay.loadtester import ExitReason, WorkerOutcome
+from tracereplay.replay.metrics import RunMetrics
 from tracereplay.replay.recorder import UserCounts
 from tracereplay.replay.runner import RunResult, describe_spec, finish_run, write_start
 from tracereplay.replay.sources import ProfileRate, run_window, small_spec_actions, spec_profile
@@ -77,6 +83,8 @@ from tracereplay.rundir import (
 SCHEMAS = {REQUESTS: REQUEST_SCHEMA, USERS: USERS_SCHEMA, WS: WS_SCHEMA}
 #: How far ahead of the release the common start is: time for the "go" to reach every worker.
 RELEASE_AHEAD_S = 0.25
+#: Seconds workers interrupted before the load started get to end on their own before they are ended.
+ABORT_CLOSE_S = 1.0
 #: A worker found gone this many times in a row (checked each second) without its "done" is lost: its
 #: last reports may still be on their way when its process ends.
 LOST_AFTER_CHECKS = 2
@@ -100,8 +108,10 @@ class PoolHandle:
         profile: ProfileRate | None = None,
         launched: float | None = None,
         interrupted: asyncio.Event | None = None,
+        metrics: RunMetrics | None = None,
     ) -> None:
         self.config = config
+        self.metrics = metrics  # the whole run's Prometheus figures, from the workers' snapshots
         self.cluster = cluster
         self._interrupted = interrupted or asyncio.Event()  # a stop signal while the workers start
         self._aborted: RunResult | None = None  # the run, finalised, if its start-up was interrupted
@@ -223,7 +233,10 @@ class PoolHandle:
     async def _abort(self) -> None:
         """Stop the workers mid-start and finalise ``run.json``: interrupted, nothing sent."""
         self.stop()
-        await self._shutdown()
+        # nothing was sent yet, so nothing is lost by not waiting: a worker still importing or loading its
+        # model hears the stop only when that ends (seconds), and the signal must end the run well within
+        # its grace
+        await self._shutdown(ABORT_CLOSE_S)
         now = time.time()
         outcomes = [
             WorkerOutcome(
@@ -266,9 +279,11 @@ class PoolHandle:
         lost = [self._lost[w] for w in sorted(self._lost)]
         return finish_run(self.config, facts, outcomes, lost_workers=lost)
 
-    async def _shutdown(self) -> None:
+    async def _shutdown(self, timeout: float | None = None) -> None:
+        """Close the workers: they get ``timeout`` seconds (default: the grace and 5 s to ship their
+        parts) to end on their own, then are ended."""
         self._tick.cancel()
-        await asyncio.to_thread(self.cluster.close, self.config.grace + 5)
+        await asyncio.to_thread(self.cluster.close, self.config.grace + 5 if timeout is None else timeout)
         self._closing.set()
         # reports read before the close are merged; the reader stops within its poll
         await asyncio.sleep(0)
@@ -306,10 +321,14 @@ class PoolHandle:
         for part, data in (message.get("parts") or {}).items():
             if part in SCHEMAS:  # a kind this version does not know is not written
                 self._stream(part, worker).append(data)
+        if self.metrics is not None and "metrics" in message:
+            self.metrics.add_worker(worker, message["metrics"])
         if kind == INTERVAL:
             interval = interval_from_wire(message["interval"])
             if worker not in self._lost:
                 self.stats.add(interval)
+                if self.metrics is not None:
+                    self.metrics.on_interval(interval)
             self._count_received(worker, interval)
         elif kind == READY:
             self._ready.add(worker)
@@ -382,6 +401,8 @@ class PoolHandle:
         }
         self._lost[worker] = entry
         self.stats.forget(worker)
+        if self.metrics is not None:
+            self.metrics.lose(worker)
         self._changed.set()
         if worker not in self._started:
             return  # before the load: start() fails the run
@@ -413,10 +434,12 @@ async def start_pool(
     progress: Callable[[dict[str, Any]], None] | None = None,
     on: Cluster | None = None,
     interrupted: asyncio.Event | None = None,
+    metrics: RunMetrics | None = None,
     **settings: Any,
 ) -> PoolHandle:
     """Validate, write ``run.json``, start the workers (``workers`` local processes, or one per worker of
-    the Dask cluster ``cluster`` names, or of ``on``); returns once they all run."""
+    the Dask cluster ``cluster`` names, or of ``on``); returns once they all run. ``metrics``: the workers
+    count Prometheus figures too, and it shows their sum."""
     config = RunConfig(target=target, **settings).validate(trace=trace is not None)
     pack = load_pack(config.actions)  # a bad pack is one clear error here, not one per worker
     for spec in (model, trace):
@@ -442,7 +465,10 @@ async def start_pool(
         write_start(config, facts, started=now)
         files = {} if cluster.shares_disk else job_files(model, trace, config.actions, config.ca_cert)
         jobs = [
-            WorkerJob(spec=model, trace=trace, config=config, worker=w, workers=config.workers, files=files)
+            WorkerJob(
+                spec=model, trace=trace, config=config, worker=w, workers=config.workers, files=files,
+                metrics=metrics is not None,
+            )
             for w in range(config.workers)
         ]
     except BaseException:
@@ -450,7 +476,7 @@ async def start_pool(
         raise
     handle = PoolHandle(
         config, cluster, jobs, progress, facts=facts, profile=profile, launched=launched,
-        interrupted=interrupted,
+        interrupted=interrupted, metrics=metrics,
     )
     await handle.start()
     return handle

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from tracereplay.checked import series, to_int
 from tracereplay.durations import parse_duration
 from tracereplay.errors import ConfigError
 from tracereplay.report.actions import (
@@ -44,7 +45,6 @@ from tracereplay.report.actions import (
     ActionAccumulator,
     Latency,
 )
-from tracereplay.report.checked import series, to_int
 from tracereplay.report.columns import SUMMARY_COLUMNS, BatchArrays, concat, decode
 from tracereplay.report.sessions import SessionAccumulator
 from tracereplay.report.timeseries import TimeAccumulator
@@ -73,6 +73,9 @@ class OpenedRun(Protocol):
 
     @property
     def request_files(self) -> tuple[Path, ...]: ...
+
+    @property
+    def ws_files(self) -> tuple[Path, ...]: ...  # empty unless the run's users held websockets
 
     # a cached_property, as Run's is: a summary reads it twice, and pyright matches a cached_property
     # only to a cached_property, never to a property (pyright issue #4343)
@@ -223,7 +226,7 @@ def summarize(
         sessions={**sessions.result(), **_user_counts(run)},
         over_time=over_time.result(run.users, _start_ns(run, first_ns)) if over_time is not None else None,
         histograms=per_action.histograms(order),
-        websocket=summarize_ws(getattr(run, "ws_files", ())),
+        websocket=summarize_ws(run.ws_files),
         long_polls=long_polls,
         long_poll_total=long_poll_total,
     )

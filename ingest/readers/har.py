@@ -22,7 +22,7 @@ bounded by orjson's depth limit.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -49,7 +49,7 @@ SECRET_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x
                             "x-csrf-token", "x-xsrf-token"})
 
 
-def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBatch]:
+def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Generator[RawBatch, None, None]:
     entries = har_entries(path, stream)
     columns: dict[str, list] = {name: [] for name in (
         "ts", "end", "method", "path", "route", "status", "span_error", "service", "user", "user_key",

@@ -42,7 +42,7 @@ _VALUE_KEYS = ("stringValue", "string_value", "intValue", "int_value", "doubleVa
                "boolValue", "bool_value")
 
 
-def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBatch]:
+def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Generator[RawBatch, None, None]:
     """Yield the spans of an OTLP/JSON dump in batches (compiled scanner; orjson decoding without)."""
     if not (USE_SCANNER and native.available()):
         yield from read_decoded(path, stream, options)

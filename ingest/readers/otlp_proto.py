@@ -14,7 +14,7 @@ and only the fields the event table needs are copied out into columns.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -37,7 +37,7 @@ _ERROR = 2  # Status.STATUS_CODE_ERROR
 _MAX_MESSAGE = 2**31  # protobuf's own limit on one message
 
 
-def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBatch]:
+def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Generator[RawBatch, None, None]:
     """Yield the spans of an OTLP protobuf dump in batches (compiled scanner; protobuf decoding without)."""
     if not (USE_SCANNER and native.available()):
         yield from read_decoded(path, stream, options)

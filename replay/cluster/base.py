@@ -16,9 +16,11 @@ Commands (parent → one worker), lists whose first item is the name:
 Reports (worker → parent), dicts with "kind" and "worker":
     ready                     the worker's share is loaded; it waits for "go"
     started                   the load started; "facts" (run.json's source facts), "source" (its kind)
-    interval                  once a second: "interval" (``live.interval_to_wire``) and "parts"
+    interval                  once a second: "interval" (``live.interval_to_wire``) and "parts"; with
+                              ``WorkerJob.metrics``, "metrics" too (``RunMetrics.to_wire``, cumulative)
     applied                   a command was applied: "command", "sent", "applied" (epoch seconds)
-    done                      the worker ended: "outcome" (``outcome_to_wire``) and the last "parts"
+    done                      the worker ended: "outcome" (``outcome_to_wire``), the last "parts" (and
+                              "metrics")
     error                     the worker failed: "type" (an ``errors`` class name) and "text"
 
 "parts" maps ``rundir.REQUESTS`` / ``rundir.USERS`` to the stream bytes written since the last report
@@ -54,7 +56,9 @@ class WorkerJob:
     """What one worker is asked to run: the whole run's spec and settings, and which share is its own.
 
     ``files`` carries the contents of the files the run names (model, trace, action pack, CA
-    certificate) to workers that may not see the parent's disk, keyed by the role they play."""
+    certificate) to workers that may not see the parent's disk, keyed by the role they play. ``metrics``:
+    count Prometheus figures (``replay/metrics.py``) and ship them with each report (the parent serves
+    ``/metrics``); off, the hot path does not pay for them."""
 
     spec: object
     trace: str | Path | pd.DataFrame | None
@@ -62,6 +66,7 @@ class WorkerJob:
     worker: int
     workers: int
     files: dict[str, bytes] = field(default_factory=dict)
+    metrics: bool = False
 
 
 class Channel(Protocol):

@@ -49,6 +49,7 @@ from tracereplay.replay.cluster.base import (
 )
 from tracereplay.replay.live import Interval, interval_to_wire
 from tracereplay.replay.loadtester import LoadTester
+from tracereplay.replay.metrics import RunMetrics
 from tracereplay.replay.runner import prepare_worker, run_loop, start_tester
 from tracereplay.replay.sources import starting_at
 from tracereplay.rundir import StreamBytes
@@ -145,19 +146,31 @@ async def _share(job: WorkerJob, channel: Channel) -> None:
     )
     await asyncio.sleep(max(0.0, start - time.time()))
     parts = ShippedStreams()
+    metrics = RunMetrics() if job.metrics else None
+
+    def figures() -> dict[str, object]:
+        """The worker's cumulative Prometheus figures, for the parent's /metrics (if it serves one)."""
+        if metrics is None:
+            return {}
+        metrics.set_arrival_rate(tester.workload.arrival_rate)
+        return {"metrics": metrics.to_wire()}
 
     def each_second(interval: Interval) -> None:
         wire = interval_to_wire(interval)
-        channel.report({"kind": INTERVAL, "worker": worker, "interval": wire, "parts": parts.take()})
+        message = {"kind": INTERVAL, "worker": worker, "interval": wire, "parts": parts.take(), **figures()}
+        channel.report(message)
 
     tester = await start_tester(
-        share, source, table, worker=worker, on_interval=each_second, clock_start=start, streams=parts.open
+        share, source, table, worker=worker, on_interval=each_second, clock_start=start, streams=parts.open,
+        listeners=[metrics.on_request] if metrics is not None else (),
     )
     channel.report({"kind": STARTED, "worker": worker, "facts": source.describe, "source": source.kind})
 
     def abandon() -> None:  # user code held the loop past the stop's grace: ship what we have, then exit
         outcome = outcome_to_wire(tester.outcome_so_far())
-        channel.report({"kind": DONE, "worker": worker, "outcome": outcome, "parts": parts.take()})
+        channel.report(
+            {"kind": DONE, "worker": worker, "outcome": outcome, "parts": parts.take(), **figures()}
+        )
 
     tester.watchdog.on_expire = abandon
     loop = asyncio.get_running_loop()
@@ -174,7 +187,7 @@ async def _share(job: WorkerJob, channel: Channel) -> None:
     finally:
         finished.set()
     wire = outcome_to_wire(outcome)
-    channel.report({"kind": DONE, "worker": worker, "outcome": wire, "parts": parts.take()})
+    channel.report({"kind": DONE, "worker": worker, "outcome": wire, "parts": parts.take(), **figures()})
 
 
 def _await_go(channel: Channel) -> tuple[float, float] | None:

@@ -111,8 +111,9 @@ dumps ──► ingest ──► events.parquet ──► fit ──► model.js
 ## Conventions (every verb)
 
 - **Exit status**: 0 ok · 1 error: one line on stderr, `tracereplay: error: <file>: <place>: <what>`,
-  no traceback · 2 usage (unknown option, bad value; click's message) · 3 a threshold failed (`report`,
-  `compare`) · 4 a regression flagged (`report --fail-on-regression`) · 130 interrupted (Ctrl-C).
+  no traceback · 2 usage (unknown option, bad value, a required option left out): one line too,
+  `tracereplay: error: tracereplay VERB: <what>` · 3 a threshold failed (`report`, `compare`) · 4 a
+  regression flagged (`report --fail-on-regression`) · 130 interrupted (Ctrl-C).
 - **Durations** read as `500ms`, `15s`, `2m`, `1h30m` (a bare number is seconds).
 - **`-o`** writes exactly the path given, whatever its extension, atomically: a failed command leaves
   any previous file at that path untouched.

@@ -64,6 +64,31 @@ def test_ratio_rules():
     assert MetricRatio(name="think_ks", model=0.0, floor=0.0, limit=1.5).ratio == 1.0
     assert math.isinf(MetricRatio(name="think_ks", model=0.01, floor=0.0, limit=1.5).ratio)
     assert MetricRatio(name="think_ks", model=None, floor=0.02, limit=1.5).passed is None
+    # The range over resamples of the splits says whether the splits settle the verdict.
+    def ranged(low: float, high: float) -> MetricRatio:
+        return MetricRatio(name="think_ks", model=0.03, floor=0.02, limit=1.5, interval=(low, high))
+
+    assert ranged(1.2, 1.7).settled is False
+    assert ranged(1.6, 1.9).settled is True and ranged(0.9, 1.1).settled is True
+    assert MetricRatio(name="think_ks", model=0.02, floor=0.02, limit=1.5).settled is None
+
+
+def test_each_ratio_comes_with_its_range_over_the_splits(single_class):
+    report = validate(single_class[0], splits=3, multiple=2, seed=1)
+    for metric in report.metrics:
+        assert metric.interval is not None and metric.ratio is not None
+        low, high = metric.interval
+        per_split = [_split_ratio(s.model[metric.name], s.floor[metric.name]) for s in report.splits]
+        # a ratio of sums over resampled splits lies within the per-split ratios, and brackets the pooled one
+        assert min(per_split) - 1e-9 <= low <= metric.ratio <= high <= max(per_split) + 1e-9, metric
+    document = report.to_dict()["metrics"][0]
+    assert len(document["interval"]) == 2 and document["settled"] in (True, False)
+    assert validate(single_class[0], splits=1, multiple=2, seed=1)["think_ks"].interval is None
+
+
+def _split_ratio(model: float | None, floor: float | None) -> float:
+    assert model is not None and floor
+    return model / floor
 
 
 def test_bad_settings_and_tiny_tables_are_config_errors(small_population):

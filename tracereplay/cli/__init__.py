@@ -47,6 +47,11 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("tracereplay: interrupted", err=True)
         sys.exit(130)
+    except click.UsageError as exc:
+        # one line, as every other error: the verb and what is wrong; `--help` has the usage
+        verb = exc.ctx.command_path if exc.ctx is not None else "tracereplay"
+        click.echo(f"tracereplay: error: {verb}: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

@@ -205,12 +205,13 @@ def simulate_command(model_path: str, output: str, users: int, seed: int, start:
       tracereplay simulate model.json --users 5000 --seed 1 -o synthetic.parquet
       tracereplay simulate model.json --users 200 --start 2026-03-02T09:00:00Z -o monday.parquet
     """
+    from tracereplay.checked import series, to_int
     from tracereplay.ingest.events import write_events
     from tracereplay.model import load_model, simulate
 
     table = simulate(load_model(model_path), users, seed=seed, start=start)
     write_events(table, output)
-    result = {"output": output, "events": len(table), "sessions": int(table["session"].nunique()),
+    result = {"output": output, "events": len(table), "sessions": to_int(series(table["session"]).nunique()),
               "users": users, "seed": seed,
               "start": table["ts"].min().isoformat() if len(table) else None,
               "end": table["ts"].max().isoformat() if len(table) else None}
@@ -263,7 +264,8 @@ def compare_command(reference: str, candidate: str, thresholds: tuple[str, ...],
     from tracereplay.model import compare
 
     limits = _parse_thresholds(thresholds)
-    report = compare(read_events(reference), read_events(candidate),
+    # the thresholds are checked to be metric names (so none lands in a keyword such as seed or floor)
+    report = compare(read_events(reference), read_events(candidate), seed=0,
                      session_gap_s=session_gap, floor=with_floor, floor_limit=floor_limit, **limits)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
@@ -275,19 +277,24 @@ def compare_command(reference: str, candidate: str, thresholds: tuple[str, ...],
 
 def _parse_thresholds(items: tuple[str, ...]) -> dict[str, float | None]:
     from tracereplay.errors import ConfigError
+    from tracereplay.model.fidelity import DEFAULT_THRESHOLDS
 
     limits: dict[str, float | None] = {}
     problems = []
     for item in items:
         name, sep, value = item.partition("=")
+        name = name.strip()
         if not sep:
             problems.append(f"--threshold {item!r}: use NAME=VALUE")
             continue
+        if name not in DEFAULT_THRESHOLDS:
+            problems.append(f"unknown fidelity threshold {name!r} (known: {', '.join(DEFAULT_THRESHOLDS)})")
+            continue
         if value.strip().lower() == "off":
-            limits[name.strip()] = None
+            limits[name] = None
             continue
         try:
-            limits[name.strip()] = float(value)
+            limits[name] = float(value)
         except ValueError:
             problems.append(f"--threshold {item!r}: {value!r} is not a number or 'off'")
     if problems:

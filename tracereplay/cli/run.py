@@ -15,7 +15,7 @@ import click
 
 from tracereplay.cli.params import DURATION, FRACTION
 from tracereplay.durations import format_duration
-from tracereplay.replay.config import REPLAY, RUN, Arrivals, RunConfig, default_workers
+from tracereplay.replay.config import REPLAY, RUN, Arrivals, RunConfig, choice_values, default_workers
 
 #: Where a verb's option differs from the setting's own declaration (RunConfig is the API's contract).
 OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
@@ -55,13 +55,15 @@ def _setting_option(setting: dataclasses.Field, command: str) -> click.Option:
         elif kind == "fraction":
             kwargs["type"], default = FRACTION, None if default is None else f"{default:.0%}"
         elif kind == "choice":
-            values = meta["choices"] or tuple(m.value for m in type(default))
-            kwargs["type"] = click.Choice(values)
+            kwargs["type"] = click.Choice(choice_values(meta["choices"], default))
             default = default.value if isinstance(default, enum.Enum) else default
         elif kind in ("int", "float"):
             kwargs["type"] = int if kind == "int" else float
-        default = None if required else default
-        kwargs.update(default=default, show_default=default is not None, metavar=meta["metavar"])
+        kwargs.update(show_default=default is not None and not required, metavar=meta["metavar"])
+        if default is not None and not required:
+            # Click 8.3 takes an explicit default=None as a value: a required option would then be missing
+            # silently (`run` without -o crashed on a None run directory)
+            kwargs["default"] = default
     return click.Option(names, **kwargs)
 
 
@@ -190,11 +192,6 @@ def _settings(command: str, options: dict[str, Any]) -> dict[str, Any]:
     settings = {name: options[name] for name in names if name != "target"}
     if "arrivals" in settings:
         settings["arrivals"] = Arrivals(settings["arrivals"])
-    if _served(options):
-        # the metrics count the request events of this process: one worker, in it
-        if settings["workers"] not in (None, 1):
-            raise click.UsageError("--metrics-port and --dashboard need --workers 1 (they count in-process)")
-        settings["workers"] = 1
     # a Dask cluster gives one worker per Dask worker; else one local process per core
     settings["workers"] = settings["workers"] or (1 if settings.get("cluster") else default_workers())
     return settings

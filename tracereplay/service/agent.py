@@ -34,6 +34,7 @@ from typing import Any
 
 import jsonschema
 from aiohttp import web
+from jsonschema.exceptions import best_match
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -42,8 +43,8 @@ from tracereplay.errors import TracereplayError
 from tracereplay.files import atomic_path
 from tracereplay.replay.api import RunHandle, start_run
 from tracereplay.replay.config import RunConfig
-from tracereplay.replay.live import Interval
 from tracereplay.replay.metrics import RunMetrics
+from tracereplay.replay.workers import PoolHandle
 from tracereplay.report import load_run, summarize
 from tracereplay.report.html import render_html
 from tracereplay.rundir import read_run_json
@@ -87,13 +88,14 @@ class ManagedRun:
     trace: str | None
     settings: dict[str, Any]
     state: State = State.CREATED
-    handle: RunHandle | None = None
+    handle: RunHandle | PoolHandle | None = None  # several workers: run --workers/--cluster --dashboard
     task: asyncio.Task | None = None
     result: dict[str, Any] | None = None
     error: str | None = None
     series: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     metrics: RunMetrics = dataclasses.field(default_factory=RunMetrics)
     started: float = 0.0  # monotonic
+    _errors_seen: int = 0  # the run's errors at the last point of the series
 
     @property
     def workload(self) -> str:
@@ -105,7 +107,6 @@ class ManagedRun:
             live = self.handle.stats.snapshot()
             live["active_users"] = self.handle.active_users
             live["arrival_rate"] = self.handle.arrival_rate
-            live["p95_ms"] = self.series[-1]["p95_ms"] if self.series else None
         return {
             "id": self.id,
             "state": self.state.value,
@@ -123,25 +124,20 @@ class ManagedRun:
         self.state = State.FINISHED
         self.metrics.finish(result["sessions_started"], result["sessions_dropped"], result["sessions_late"])
 
-    def on_interval(self, interval: Interval) -> None:
-        """Each second of the run: one point of the dashboard's series, and the gauges of /metrics."""
-        h = interval.histogram
+    def on_progress(self, stats: dict[str, Any]) -> None:
+        """Each second of the run (``LiveStats.snapshot``, every worker merged): a point of the series."""
+        errors, self._errors_seen = stats["errors"] - self._errors_seen, stats["errors"]
         self.series.append(
             {
                 "t": round(time.monotonic() - self.started, 3),
-                "rps": interval.rps,
-                "errors": interval.errors,
-                "p50_ms": h.percentile_ms(50),
-                "p95_ms": h.percentile_ms(95),
-                "p99_ms": h.percentile_ms(99),
-                "users": self.handle.active_users
-                if self.handle is not None
-                else interval.counts.active_users,
+                "rps": stats["rps"],
+                "errors": errors,
+                "p50_ms": stats["p50_ms"],
+                "p95_ms": stats["p95_ms"],
+                "p99_ms": stats["p99_ms"],
+                "users": self.handle.active_users if self.handle is not None else stats["active_users"],
             }
         )
-        self.metrics.on_interval(interval)
-        if self.handle is not None:
-            self.metrics.set_arrival_rate(self.handle.arrival_rate)
 
 
 class Agent:
@@ -222,8 +218,8 @@ class Agent:
                 trace=run.trace,
                 out=str(run.run_dir),
                 workers=1,
-                on_interval=run.on_interval,
-                listeners=[run.metrics.on_request],
+                progress=run.on_progress,
+                metrics=run.metrics,
                 **settings,
             )
         except (TracereplayError, ValueError, OSError) as exc:
@@ -409,14 +405,16 @@ def create_app(
         run = agent.running(request.match_info["id"])
         value = _query(request, "value", float, minimum=1e-9)
         _control(lambda: run.handle.set_arrival_rate(value))  # type: ignore[union-attr]
-        run.metrics.set_arrival_rate(value)
         return web.json_response(run.status())
 
     async def inject(request: web.Request) -> web.Response:
         run = agent.running(request.match_info["id"])
         action = _query(request, "action", str)
         users = _query(request, "users", int, default=1, minimum=1)
-        injected = _control(lambda: run.handle.tester.inject(action, users))  # type: ignore[union-attr]
+        handle = run.handle
+        if not isinstance(handle, RunHandle):  # several workers: their users are in other processes
+            raise ApiError(409, f"run {run.id} has several workers; inject needs a run of one")
+        injected = _control(lambda: handle.tester.inject(action, users))
         return web.json_response({"injected": injected, "action": action})
 
     async def runs(request: web.Request) -> web.Response:
@@ -557,7 +555,7 @@ def _check(schema: dict[str, Any], value: Any, where: str, components: dict[str,
     """Refuse ``value`` unless it fits ``schema``: the first problem, named by its place, as one line.
     ``components`` are the schemas its ``#/components/schemas/…`` references name."""
     document = {**schema, "components": {"schemas": components}}
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(document).iter_errors(value))
+    error = best_match(jsonschema.Draft202012Validator(document).iter_errors(value))
     if error is not None:
         place = ".".join([where, *map(str, error.absolute_path)])
         raise ApiError(400, f"{place}: {error.message}")

@@ -238,13 +238,22 @@ def promql_verdict(base_url: str, slo: PromqlSlo, at: float, *, timeout_s: float
     if len(values) != 1:
         note = "no data" if not values else f"{len(values)} series (aggregate them to one, e.g. with max())"
         return Verdict(slo=slo.expression, actual=None, passed=False, note=note)
-    try:
-        actual = float(values[0][1])
-    except (TypeError, ValueError, IndexError):
+    actual = _sample_value(values[0])
+    if actual is None:
         return Verdict(slo=slo.expression, actual=None, passed=False, note="not a number")
     if math.isnan(actual):
         return Verdict(slo=slo.expression, actual=None, passed=False, note="NaN (no samples in the range)")
     return Verdict(slo=slo.expression, actual=actual, passed=_OPS[slo.op](actual, slo.limit))
+
+
+def _sample_value(sample: object) -> float | None:
+    """The number of a Prometheus sample (``[unix time, "value"]``), or None if it is not one."""
+    if not isinstance(sample, list) or len(sample) < 2:
+        return None
+    try:
+        return float(sample[1])
+    except (TypeError, ValueError):
+        return None
 
 
 def _prometheus_error(exc: urllib.error.HTTPError) -> str:

@@ -1,8 +1,10 @@
 """A plain ``run`` (or ``replay``) with ``--metrics-port`` / ``--dashboard``: the agent's HTTP layer beside
 the run, showing and steering that one run (id ``current``), then gone when the run ends.
 
-The server runs in the run's event loop, so ``/metrics`` reads the counters the users write without a lock.
-The run has one worker in this process: the request events it counts are this process's.
+The server runs in the run's event loop, so ``/metrics`` reads the counters without a lock. With one worker
+they are this process's own request events; with several (``--workers N``, ``--cluster``) each worker
+counts its own and ships a cumulative snapshot once a second, and ``/metrics`` and the dashboard show the
+sum (``replay/metrics.py``, ``replay/workers.py``).
 """
 
 from __future__ import annotations
@@ -45,15 +47,22 @@ async def drive_served(
     where = f"{url}/dashboard?run={RUN_ID}" if dashboard else f"{url}/metrics"
     print(f"tracereplay: {'dashboard' if dashboard else 'metrics'} at {where}", file=sys.stderr, flush=True)
     try:
-        with LiveLine(settings.get("duration"), quiet=quiet) as line:
+        # the signals are watched from the start: one while worker processes start ends the run too
+        with LiveLine(settings.get("duration"), quiet=quiet) as line, stop_on_interrupt() as guard:
             run.started = time.monotonic()
             run.state = State.RUNNING
+
+            def each_second(stats: dict[str, Any]) -> None:
+                line.update(stats)
+                run.on_progress(stats)
+
             handle = await open_run(
-                model, target=target, trace=events, progress=line.update, on_interval=run.on_interval,
-                listeners=[run.metrics.on_request], **settings,
+                model, target=target, trace=events, progress=each_second, interrupted=guard.requested,
+                metrics=run.metrics, **settings,
             )
-            run.handle = handle  # type: ignore[assignment]  # one worker: a RunHandle
-            with stop_on_interrupt(handle), Steering(handle, line, step, settings.get("users")):
+            run.handle = handle
+            guard.attach(handle)
+            with Steering(handle, line, step, settings.get("users")):
                 result = await handle.wait()
         run.finished(result.to_dict())
         return result

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from tracereplay.replay.config import RunConfig
+from tracereplay.replay.config import RunConfig, choice_values
 
 #: Settings the agent decides itself: where the run is written, one in-process worker, its event loop.
 AGENT_OWNED = ("out", "workers", "uvloop")
@@ -27,8 +27,7 @@ def _setting_schema(field: dataclasses.Field) -> dict[str, Any]:
         kind = {bool: "flag", int: "int", float: "float"}.get(type(default), "str")
     duration = {"oneOf": [{"type": "number", "minimum": 0}, {"type": "string", "minLength": 1}]}
     if kind == "choice":
-        choices = meta.get("choices") or [m.value for m in type(default)]
-        schema: dict[str, Any] = {"type": "string", "enum": list(choices)}
+        schema: dict[str, Any] = {"type": "string", "enum": list(choice_values(meta.get("choices"), default))}
     else:
         schema = {
             "int": {"type": "integer"},
