@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
 
@@ -36,7 +36,7 @@ def collect(paths: Sequence[str | Path], options: IngestOptions) -> tuple[EventS
     if not paths:
         raise InputError("-", "no dump given")
 
-    def files() -> Iterator[tuple[FileSummary, Iterator[RawBatch]]]:
+    def files() -> Generator[tuple[FileSummary, Iterator[RawBatch]], None, None]:
         for given in paths:
             path = Path(given)
             fmt = options.format
@@ -191,8 +191,12 @@ def parquet_writer(path: Path) -> pq.ParquetWriter:
     The Arrow schema is not stored, so readers see plain strings, not dictionaries.
     """
     return pq.ParquetWriter(
-        path, DICTIONARY_SCHEMA, compression="zstd", store_schema=False, use_dictionary=list(STRING_COLUMNS),
-        write_statistics=[name for name in EVENT_SCHEMA.names if name not in STRING_COLUMNS],
+        # use_dictionary and write_statistics take "bool or list" (pyarrow's docstring), but their
+        # parameters are unannotated and pyright infers bool from the default
+        path, DICTIONARY_SCHEMA, compression="zstd", store_schema=False,
+        use_dictionary=list(STRING_COLUMNS),  # pyright: ignore[reportArgumentType]
+        write_statistics=[name for name in EVENT_SCHEMA.names  # pyright: ignore[reportArgumentType]
+                          if name not in STRING_COLUMNS],
         column_encoding={"ts": "DELTA_BINARY_PACKED"})
 
 

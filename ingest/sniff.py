@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from tracereplay.errors import InputError
 
@@ -24,6 +24,20 @@ BOMB_FLOOR = 64 << 20
 #: the start of a Common/Combined Log Format line: host ident user [dd/Mon/yyyy:hh:mm:ss zone] "
 ACCESS_LOG_LINE = re.compile(
     rb"\S+ \S+ \S+ \[[0-9]{2}/[A-Za-z]{3}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2} [+-][0-9]{4}\] \"")
+
+
+@runtime_checkable
+class Peekable(Protocol):
+    """A buffered stream that shows its next bytes without consuming them (what :func:`open_dump` yields)."""
+
+    def peek(self, size: int = 0, /) -> bytes: ...
+
+
+@runtime_checkable
+class ReadsInto(Protocol):
+    """A stream that reads into a caller's buffer (all of io's binary streams, which ``BinaryIO`` omits)."""
+
+    def readinto(self, buffer: memoryview, /) -> int | None: ...
 
 
 @contextmanager

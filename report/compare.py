@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from tracereplay import histogram
-from tracereplay.report.checked import to_float
+from tracereplay.checked import to_float
 from tracereplay.report.summary import PERCENTILE_KEYS, PERCENTILES, TOTAL, Summary, _clean
 
 MIN_SAMPLES = 20

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from tracereplay.checked import series, to_int
 from tracereplay.durations import parse_duration
 from tracereplay.errors import ConfigError
 from tracereplay.report.actions import (
@@ -44,7 +45,6 @@ from tracereplay.report.actions import (
     ActionAccumulator,
     Latency,
 )
-from tracereplay.report.checked import series, to_int
 from tracereplay.report.columns import SUMMARY_COLUMNS, BatchArrays, concat, decode
 from tracereplay.report.sessions import SessionAccumulator
 from tracereplay.report.timeseries import TimeAccumulator

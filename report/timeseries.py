@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 
 from tracereplay import histogram
+from tracereplay.checked import series
 from tracereplay.errors import ConfigError
-from tracereplay.report.checked import series
 from tracereplay.report.columns import BatchArrays
 
 OVER_TIME_PERCENTILES = (50.0, 95.0, 99.0)

@@ -1,9 +1,10 @@
-"""Checked results of pandas calls that are annotated wider than what the caller asked for.
+"""Checked results of pandas and scipy calls that are annotated wider than what the caller asked for.
 
-pandas annotates ``frame[name]`` as a Series or a DataFrame (a list of names gives a frame), a Series'
-``max()`` or ``nunique()`` as a scalar or a Series, and a Timestamp's arithmetic as possibly ``NaT``,
-because the shape depends on the arguments and the data. The caller knows which one it asked for: these
-helpers check it at runtime and hand the value on with that type, so a wrong guess fails here, loudly.
+pandas annotates ``frame[name]`` as a Series or a DataFrame (a list of names gives a frame),
+``groupby(...)[column].sum()`` or a Series' ``max()`` as any of scalar, Series or DataFrame, because the
+shape depends on the arguments and the data; scipy builds its test results' classes at runtime, so their
+fields are untyped. The caller knows which one it asked for: these helpers check it at runtime and hand
+the value on with that type, so a wrong guess fails here, loudly. Every stage uses them (one home).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ the decompressed byte stream of one file and yields columnar batches (:mod:`trac
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -16,7 +16,10 @@ from tracereplay.ingest.raw import RawBatch
 
 
 class Reader(Protocol):
-    def __call__(self, path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBatch]: ...
+    """A format's ``read``: batches of the dump, as a generator so the pipeline can close it early."""
+
+    def __call__(self, path: Path, stream: BinaryIO,
+                 options: IngestOptions) -> Generator[RawBatch, None, None]: ...
 
 
 #: format name → module under tracereplay.ingest.readers that defines ``read``

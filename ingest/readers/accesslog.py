@@ -17,7 +17,7 @@ answers) is counted as ``no HTTP request line``.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -70,7 +70,7 @@ _MONTHS = {m: i + 1 for i, m in enumerate(
 _EPOCH_UNIT_NS = {TIME_EPOCH_S: 1e9, TIME_EPOCH_MS: 1e6, TIME_EPOCH_US: 1e3}
 
 
-def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBatch]:
+def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Generator[RawBatch, None, None]:
     """Batches of access-log rows; malformed lines counted by reason in each batch's ``dropped``."""
     layout = compile_log_format(options.log_format) if options.log_format else combined_layout()
     parser = LineParser(layout, options)

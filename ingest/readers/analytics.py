@@ -8,7 +8,7 @@ converted for the whole batch at once.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -48,7 +48,7 @@ class EventRows:
 
     def finish(self) -> RawBatch:
         n = len(self.times)
-        columns: dict[str, np.ndarray | Coded] = {
+        arrays = {
             "ts": to_ns(self.times),
             "end": np.zeros(n, dtype=np.int64),
             "user": np.array(self.users, dtype=object),
@@ -57,12 +57,13 @@ class EventRows:
             "action": np.array(self.actions, dtype=object),
             "path": np.array(self.paths, dtype=object),
         }
-        missing_action = pd.isna(columns["action"])  # an event without a name is not an action we can replay
+        missing_action = pd.isna(arrays["action"])  # an event without a name is not an action we can replay
         if missing_action.any():
             self.dropped["no event name"] += int(missing_action.sum())
             keep = ~missing_action
-            columns = {k: v[keep] for k, v in columns.items()}
+            arrays = {k: v[keep] for k, v in arrays.items()}
             n = int(keep.sum())
+        columns: dict[str, np.ndarray | Coded] = dict(arrays)
         return RawBatch(n=n, columns=columns, source=self.source, read=self.read, dropped=self.dropped)
 
 
@@ -75,7 +76,7 @@ def read_json_events(
     label: str,
     containers: tuple[str, ...],
     add: Callable[[EventRows, dict], None],
-) -> Iterator[RawBatch]:
+) -> Generator[RawBatch, None, None]:
     """Batches of rows from JSON events: each value is an event or holds them under ``containers``."""
     return read_json_rows(
         path, stream, batch_size=options.batch_spans, new_rows=lambda: EventRows(source),
@@ -86,17 +87,30 @@ def read_json_events(
 def to_ns(times: list[object]) -> np.ndarray:
     """UTC nanoseconds of ISO strings or epoch numbers (unit told by magnitude); 0 when unreadable."""
     values = pd.Series(times, dtype=object)
-    numeric = pd.to_numeric(values, errors="coerce")
+    numeric = to_numbers(values)
     out = np.zeros(len(values), dtype=np.int64)
     is_number = numeric.notna().to_numpy()
     if is_number.any():
         out[is_number] = epoch_to_ns(numeric.to_numpy()[is_number])
     text = ~is_number & values.notna().to_numpy()
     if text.any():
-        parsed = pd.to_datetime(values[text].astype(str), utc=True, format="ISO8601", errors="coerce")
+        parsed = as_series(pd.to_datetime(values[text].astype(str), utc=True, format="ISO8601",
+                                          errors="coerce"))
         ns = parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64)
         out[text] = np.where(parsed.isna().to_numpy(), 0, ns)
     return out
+
+
+def to_numbers(values: pd.Series) -> pd.Series:
+    """``pd.to_numeric(values, errors="coerce")``: the numbers (numeric text too), NaN for the rest."""
+    return as_series(pd.to_numeric(values, errors="coerce"))
+
+
+def as_series(result: object) -> pd.Series:
+    """A pandas result that is a Series for a Series argument (pandas annotates a wider union, or nothing)."""
+    if not isinstance(result, pd.Series):
+        raise TypeError(f"pandas gave a {type(result).__name__} where a Series was due")
+    return result
 
 
 def epoch_to_ns(values: np.ndarray) -> np.ndarray:

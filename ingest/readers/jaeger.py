@@ -5,7 +5,7 @@ tags are typed (``{"key", "type", "value"}``); times are microseconds.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -17,7 +17,7 @@ from tracereplay.ingest.readers.rows import SpanRows, kind_from_name, truthy
 NAME = "jaeger"
 
 
-def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBatch]:
+def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Generator[RawBatch, None, None]:
     table = AttributeTable(options)
     return read_json_rows(
         path, stream, batch_size=options.batch_spans,

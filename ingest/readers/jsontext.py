@@ -8,7 +8,7 @@ triggers collections that cost more than the decoding itself.
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Protocol, TypeVar
@@ -119,7 +119,7 @@ def read_json_rows(
     events: Callable[[object], Iterable[dict]],
     add: Callable[[R, dict], None],
     label: str,
-) -> Iterator[RawBatch]:
+) -> Generator[RawBatch, None, None]:
     """Batches of rows from a JSON dump: ``events`` takes each value apart, ``add`` puts one into the rows.
 
     A value of the wrong shape stops the read with one line ``not <label> (…)`` naming the file and place.

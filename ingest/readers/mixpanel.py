@@ -7,7 +7,7 @@ project records one, else the inactivity gap splits sessions.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from functools import partial
 from pathlib import Path
 from typing import BinaryIO
@@ -21,7 +21,7 @@ USER_KEYS = ("$user_id", "distinct_id")
 SESSION_KEYS = ("$session_id", "session_id", "session.id")
 
 
-def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBatch]:
+def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Generator[RawBatch, None, None]:
     return read_json_events(
         path, stream, options, source=NAME, label="Mixpanel event", containers=(),
         add=partial(_add, options=options),

@@ -14,7 +14,7 @@ and only the fields the event table needs are copied out into columns.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -24,7 +24,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 
 from tracereplay.errors import InputError
 from tracereplay.ingest.options import IngestOptions
-from tracereplay.ingest.raw import AttributeTable, RawBatch
+from tracereplay.ingest.raw import AttributeTable, Coded, RawBatch
 from tracereplay.ingest.readers import native
 from tracereplay.ingest.readers.windows import windows
 
@@ -37,7 +37,7 @@ _ERROR = 2  # Status.STATUS_CODE_ERROR
 _MAX_MESSAGE = 2**31  # protobuf's own limit on one message
 
 
-def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBatch]:
+def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Generator[RawBatch, None, None]:
     """Yield the spans of an OTLP protobuf dump in batches (compiled scanner; protobuf decoding without)."""
     if not (USE_SCANNER and native.available()):
         yield from read_decoded(path, stream, options)
@@ -154,7 +154,7 @@ def extract(data: TracesData, table: AttributeTable, kinds: frozenset[int] | Non
                                 idx[slot].append(row)
                                 vals[slot].append(scalar)
     n = len(ts)
-    columns = table.finish(n, idx, vals)
+    columns: dict[str, np.ndarray | Coded] = dict(table.finish(n, idx, vals))
     columns["ts"] = np.array(ts, dtype=np.int64)
     columns["end"] = np.array(end, dtype=np.int64)
     columns["name"] = _objects(names)

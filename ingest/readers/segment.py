@@ -7,7 +7,7 @@ track ``event`` or the page/screen ``name``; the session is ``context.sessionId`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from functools import partial
 from pathlib import Path
 from typing import BinaryIO
@@ -21,7 +21,7 @@ ACTION_TYPES = frozenset({"track", "page", "screen"})
 SESSION_KEYS = ("sessionId", "session_id", "session.id")
 
 
-def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBatch]:
+def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Generator[RawBatch, None, None]:
     return read_json_events(
         path, stream, options, source=NAME, label="Segment event", containers=("batch",),
         add=partial(_add, options=options),

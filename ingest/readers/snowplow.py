@@ -8,7 +8,7 @@ is ``page_view <templated page path>`` and a structured event ``<se_category>/<s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -16,6 +16,7 @@ from tracereplay.errors import InputError
 from tracereplay.ingest.options import IngestOptions
 from tracereplay.ingest.raw import RawBatch
 from tracereplay.ingest.readers.analytics import EventRows, read_json_events
+from tracereplay.ingest.sniff import Peekable
 from tracereplay.ingest.templating import template_path
 
 NAME = "snowplow"
@@ -51,8 +52,8 @@ _WANTED = ("event", "event_name", "se_category", "se_action", "page_urlpath", "d
            *USER_KEYS, *TIME_KEYS)
 
 
-def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBatch]:
-    head = stream.peek(1)[:1] if hasattr(stream, "peek") else b""
+def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Generator[RawBatch, None, None]:
+    head = stream.peek(1)[:1] if isinstance(stream, Peekable) else b""
     if head in (b"{", b"["):
         yield from _read_json(path, stream, options)
     else:

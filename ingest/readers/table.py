@@ -9,7 +9,7 @@ numbers in s/ms/µs/ns (told by magnitude). Needs ``ts``, ``user`` and either ``
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import closing
 from pathlib import Path
 from typing import BinaryIO
@@ -19,8 +19,9 @@ import pandas as pd
 
 from tracereplay.errors import InputError
 from tracereplay.ingest.options import IngestOptions
-from tracereplay.ingest.raw import RawBatch
-from tracereplay.ingest.readers.analytics import to_ns
+from tracereplay.ingest.raw import Coded, RawBatch
+from tracereplay.ingest.readers.analytics import as_series, to_ns, to_numbers
+from tracereplay.ingest.sniff import Peekable
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "ts": ("ts", "timestamp", "time", "start", "start_time", "event_time"),
@@ -36,7 +37,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
-def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBatch]:
+def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Generator[RawBatch, None, None]:
     source = "parquet" if options.format == "parquet" or _is_parquet(stream) else "csv"
     frames = _parquet_frames(path, options) if source == "parquet" else _csv_frames(path, stream, options)
     mapping: dict[str, str] | None = None
@@ -48,10 +49,10 @@ def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBa
 
 
 def _is_parquet(stream: BinaryIO) -> bool:
-    return hasattr(stream, "peek") and stream.peek(4)[:4] == b"PAR1"
+    return isinstance(stream, Peekable) and stream.peek(4)[:4] == b"PAR1"
 
 
-def _csv_frames(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[pd.DataFrame]:
+def _csv_frames(path: Path, stream: BinaryIO, options: IngestOptions) -> Generator[pd.DataFrame, None, None]:
     try:
         reader = pd.read_csv(stream, dtype=str, keep_default_na=False, chunksize=options.batch_spans,
                              sep=None, engine="python") if _needs_sniffing(stream) else pd.read_csv(
@@ -63,12 +64,12 @@ def _csv_frames(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterato
 
 def _needs_sniffing(stream: BinaryIO) -> bool:
     """Tab- or semicolon-separated files need the delimiter sniffed (comma is the fast default)."""
-    head = stream.peek(4096)[:4096] if hasattr(stream, "peek") else b","
+    head = stream.peek(4096)[:4096] if isinstance(stream, Peekable) else b","
     first = head.split(b"\n", 1)[0]
     return b"," not in first and (b"\t" in first or b";" in first)
 
 
-def _parquet_frames(path: Path, options: IngestOptions) -> Iterator[pd.DataFrame]:
+def _parquet_frames(path: Path, options: IngestOptions) -> Generator[pd.DataFrame, None, None]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -94,6 +95,8 @@ def resolve_mapping(path: Path, columns: list[str], given: dict[str, str]) -> di
     for needed in ("ts", "user"):
         if needed not in mapping:
             problems.append(f"no {needed} column (name it with --columns {needed}=COLUMN)")
+    problems += [f"column {name!r} appears more than once" for name in dict.fromkeys(mapping.values())
+                 if columns.count(name) > 1]
     if "action" not in mapping and not ("method" in mapping and ("route" in mapping or "path" in mapping)):
         problems.append("no action column, nor method + route/path (name them with --columns action=COLUMN)")
     if problems:
@@ -104,30 +107,34 @@ def resolve_mapping(path: Path, columns: list[str], given: dict[str, str]) -> di
 def _batch(frame: pd.DataFrame, mapping: dict[str, str], source: str) -> RawBatch:
     n = len(frame)
 
+    def series_of(name: str) -> pd.Series:
+        # a DataFrame only if the name repeats, which resolve_mapping refuses
+        return as_series(frame[mapping[name]])
+
     def column(name: str) -> np.ndarray:
-        series = frame[mapping[name]]
+        series = series_of(name)
         text = series.astype(str).to_numpy(dtype=object)
         text[series.isna().to_numpy() | (text == "")] = None
         return text
 
-    ts_values = frame[mapping["ts"]]
+    ts_values = series_of("ts")
     if pd.api.types.is_datetime64_any_dtype(ts_values):
-        ts = pd.to_datetime(ts_values, utc=True).to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        ts = as_series(pd.to_datetime(ts_values, utc=True)).to_numpy(dtype="datetime64[ns]").astype(np.int64)
     else:
         ts = to_ns(ts_values.tolist())
-    columns: dict[str, np.ndarray] = {"ts": ts, "end": np.zeros(n, dtype=np.int64)}
+    columns: dict[str, np.ndarray | Coded] = {"ts": ts, "end": np.zeros(n, dtype=np.int64)}
     for name in ("user", "session", "action", "method", "route", "path"):
         if name in mapping:
             columns[name] = column(name)
     if "user" in mapping:
         columns["user_key"] = np.full(n, mapping["user"], dtype=object)
     if "status" in mapping:
-        columns["status"] = pd.to_numeric(frame[mapping["status"]], errors="coerce").to_numpy(dtype=float)
+        columns["status"] = to_numbers(series_of("status")).to_numpy(dtype=float)
     if "duration_ms" in mapping:
-        duration = pd.to_numeric(frame[mapping["duration_ms"]], errors="coerce").to_numpy(dtype=float)
+        duration = to_numbers(series_of("duration_ms")).to_numpy(dtype=float)
         duration_ns = np.round(np.nan_to_num(duration) * 1e6).astype(np.int64)  # add ints, not floats
         columns["end"] = np.where(np.isnan(duration), 0, ts + duration_ns)
     if "error" in mapping:
-        flags = frame[mapping["error"]].astype(str).str.lower().isin(["true", "1", "yes"])
+        flags = series_of("error").astype(str).str.lower().isin(["true", "1", "yes"])
         columns["span_error"] = flags.to_numpy(dtype=bool)
     return RawBatch(n=n, columns=columns, source=source, read=n)

@@ -17,6 +17,8 @@ import stat
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from tracereplay.ingest.sniff import ReadsInto
+
 
 class Window:
     """``view``: bytes from position ``offset`` of the stream; ``last``: the view reaches its end."""
@@ -77,6 +79,8 @@ def _mapped(stream: BinaryIO, size: int, offset: int) -> Iterator[Window]:
 
 
 def _read(stream: BinaryIO, size: int, head: bytes) -> Iterator[Window]:
+    if not isinstance(stream, ReadsInto):
+        raise TypeError(f"a {type(stream).__name__} cannot read into a buffer")
     buffer = bytearray(max(size, len(head)))
     buffer[:len(head)] = head
     filled, offset = len(head), 0

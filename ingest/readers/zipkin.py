@@ -7,7 +7,7 @@ client and server halves of one RPC share an id — the kind filter keeps the se
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -19,7 +19,7 @@ from tracereplay.ingest.readers.rows import SpanRows, kind_from_name
 NAME = "zipkin"
 
 
-def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Iterator[RawBatch]:
+def read(path: Path, stream: BinaryIO, options: IngestOptions) -> Generator[RawBatch, None, None]:
     table = AttributeTable(options)
     return read_json_rows(
         path, stream, batch_size=options.batch_spans,

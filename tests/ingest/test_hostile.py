@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import zstandard
 
@@ -122,6 +124,15 @@ def test_an_access_log_line_of_tens_of_megabytes_is_skipped_and_counted(tmp_path
     assert result.returncode == 0, result.stderr[-2000:]
     assert '"spans_kept": 5' in result.stdout
     assert '"malformed: over-long line": 1' in result.stdout
+
+
+def test_a_parquet_table_naming_a_column_twice_is_refused(tmp_path, out):
+    """Two ``user`` columns: which one is the user is not ours to guess (it used to drop every row)."""
+    dump = tmp_path / "table.parquet"
+    columns = [pa.array(["2026-01-01T00:00:00Z"]), pa.array(["u1"]), pa.array(["u2"]), pa.array(["view"])]
+    pq.write_table(pa.table(columns, names=["ts", "user", "user", "action"]), dump)
+    line = _assert_one_line_error(_ingest(dump, out), dump, out)
+    assert "column 'user' appears more than once" in line
 
 
 def test_a_json_field_of_tens_of_megabytes_is_bounded(tmp_path, out):

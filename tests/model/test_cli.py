@@ -81,3 +81,44 @@ def test_help_has_examples():
     for verb in (["fit"], ["model", "show"], ["simulate"], ["compare"]):
         shown = run(*verb, "--help")
         assert shown.returncode == 0 and "Examples:" in shown.stdout
+
+
+def test_model_show_reads_the_session_shape_and_gap_laws_from_the_file(tmp_path, events_file):
+    model = tmp_path / "model.json"
+    assert run("fit", str(events_file), "-o", str(model)).returncode == 0
+    document = json.loads(model.read_text())
+    first = document["classes"][0]
+    # Hand-edited values must come back: show reads the file, it does not refit or recompute.
+    first["shape"]["mean"][4] = 1.25
+    first["shape"]["scores"][4] = []                  # no quantiles: the band's median score is its mean
+    first["shape"]["exit_shift"] = [0.5, -0.25]
+    first["session_gap_clock"] = "wall"
+    model.write_text(json.dumps(document))
+
+    shown = run("model", "show", str(model), "--json")
+    assert shown.returncode == 0, shown.stderr
+    summary = json.loads(shown.stdout)["classes"][0]
+    shape = summary["shape"]
+    assert shape["exit_shift"] == [0.5, -0.25]
+    assert [b["lengths"] for b in shape["bands"]] == ["1", "2", "3", "4–5", "6–8", "9–15", "16–31", "32+"]
+    assert shape["bands"][4]["median_score"] == 1.25 and shape["bands"][4]["score_quantiles"] == 0
+    assert shape["bands"][3]["score_quantiles"] == 17
+    for band in shape["bands"]:
+        assert 0 <= band["tempo_share"] <= 1
+    assert summary["session_gap_clock"] == "wall" and summary["session_gap_level"] == "class"
+    hours = summary["session_gap_by_hour"]
+    assert hours == sorted(hours, key=lambda h: h["hour"])
+    assert [h["hour"] for h in hours] == sorted(int(h) for h, _ in first["session_gap_by_hour"])
+    assert hours and all(h["n"] >= 30 and h["median_s"] > 0 for h in hours)
+
+    text = run("model", "show", str(model)).stdout
+    assert "class-1: exit shift by step (logit, steps 1–2): +0.50, -0.25" in text
+    assert "think tempo by session length" in text and "+1.25" in text
+    assert "class-1: gaps between sessions on the wall clock, class law" in text
+
+    del first["shape"]                                  # a file before the session shape (version 2)
+    document["version"] = 2
+    model.write_text(json.dumps(document))
+    older = run("model", "show", str(model))
+    assert older.returncode == 0, older.stderr
+    assert "class-1: no session shape" in older.stdout

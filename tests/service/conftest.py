@@ -58,10 +58,11 @@ async def target():
 
 @pytest.fixture(scope="session")
 def known_target():
-    """tests/service/capacity_target.py as a process: 30 requests at once, 200 ms each; yields its URL."""
+    """tests/service/capacity_target.py as a process: 200 ms a request while it holds at most 30, 1 s past
+    that; yields its URL."""
     process = subprocess.Popen(
         [sys.executable, str(Path(__file__).parent / "capacity_target.py"), "--concurrency", "30",
-         "--service-ms", "200"],
+         "--service-ms", "200", "--overload-ms", "1000"],
         stdout=subprocess.PIPE, text=True,
     )
     try:

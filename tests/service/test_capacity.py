@@ -1,9 +1,12 @@
-"""Capacity search against a target of known capacity: 30 requests at once, 200 ms each, the rest queue.
+"""Capacity search against a target of known capacity: 200 ms a request while it holds at most 30 requests,
+1 s past that (tests/service/capacity_target.py).
 
-Closed users with no think time: up to 30 users every request takes 200 ms; with U > 30 users a share
-(U − 30)/U of the requests waits a whole service time (400 ms), so p95 < 300 ms holds up to 31 users and
-breaks from 32. The search must land within 10 % of 30 — from the client's measurements alone, and from a
-server-side PromQL SLO on a real Prometheus scraping the target.
+Closed users with no think time: up to 30 users every request takes 200 ms, whatever the machine's load
+(the target counts its requests in flight, it reads no clock to decide); from 31 users on nearly every
+request takes 1 s. So p95 < 500 ms holds up to 30 users and breaks from 31, with 300 ms of room for a loaded
+machine's scheduling delays below the capacity and 500 ms of signal above it. The search must land within
+10 % of 30 — from the client's measurements alone, and from a server-side PromQL SLO on a real Prometheus
+scraping the target — and each step must be judged as the target's rule says (held iff load ≤ 30).
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ def test_the_search_finds_the_known_capacity_from_client_figures(known_target, w
         "--target",
         known_target,
         "--slo",
-        "p95_ms<300",
+        "p95_ms<500",
         "--slo",
         "error_rate<0.01",
         "--start",
@@ -62,6 +65,7 @@ def test_the_search_finds_the_known_capacity_from_client_figures(known_target, w
     assert result["breach"] > result["capacity"] and result["uncertainty"] <= 0.1 * result["capacity"] + 1
     loads = [s["load"] for s in result["steps"]]
     assert loads[:3] == [8, 16, 32]  # ×2 while it holds, then back off and bisect
+    assert [s["passed"] for s in result["steps"]] == [load <= CAPACITY for load in loads], result["summary"]
     # every step is a real run directory with its requests
     for step in result["steps"]:
         run_dir = Path(step["run_dir"])
@@ -72,7 +76,7 @@ def test_the_search_finds_the_known_capacity_from_client_figures(known_target, w
 
 async def test_a_promql_slo_on_the_server_side_finds_it_too(known_target, work_script, tmp_path, prometheus):
     server = await prometheus(known_target + "/metrics")
-    p95 = "histogram_quantile(0.95, sum by (le) (rate(capacity_target_seconds_bucket[3s]))) < 0.3"
+    p95 = "histogram_quantile(0.95, sum by (le) (rate(capacity_target_seconds_bucket[3s]))) < 0.5"
     result = await asyncio.to_thread(
         _capacity,
         str(work_script),
@@ -97,7 +101,7 @@ async def test_a_promql_slo_on_the_server_side_finds_it_too(known_target, work_s
     for step in result["steps"]:
         promql = [v for v in step["slos"] if v["slo"] == p95]
         assert len(promql) == 1 and promql[0]["actual"] is not None, step
-        assert promql[0]["passed"] == (step["load"] <= CAPACITY + 1), step  # the server's own view
+        assert promql[0]["passed"] == (step["load"] <= CAPACITY), step  # the server's own view
 
 
 def test_bisection_converges_on_the_largest_passing_load():

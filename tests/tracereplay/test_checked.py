@@ -1,4 +1,4 @@
-"""The checked pandas/scipy results: the shapes the report relies on pass through, any other fails loudly."""
+"""The checked pandas/scipy results: the shapes the stages rely on pass through, any other fails loudly."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from tracereplay.report.checked import series, to_float, to_int
+from tracereplay.checked import series, to_float, to_int
 
 
 def test_a_grouped_column_aggregate_is_a_series_and_a_frame_aggregate_is_refused() -> None:
