@@ -22,6 +22,13 @@ PYTHON = sys.executable
 BODY = '{"id":"abcdefghijklmnopqrstuvwxyz","user_id":"u1","team_id":"t1","channel_id":"c1","post_id":"p1"}'
 
 
+#: The clients' environment: as an installed package runs, with byte-code cached. A session started with
+#: PYTHONDONTWRITEBYTECODE (some shells and CI images set it) would have every client compile its imports from
+#: source at each start — ~1.5 CPU-s for ours (pandas, scipy, pyarrow, aiohttp), ~0.5 for Locust's — which
+#: is no part of either tool's cost per request. The benchmarks warm the cache with a short first run.
+CHILD_ENV = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -98,7 +105,7 @@ def tracereplay(*args: str, cpu: int | None = None, env: dict | None = None) -> 
     if cpu is not None:
         command = ["taskset", "-c", str(cpu), *command]
     done = subprocess.run(
-        command, capture_output=True, text=True, env={**os.environ, **(env or {})}, cwd=ROOT
+        command, capture_output=True, text=True, env={**CHILD_ENV, **(env or {})}, cwd=ROOT
     )
     if done.returncode != 0:
         raise RuntimeError(f"tracereplay failed: {done.stderr.strip()}")
@@ -154,6 +161,6 @@ def run_locust(
     command = locust_command(
         locustfile, url, users=users, spawn_rate=spawn_rate, seconds=seconds, csv_prefix=prefix
     )
-    subprocess.run(command, check=True, capture_output=True, cwd=work)
+    subprocess.run(command, check=True, capture_output=True, cwd=work, env=CHILD_ENV)
     with open(f"{prefix}_stats.csv") as f:
         return next(row for row in csv.DictReader(f) if row["Name"] == "Aggregated")

@@ -128,16 +128,21 @@ class MemStore:
         self._token = token
 
     def remember(self, name: str, value: str, related: Mapping[str, str] | None = None) -> None:
-        kept = self._values.setdefault(name, [])
-        if kept and kept[-1] == value and not related:
-            return  # already the newest: the common case of an id seen again
-        if value in kept:
-            kept.remove(value)  # move to newest
-        kept.append(value)
+        kept = self._values.get(name)  # a kept list is never empty: forget() drops the name
+        if kept is None:
+            self._values[name] = kept = [value]
+        elif kept[-1] == value:  # already the newest: the common case of an id seen again
+            if related:
+                self._links[(name, value)] = dict(related)
+            return
+        else:
+            if value in kept:
+                kept.remove(value)  # move to newest
+            kept.append(value)
+            if len(kept) > VALUES_PER_NAME:
+                self._links.pop((name, kept.pop(0)), None)
         if related:
             self._links[(name, value)] = dict(related)
-        if len(kept) > VALUES_PER_NAME:
-            self._links.pop((name, kept.pop(0)), None)
 
     def forget(self, name: str) -> None:
         for value in self._values.pop(name, ()):

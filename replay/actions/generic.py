@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from tracereplay.replay.actions.paths import fill_path
+from tracereplay.replay.actions.paths import join_parts, template_parts
 from tracereplay.replay.store import MutableUserStore, UserStore
 
 _PARAM = re.compile(r"\{([^{}/]+)\}")
@@ -50,8 +50,10 @@ class HttpRoute:
             for other, linked in store.related(name, value).items():
                 values.setdefault(other, linked)
         else:
-            # ids from answers go out escaped (``!``, ``#``, ``/`` …)
-            return fill_path(self.route, {name: values[name] for name in self.params})
+            # ids from answers go out escaped (``!``, ``#``, ``/`` …); every parameter has its value, so
+            # fill_path's check of the names is not needed on this hot path
+            literals, names = template_parts(self.route)
+            return join_parts(literals, names, values)
         if examples:
             return examples[int(rng.integers(len(examples)))]
         return None
@@ -87,16 +89,24 @@ def harvest(body: Any, resource: str | None, store: MutableUserStore) -> None:
         item = stack.pop()
         if isinstance(item, dict):
             seen += 1
-            foreign = {k: v for k, v in item.items() if k.endswith("_id") and isinstance(v, str) and v}
-            for key, value in foreign.items():
-                store.remember(key, value)
+            # one pass over the object (a request's answer, on the hot path): "*_id" values are remembered
+            # as met, the object's own "id" last, with them as its related values
+            foreign: dict[str, str] = {}
+            own = None
             for key, value in item.items():
                 if isinstance(value, str):
-                    if key == "id" and resource and value:
-                        store.remember(resource, value, foreign)
-                    elif key == "token" and value:
+                    if not value:
+                        continue
+                    if key.endswith("_id"):
+                        foreign[key] = value
+                        store.remember(key, value)
+                    elif key == "id":
+                        own = value
+                    elif key == "token":
                         store.set_token(value)
                 elif isinstance(value, dict | list):
                     stack.append(value)
+            if own is not None and resource:
+                store.remember(resource, own, foreign)
         elif isinstance(item, list):
             stack.extend(item[:HARVEST_LIMIT])

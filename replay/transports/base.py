@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, Self
 from urllib.parse import urlsplit
 
+import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from tracereplay.replay.transports.settings import TransportSettings
@@ -105,7 +106,7 @@ class Response:
         """The body decoded as JSON (None when empty, cut at the limit, or not JSON)."""
         if self._decoded is None and self.body and not self.truncated:
             try:
-                self._decoded = jsonlib.loads(self.body)
+                self._decoded = decode_json(self.body)
             except ValueError:
                 self._decoded = None
         return self._decoded
@@ -113,6 +114,26 @@ class Response:
     @property
     def is_json(self) -> bool:
         return "json" in self.headers.get("Content-Type", "")
+
+
+#: digits → "0", every other byte → " ": an integer literal of 20 digits or more shows as a run of 20 "0"
+_DIGITS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_LONG_NUMBER = b"0" * 20
+
+
+def decode_json(data: bytes) -> Any:
+    """``json.loads(data)``, with orjson where it gives the same value (~5× faster: every answer of a run
+    is decoded for ids); raises ``ValueError`` for what is not JSON.
+
+    orjson reads an integer past 64 bits as a float (an id would change), so a body with a 20-digit run
+    goes to the standard library, and so does what orjson refuses and it reads (``NaN``, ``1E400``, a BOM,
+    UTF-16): the same value either way."""
+    if _LONG_NUMBER not in data.translate(_DIGITS):
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return jsonlib.loads(data)
 
 
 class RequestFailed(Exception):

@@ -1,10 +1,13 @@
-"""``wire.prepare``: the exact bytes a request becomes, and the requests refused before a byte is sent."""
+"""``wire.prepare``: the exact bytes a request becomes, and the requests refused before a byte is sent; and
+how an answer's JSON body is decoded."""
 
 from __future__ import annotations
 
+import json as jsonlib
+
 import pytest
 
-from tracereplay.replay.transports.base import ErrorKind, Request, RequestFailed
+from tracereplay.replay.transports.base import ErrorKind, Request, RequestFailed, Response
 from tracereplay.replay.transports.settings import TransportSettings
 from tracereplay.replay.transports.wire import Origin, encode_target, prepare
 
@@ -85,3 +88,28 @@ def test_settings_report_every_problem():
     assert TransportSettings().problems() == []
     bad = TransportSettings(connect_timeout=0, request_timeout=-1, max_body_bytes=-1, max_connections=-2)
     assert len(bad.problems()) == 4
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"id":"abc","user_id":"u1","n":[1,2.5,-0,true,null]}',
+        b"18446744073709551615",  # the largest integer orjson reads exactly
+        b'{"id":123456789012345678901234567890}',  # past 64 bits: orjson would make it a float
+        b"[-98765432109876543210]",
+        b"NaN",  # the standard library reads these; orjson refuses them
+        b"[1E400]",
+        b"\xef\xbb\xbf{}",
+        '{"é":"ü"}'.encode("utf-16"),
+        b'"\\ud800"',
+    ],
+)
+def test_json_answers_decode_as_the_standard_library_decodes_them(body):
+    decoded = Response(200, {"Content-Type": "application/json"}, body).json()
+    # repr: the same values of the same types (an int stays an int, to its last digit; NaN is NaN)
+    assert repr(decoded) == repr(jsonlib.loads(body))
+
+
+@pytest.mark.parametrize("body", [b"{", b"[1,2,]", b'"\xff"', b"<html>"])
+def test_what_is_not_json_decodes_to_none(body):
+    assert Response(200, {"Content-Type": "application/json"}, body).json() is None
