@@ -95,8 +95,10 @@ def conform(frame: pd.DataFrame, *, source: str = "unknown") -> pd.DataFrame:
         if column not in ("ts", "error"):
             out[column] = out[column].astype(dtype)
     extras = [c for c in out.columns if c not in EVENT_COLUMNS]
-    out = out[list(EVENT_COLUMNS) + extras]
-    return out.sort_values("ts", kind="stable").reset_index(drop=True)
+    ordered = out[list(EVENT_COLUMNS) + extras]
+    if not isinstance(ordered, pd.DataFrame):  # a list of labels selects a frame (pandas annotates a union)
+        raise TypeError(f"selecting the event columns gave a {type(ordered).__name__}")
+    return ordered.sort_values("ts", kind="stable").reset_index(drop=True)
 
 
 def _default(column: str, n: int, source: str) -> object:

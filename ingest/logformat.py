@@ -238,6 +238,12 @@ def _apache_parts(body: str) -> list[_Part]:
     return parts
 
 
+def _literal_at(parts: list[_Part], i: int) -> str:
+    """The literal at ``parts[i]``; "" for a field or past either end."""
+    part = parts[i] if 0 <= i < len(parts) else ""
+    return part if isinstance(part, str) else ""
+
+
 def _assemble(parts: list[_Part]) -> tuple[bytes, tuple[str, ...], dict]:
     """The scanner program of a parsed format, its field names, and the settings its fields imply."""
     merged: list[_Part] = []
@@ -255,8 +261,7 @@ def _assemble(parts: list[_Part]) -> tuple[bytes, tuple[str, ...], dict]:
             program.lit(part)
             continue
         name, options = part
-        before = merged[i - 1] if i and isinstance(merged[i - 1], str) else ""
-        after = merged[i + 1] if i + 1 < len(merged) and isinstance(merged[i + 1], str) else ""
+        before, after = _literal_at(merged, i - 1), _literal_at(merged, i + 1)
         if i + 1 < len(merged) and not after:  # no byte to stop at between them
             raise ConfigError(f"log format: two fields ({name} and the next) with nothing between them")
         quoted = before.endswith('"') and after.startswith('"')

@@ -82,11 +82,11 @@ class Normalizer:
         rows = None if every else np.flatnonzero(keep)
 
         def pick(column: np.ndarray) -> np.ndarray:
-            return column if every else column[rows]
+            return column if rows is None else column[rows]
 
         def coded(field: str) -> Coded:
             column = batch.coded(field)
-            return column if every else column.take(rows)
+            return column if rows is None else column.take(rows)
 
         d = self.dictionaries
         ts = pick(ts)
@@ -111,7 +111,7 @@ class Normalizer:
         if from_url.any():
             path = np.where(from_url, d["path"].translate(url, self._url_path), path)
 
-        names = name if every else name.take(rows)
+        names = name if rows is None else name.take(rows)
         if "action" in batch.columns:  # analytics: the reader named the action
             action = d["action"].translate(coded("action"))
             if (action < 0).any():

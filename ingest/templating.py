@@ -51,10 +51,16 @@ def template_segment(segment: str) -> str:
             return placeholder
     if "." in segment:  # bundler names: main.3f2a9c1b.chunk.js → main.{hex}.chunk.js (a hash per deploy)
         pieces = segment.split(".")
-        hashed = [_HASHED.get(_placeholder(piece), piece) if len(piece) >= 8 else piece for piece in pieces]
+        hashed = [_hashed(piece) if len(piece) >= 8 else piece for piece in pieces]
         if hashed != pieces:
             return ".".join(hashed)
     return TOKEN if _is_token(segment) else segment
+
+
+def _hashed(piece: str) -> str:
+    """A piece of a dotted name as its placeholder when it is a hash ({hex}, {token}, {uuid}), else itself."""
+    placeholder = _placeholder(piece)
+    return _HASHED.get(placeholder, piece) if placeholder is not None else piece
 
 
 def _placeholder(segment: str) -> str | None:

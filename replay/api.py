@@ -143,7 +143,9 @@ async def start_run(
     config = RunConfig(target=target, **settings).validate(trace=trace is not None)
     if config.workers != 1:
         raise ValueError("start_run runs one worker in this process; use run() for several workers")
-    share, source, table = prepare_worker(model, config, trace=trace)
+    # loading a big model or event table takes seconds: in a thread, so the loop (an agent's HTTP server,
+    # another run) keeps its schedule meanwhile
+    share, source, table = await asyncio.to_thread(prepare_worker, model, config, trace=trace)
     # the clock starts with the load, once the model is loaded; run.json says from the start what it covers
     now = datetime.now(UTC)
     source = starting_at(source, share, now)

@@ -16,8 +16,12 @@ import pprint
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
+from urllib.parse import unquote
 
 from tracereplay.replay.actions.generic import parse_action
+
+_PARAM = re.compile(r"\{[^{}/]+\}")
+_PARAM_SPLIT = re.compile(r"(\{[^{}/]+\})")
 
 #: Recorded headers a scaffold leaves out: the transport sets them, the user's store supplies them, or a
 #: browser adds them for itself.
@@ -53,22 +57,30 @@ def function_name(action: str, taken: set[str]) -> str:
 
 
 def scaffold_pack(
-    actions: Iterable[str], *, source: str, examples: Mapping[str, Sequence[Example]] | None = None
+    actions: Iterable[str],
+    *,
+    source: str,
+    examples: Mapping[str, Sequence[Example]] | None = None,
+    paths: Mapping[str, Sequence[str]] | None = None,
 ) -> str:
-    """The pack's source text for ``actions`` (``examples``: recorded requests per action, e.g. a HAR's)."""
-    examples = examples or {}
+    """The pack's source text for ``actions`` (``examples``: recorded requests per action, e.g. a HAR's;
+    ``paths``: concrete paths recorded per action, whose parameter values stand in while the user's store
+    knows none)."""
+    examples, paths = examples or {}, paths or {}
     taken: set[str] = set()
     functions, entries = [], []
     for action in dict.fromkeys(actions):
         name = function_name(action, taken)
-        functions.append(_function(name, action, (examples.get(action) or [None])[0]))
+        recorded = (examples.get(action) or [None])[0]
+        functions.append(_function(name, action, recorded, paths.get(action, ())))
         entries.append(f"    {action!r}: {name},")
     har = " and the recorded requests of a HAR" if examples else ""
     head = f'''"""Action pack for {source}, scaffolded by ``tracereplay pack new``{har}.
 
 Every action of the source has a function; route parameters come from the user's store (ids earlier
-answers gave it) and go out escaped. Edit what the payloads, expected statuses and remembered fields
-should be (docs/running.md, "Actions"), then try it: ``tracereplay try THIS_FILE --target URL``.
+answers gave it), else from values recorded in the source, and go out escaped. Edit what the payloads,
+expected statuses and remembered fields should be (docs/running.md, "Actions"), then try it:
+``tracereplay try THIS_FILE --target URL``.
 """
 
 from __future__ import annotations
@@ -80,19 +92,14 @@ from tracereplay.replay.actions.pack import ActionContext
     return head + "\n\n" + "\n\n\n".join(functions) + "\n\n\n" + table
 
 
-def _function(name: str, action: str, example: Example | None) -> str:
+def _function(name: str, action: str, example: Example | None, paths: Sequence[str] = ()) -> str:
     route = parse_action(action)
     lines = [f"async def {name}(ctx: ActionContext) -> None:", f'    """{_doc(action)}"""']
     if route is None:
         lines.append("    # not an HTTP action: send what it stands for with ctx.request(...)")
         lines.append("    return None")
         return "\n".join(lines)
-    for param in route.params:
-        var, kept = _identifier(param), store_name(route.route, param)
-        lines.append(f"    {var} = ctx.store.pick({kept!r}, ctx.rng)")
-        lines.append(f"    if {var} is None:")
-        why = f"no {kept} known yet: an earlier answer must give one"
-        lines.append(f"        raise LookupError({why!r})")
+    lines += _parameters(route.route, route.params, recorded_values(route.route, paths))
     if route.params:
         values = ", ".join(f"{p!r}: {_identifier(p)}" for p in route.params)
         path = f"ctx.path({route.route!r}, **{{{values}}})"
@@ -104,6 +111,48 @@ def _function(name: str, action: str, example: Example | None) -> str:
     lines.append("    if answer.status < 400:")
     lines.append(f"        harvest(answer.json(), {route.resource!r}, ctx.store)  # ids for later actions")
     return "\n".join(lines)
+
+
+def _parameters(route: str, params: Sequence[str], recorded: list[tuple[str, ...]]) -> list[str]:
+    """Lines giving each route parameter a value: the store's, else (all together, so that values seen
+    in one path stay together) one recorded set; with none recorded, the action cannot be sent yet."""
+    lines, names = [], [_identifier(p) for p in params]
+    for param, var in zip(params, names, strict=True):
+        lines.append(f"    {var} = ctx.store.pick({store_name(route, param)!r}, ctx.rng)")
+    if not params:
+        return lines
+    unknown = " or ".join(f"{var} is None" for var in names)
+    if recorded:
+        lines.append(f"    if {unknown}:  # not known from earlier answers: values the source recorded")
+        choices = _literal(recorded)
+        lines.append(f"        recorded = {choices}")
+        lines.append(f"        {', '.join(names)}, = recorded[int(ctx.rng.integers(len(recorded)))]")
+    else:
+        kept = ", ".join(store_name(route, p) for p in params)
+        lines.append(f"    if {unknown}:")
+        why = f"no {kept} known yet: an earlier answer must give one"
+        lines.append(f"        raise LookupError({why!r})")
+    return lines
+
+
+def recorded_values(route: str, paths: Iterable[str], limit: int = 5) -> list[tuple[str, ...]]:
+    """The parameter values of up to ``limit`` distinct recorded ``paths`` that fit ``route``, decoded
+    (``ctx.path`` escapes them again)."""
+    pattern = re.compile(
+        "".join(
+            "([^/]+)" if _PARAM.fullmatch(piece) else re.escape(piece)
+            for piece in _PARAM_SPLIT.split(route)
+            if piece
+        )
+    )
+    found: dict[tuple[str, ...], None] = {}
+    for path in paths:
+        match = pattern.fullmatch(path.split("?", 1)[0])
+        if match is not None:
+            found.setdefault(tuple(unquote(v) for v in match.groups()))
+            if len(found) == limit:
+                break
+    return list(found)
 
 
 def store_name(route: str, param: str) -> str:

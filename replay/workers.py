@@ -445,7 +445,8 @@ async def start_pool(
     for spec in (model, trace):
         if isinstance(spec, str | Path) and not Path(spec).exists():
             raise errors.InputError(spec, "no such file")
-    actions = small_spec_actions(model) if trace is None else None
+    # the model is read off the event loop: a served run's /metrics and dashboard answer while it loads
+    actions = await asyncio.to_thread(small_spec_actions, model) if trace is None else None
     if actions is not None:  # a script or a behaviour: checked before run.json is written
         check_actions(pack, actions, source=f"{describe_spec(model, None) or 'script'}")
     cluster = on or await asyncio.to_thread(_open_cluster, config)  # a LocalCluster takes seconds
@@ -458,7 +459,8 @@ async def start_pool(
         # once the workers are up and released: PoolHandle._release)
         launched = time.time()
         now = datetime.fromtimestamp(launched, UTC)
-        profile = spec_profile(model, config.for_worker(0), now=now) if trace is None else None
+        first = config.for_worker(0)
+        profile = await asyncio.to_thread(spec_profile, model, first, now=now) if trace is None else None
         facts: dict[str, Any] = {"model": describe_spec(model, trace)}
         if profile is not None:
             facts["profile"] = run_window(profile, config.for_worker(0), now)

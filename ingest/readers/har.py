@@ -111,7 +111,7 @@ def _row(entry: dict, options: IngestOptions, file_user: str) -> dict | str:
     end = start + int(float(elapsed) * 1e6) if isinstance(elapsed, int | float) and elapsed >= 0 else 0
     response = entry.get("response") or {}
     status = response.get("status")
-    failed = not isinstance(status, int) or status <= 0  # no response (a network error, a timeout)
+    answered = status if isinstance(status, int) and status > 0 else None  # None: a network error, a timeout
     headers = _named(request.get("headers"))
     agent = headers.get("user-agent")
     if options.exclude_bots and is_bot(agent):
@@ -122,8 +122,8 @@ def _row(entry: dict, options: IngestOptions, file_user: str) -> dict | str:
     path = parts.path or "/"
     return {
         "ts": start, "end": end, "method": str(request["method"]).upper(), "path": path,
-        "route": template_path(path), "status": float(status) if not failed else np.nan,
-        "span_error": failed or (isinstance(status, int) and status >= 500),
+        "route": template_path(path), "status": float(answered) if answered is not None else np.nan,
+        "span_error": answered is None or answered >= 500,
         "service": parts.hostname or None, "user": user or file_user, "user_key": key or FILE_USER,
         "session": session, "agent": agent,
     }

@@ -175,11 +175,14 @@ class _Builder(SpanRows):
     def add_document(self, document: object) -> None:
         if not isinstance(document, dict):
             raise TypeError(f"expected an object with resourceSpans, found {type(document).__name__}")
-        if isinstance(document.get("result"), dict):  # Jaeger api_v3 wrapper
-            document = document["result"]
+        result = document.get("result")
+        if isinstance(result, dict):  # Jaeger api_v3 wrapper
+            document = result
         resource_spans = _field(document, "resourceSpans", "resource_spans")
         if resource_spans is None:
             raise KeyError("resourceSpans")
+        if not isinstance(resource_spans, list):
+            raise TypeError(f"resourceSpans is {type(resource_spans).__name__}, not a list")
         slot_of = self.table.slot_of.get
         kinds = self.kinds
         idx, vals = self.idx, self.vals
@@ -188,8 +191,11 @@ class _Builder(SpanRows):
             resource = rs.get("resource") or {}
             for kv in resource.get("attributes") or ():
                 if kv.get("key") == "service.name":
-                    service = _scalar(kv.get("value")) or ""
-            scopes = _field(rs, "scopeSpans", "scope_spans", "instrumentationLibrarySpans") or ()
+                    name = _scalar(kv.get("value"))
+                    service = name if isinstance(name, str) else ""  # a number names no service (as "")
+            scopes = _field(rs, "scopeSpans", "scope_spans", "instrumentationLibrarySpans") or []
+            if not isinstance(scopes, list):
+                raise TypeError(f"scopeSpans is {type(scopes).__name__}, not a list")
             for ss in scopes:
                 spans = ss.get("spans") or ()
                 self.read += len(spans)
@@ -214,7 +220,7 @@ class _Builder(SpanRows):
         self.ts.append(_int64(start))
         self.end.append(_int64(end))
         name = span.get("name")
-        self.names.append(name if name.__class__ is str else "")
+        self.names.append(name if isinstance(name, str) else "")
         self.kind.append(kind)
         self.root.append(not (span.get("parentSpanId") or span.get("parent_span_id")))
         self.service.append(service)
@@ -242,7 +248,9 @@ def _field(record: dict, *names: str) -> object:
 
 
 def _int64(value: object) -> int:
-    number = int(value)  # type: ignore[call-overload]
+    if not isinstance(value, (int, str, float)):  # JSON writes int64 as a string or a number
+        raise TypeError(f"a time is {type(value).__name__}, not a number")
+    number = int(value)
     if not -(2**63) <= number < 2**63:
         raise ValueError(f"{number} is out of the int64 range of OTLP times")
     return number

@@ -24,7 +24,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 
 from tracereplay.errors import InputError
 from tracereplay.ingest.options import IngestOptions
-from tracereplay.ingest.raw import AttributeTable, RawBatch
+from tracereplay.ingest.raw import AttributeTable, Coded, RawBatch
 from tracereplay.ingest.readers import native
 from tracereplay.ingest.readers.windows import windows
 
@@ -154,7 +154,7 @@ def extract(data: TracesData, table: AttributeTable, kinds: frozenset[int] | Non
                                 idx[slot].append(row)
                                 vals[slot].append(scalar)
     n = len(ts)
-    columns = table.finish(n, idx, vals)
+    columns: dict[str, np.ndarray | Coded] = dict(table.finish(n, idx, vals))
     columns["ts"] = np.array(ts, dtype=np.int64)
     columns["end"] = np.array(end, dtype=np.int64)
     columns["name"] = _objects(names)

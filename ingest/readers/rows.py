@@ -6,7 +6,7 @@ from collections import Counter
 
 import numpy as np
 
-from tracereplay.ingest.raw import AttributeTable, RawBatch
+from tracereplay.ingest.raw import AttributeTable, Coded, RawBatch
 
 SERVER = 2
 KIND_NAMES = {"internal": 1, "server": 2, "client": 3, "producer": 4, "consumer": 5}
@@ -60,7 +60,7 @@ class SpanRows:
 
     def finish(self) -> RawBatch:
         n = len(self.ts)
-        columns = self.table.finish(n, self.idx, self.vals)
+        columns: dict[str, np.ndarray | Coded] = dict(self.table.finish(n, self.idx, self.vals))
         columns["ts"] = np.array(self.ts, dtype=np.int64)
         columns["end"] = np.array(self.end, dtype=np.int64)
         columns["name"] = np.array(self.names, dtype=object)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
+import aiohttp
 import pandas as pd
 from aiohttp.test_utils import TestServer
 
 from tracereplay.ingest.events import conform, write_events
 from tracereplay.rundir import read_run_json
-from tracereplay.service.agent import Agent, create_app
+from tracereplay.service.agent import SERIES_POINTS, Agent, ManagedRun, create_app
 
 
 def _create(target, script, **settings):
@@ -178,3 +180,81 @@ async def test_an_uploaded_event_table_is_replayed_to_its_end(agent_client, targ
     status = await wait_for(finished, timeout_s=20)
     assert status["result"]["exit_reason"] == "completed" and status["result"]["requests"] == 12
     assert (target.served["/a"], target.served["/b"]) == (6, 6)
+
+
+def _big_event_table(path, users: int, events_per_user: int):
+    """A real event table (the ingest stage's writer) big enough to take seconds to load."""
+    n = users * events_per_user
+    index = pd.RangeIndex(n)
+    frame = pd.DataFrame(
+        {
+            "ts": pd.Timestamp("2026-01-01T10:00:00Z") + pd.to_timedelta(index.to_numpy() * 10, unit="ms"),
+            "user": "u" + (index % users).astype(str),
+            "session": "s" + (index % users).astype(str),
+            "action": "GET /a",
+            "method": "GET",
+            "route": None,
+            "path": "/a",
+            "status": 200,
+            "duration_ms": 1.0,
+            "error": False,
+            "source": "test",
+        }
+    )
+    return write_events(conform(frame, source="test"), path)
+
+
+async def test_the_agent_answers_while_a_big_event_table_loads(agent_client, target, tmp_path, wait_for):
+    """Loading a run's model or event table happens off the agent's event loop: /status and /health answer
+    throughout a start that takes seconds."""
+    table = _big_event_table(tmp_path / "big.parquet", users=8000, events_per_user=60)
+    client = agent_client
+    body = {"id": "big", "trace": str(table), "settings": {"target": target.url, "duration": "30s"}}
+    await client.call("POST", "/loadagent/create", json=body)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    starting = asyncio.ensure_future(client.call("POST", "/loadagent/big/run"))
+    answers: list[tuple[float, str]] = []
+    while not starting.done():
+        asked = loop.time()
+        _, status = await client.call("GET", "/loadagent/big/status")
+        await client.call("GET", "/health")
+        answers.append((loop.time() - asked, status["state"]))
+        await asyncio.sleep(0.05)
+    loading_s = loop.time() - began
+    _, started = await starting
+    assert started["state"] == "running"
+    slowest = max(seconds for seconds, _ in answers)
+    assert loading_s > 1.0 and len(answers) >= 5, (loading_s, answers)  # it did take a while
+    assert slowest < min(0.5, loading_s / 3), (slowest, loading_s)
+    print(f"start {loading_s:.2f}s, {len(answers)} status+health answers meanwhile, slowest {slowest:.3f}s")
+    # the first answer may come before the start is under way; then the run is running while it loads
+    assert [state for _, state in answers][1:] == ["running"] * (len(answers) - 1)
+    await client.call("POST", "/loadagent/big/stop")
+
+    async def finished():
+        _, status = await client.call("GET", "/loadagent/big/status")
+        return status if status["state"] == "finished" else None
+
+    await wait_for(finished, timeout_s=30)
+
+
+async def test_the_live_series_keeps_the_last_hour(tmp_path):
+    """A day-long run's series stays bounded: the agent keeps the last SERIES_POINTS seconds, in order."""
+    agent = Agent(None)
+    run = agent.adopt(ManagedRun(id="day", run_dir=tmp_path / "day", model=None, trace=None, settings={}))
+    second = {"p50_ms": 1.0, "p95_ms": 2.0, "p99_ms": 3.0, "active_users": 4}
+    for i in range(SERIES_POINTS + 50):  # rps tells the seconds apart; errors are cumulative, 1 a second
+        run.on_progress({**second, "rps": float(i), "errors": i})
+    server = TestServer(create_app(agent, version="test"), host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(str(server.make_url("/loadagent/day/series"))) as response,
+        ):
+            series = await response.json()
+    finally:
+        await server.close()
+    assert [p["rps"] for p in series] == [float(i) for i in range(50, SERIES_POINTS + 50)]  # the oldest went
+    assert all(p["errors"] == 1 and p["users"] == 4 for p in series)

@@ -41,20 +41,21 @@ def pack_new(source: str, har: str | None, output: Path) -> None:
     # here, not at the top: reading a model or an event table imports numpy and pandas
     from tracereplay.replay.scaffold import scaffold_pack
 
-    actions = _actions_of(source)
+    actions, paths = _actions_of(source)
     examples = None
     if har is not None:
         from tracereplay.ingest.readers.har import example_requests
 
         examples = example_requests(har)
-    text = scaffold_pack(actions, source=Path(source).name, examples=examples)
+    text = scaffold_pack(actions, source=Path(source).name, examples=examples, paths=paths)
     with atomic_path(output) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")
     recorded = f", {sum(a in examples for a in set(actions))} with a recorded example" if examples else ""
     click.echo(f"wrote {output}: {len(set(actions))} actions{recorded}")
 
 
-def _actions_of(source: str) -> list[str]:
+def _actions_of(source: str) -> tuple[list[str], dict[str, list[str]]]:
+    """The actions of a model or event table, and the concrete paths recorded for each (a sample)."""
     from tracereplay.errors import InputError
 
     path = Path(source)
@@ -63,7 +64,20 @@ def _actions_of(source: str) -> list[str]:
     if path.suffix in (".json", ".toml"):
         from tracereplay.replay.sources import load_model_file
 
-        return list(load_model_file(path).actions)
+        model = load_model_file(path)
+        actions = list(model.actions)
+        return actions, {a: list(model.path_examples(a)) for a in actions}
     from tracereplay.ingest.events import read_events
 
-    return [str(a) for a in read_events(path)["action"].dropna().unique()]
+    table = read_events(path)
+    actions = [str(a) for a in table["action"].dropna().unique()]
+    distinct = table.dropna(subset=["action", "path"]).drop_duplicates(["action", "path"])
+    kept = distinct.groupby("action", observed=True).head(PATHS_KEPT)
+    paths: dict[str, list[str]] = {}
+    for action, concrete in zip(kept["action"], kept["path"], strict=True):
+        paths.setdefault(str(action), []).append(str(concrete))
+    return actions, paths
+
+
+#: Recorded paths read per action of an event table (the scaffold keeps the values of up to five).
+PATHS_KEPT = 20

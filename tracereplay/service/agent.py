@@ -5,8 +5,10 @@ The verbs follow the seed's load agent (mattermost-load-test-ng's ``/loadagent/â
 workload), ``runs`` (past runs in the data directory), ``report`` and ``files`` (uploads). The document is
 :mod:`tracereplay.service.openapi`'s; request bodies are checked against it.
 
-Each run has one worker in the agent's process and event loop (``replay.start_run``), writing its run
-directory under ``DATA_DIR/runs/<id>``. One run is running at a time (a second ``run`` is a 409).
+Each run has one worker in the agent's process and event loop (``replay.start_run``, which loads the
+model or event table in a thread, so the agent answers meanwhile), writing its run directory under
+``DATA_DIR/runs/<id>``; its live series keeps the last ``SERIES_POINTS`` seconds. One run is running at a
+time (a second ``run`` is a 409).
 
 Security (docs/service.md): a token, when set, is required on every route but the dashboard's static page
 and script, and compared in constant time; a cross-origin request (an ``Origin`` that is not this agent)
@@ -19,6 +21,7 @@ of the agent or of a run.
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import enum
 import hmac
@@ -53,6 +56,9 @@ from tracereplay.service.openapi import AGENT_OWNED, RUN_ID_PATTERN, create_sche
 
 log = logging.getLogger(__name__)
 
+#: The live series an agent keeps of each run: the last hour at one point a second (about 0.5 MB), so a
+#: day-long run's memory stays flat; the dashboard draws the last 600 of them.
+SERIES_POINTS = 3600
 #: Default bound on a request body: an uploaded model or event table fits, a flood does not.
 MAX_BODY = 64 * 1024 * 1024
 #: Routes served without the token: the dashboard's page and script hold no data (they ask the API).
@@ -92,7 +98,9 @@ class ManagedRun:
     task: asyncio.Task | None = None
     result: dict[str, Any] | None = None
     error: str | None = None
-    series: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    series: collections.deque[dict[str, Any]] = dataclasses.field(
+        default_factory=lambda: collections.deque(maxlen=SERIES_POINTS)
+    )
     metrics: RunMetrics = dataclasses.field(default_factory=RunMetrics)
     started: float = 0.0  # monotonic
     _errors_seen: int = 0  # the run's errors at the last point of the series
@@ -225,6 +233,8 @@ class Agent:
         except (TracereplayError, ValueError, OSError) as exc:
             run.state, run.error = State.FAILED, _one_line(exc)
             raise ApiError(400, f"run {run.id} could not start: {run.error}") from None
+        if run.state is State.STOPPING:  # stopped while its model loaded: it stops now
+            run.handle.stop()
         run.task = asyncio.get_running_loop().create_task(self._finish(run), name=f"run {run.id}")
         return run
 
@@ -241,9 +251,10 @@ class Agent:
     def stop(self, run: ManagedRun) -> ManagedRun:
         if run.state is State.CREATED:
             run.state, run.error = State.FINISHED, "stopped before it started"
-        elif run.state is State.RUNNING and run.handle is not None:
+        elif run.state is State.RUNNING:
             run.state = State.STOPPING
-            run.handle.stop()
+            if run.handle is not None:  # else its model is still loading: start() stops it once loaded
+                run.handle.stop()
         return run
 
     def running(self, run_id: str) -> ManagedRun:
