@@ -21,10 +21,18 @@ import numpy as np
 from scipy import special
 
 from tracereplay.model.distributions import GRID, Duration, sample_tables
-from tracereplay.model.shape import BAND_LOWER, EXIT_STEPS, SCORE_QUANTILES, band_of, tempo_uniforms
+from tracereplay.model.shape import (
+    BAND_LOWER,
+    EXIT_STEPS,
+    SCORE_QUANTILES,
+    band_of,
+    centre_noise,
+    tempo_uniforms,
+)
 
 if TYPE_CHECKING:
-    from tracereplay.model.behaviour import BehaviourModel
+    # relative, as behaviour.py imports this module: one class for pyright (see there)
+    from .behaviour import BehaviourModel
 
 _U_MAX = 1.0 - 1e-9        # keeps row + u strictly inside its row in the flat cumulative array
 _ZERO_TABLE = np.zeros(GRID)
@@ -116,11 +124,13 @@ class CompiledModel:
         self.shaped = np.zeros(self.n_classes, dtype=bool)           # has exit shifts (format ≥ 3)
         self.tempo = np.zeros((self.n_classes, 3, bands))            # mean, shared, own per band
         self.tempo[:, 2, :] = 1.0                                    # no shape: independent clicks
+        self.tempo_anti = np.zeros((self.n_classes, bands))          # centring of click noise per band
         self.tempo_scores = np.full((self.n_classes, bands, SCORE_QUANTILES), np.nan)
         for c, cls in enumerate(model.classes):
             shape = cls.shape
             if shape is not None:
                 self.tempo[c] = np.array([shape.mean, shape.shared, shape.own])
+                self.tempo_anti[c] = shape.anti
                 for b, q in enumerate(shape.scores):
                     if q:
                         self.tempo_scores[c, b] = q
@@ -135,6 +145,7 @@ class CompiledModel:
         self.exit_shift_list = self.exit_shift.tolist()
         self.shaped_list = self.shaped.tolist()
         self.tempo_list = self.tempo.tolist()
+        self.tempo_anti_list = self.tempo_anti.tolist()
         self.tempo_scores_list = [[None if np.isnan(q[0]) else q.tolist() for q in bands_c]
                                   for bands_c in self.tempo_scores]
 
@@ -143,7 +154,7 @@ class CompiledModel:
         shift = self.exit_shift[class_index, min(step, EXIT_STEPS) - 1]
         return special.expit(self.exit_logit[class_index, state] + shift)
 
-    def cell_key(self, class_index: int, previous: int | np.ndarray, action: int | np.ndarray):
+    def cell_key(self, class_index: int | np.ndarray, previous: int | np.ndarray, action: int | np.ndarray):
         a = self.n_actions
         return (class_index * a + previous) * a + action
 
@@ -205,6 +216,11 @@ class CompiledModel:
         quantiles = self.tempo_scores_list[class_index][band]
         normals = rng.standard_normal(steps + 1).tolist()
         tempo = shared * normals[steps]
+        anti = self.tempo_anti_list[class_index][band]
+        if anti > 0 and steps > 1:                    # the session shares out its time (shape.centre_noise)
+            shift = (1.0 - math.sqrt(1.0 - anti)) * math.fsum(normals[:steps]) / steps
+            scale = 1.0 / math.sqrt(1.0 - anti / steps)
+            normals[:steps] = [(v - shift) * scale for v in normals[:steps]]
         if quantiles is None:
             tempo += mean
         else:                                         # standardised, mapped through the band's scores
@@ -274,9 +290,11 @@ class CompiledModel:
         return flat_col[position]
 
     def think_uniforms(self, class_index: np.ndarray, length: np.ndarray, session_z: np.ndarray,
-                       noise: np.ndarray) -> np.ndarray:
-        """Per think event: the probability its time is drawn at, at its session's tempo (model/shape.py)."""
+                       noise: np.ndarray, session: np.ndarray) -> np.ndarray:
+        """Per think event (``session``: its session's code): the probability its time is drawn at, at its
+        session's tempo (model/shape.py)."""
         band = band_of(length)
+        noise = centre_noise(noise, session, self.tempo_anti[class_index, band])
         mean, shared, own = (self.tempo[class_index, j, band] for j in range(3))
         quantiles = self.tempo_scores[class_index, band]
         return np.minimum(tempo_uniforms(mean, shared, own, quantiles, session_z, noise), _U_MAX)

@@ -24,6 +24,14 @@ were 1.4× and 4.3× their noise floors. So each class holds:
   (intraclass) and ``own²`` the rest of their variance. Over all bands the scores are ≈ N(0, 1), so each
   cell's pooled law is about unchanged, while long and short sessions keep their own think times and
   slow and fast sessions their tempo.
+- **anti-tempo** per band (``anti``, 0…1): when two scores of one session covary *negatively* (the thinks
+  of a session share out a bounded time: a visit that must fit in a window, or a log that keeps a minute of
+  every hour — on the shared Apache log −0.10 to −0.24 in bands 3–8), the session's click noises are
+  centred: ``ε'ᵢ = (εᵢ − γ·ε̄)/√(1 − g/m)`` over its ``m`` thinks, ``g = γ(2 − γ) = anti``, so two of them
+  correlate at ``−g/(m − g)`` (``anti = 1``: the least possible, ``−1/(m − 1)``) and each keeps variance 1.
+  ``anti`` is solved so the pairs of the real sessions (each length as often as it occurs) have the
+  observed correlation. Without it (``shared`` is clipped at 0) every session's median think is as
+  spread as independent clicks make it.
 
 Both are a few numbers per class: the file does not grow with the number of sessions.
 """
@@ -63,13 +71,15 @@ class SessionShape:
     mean: tuple[float, ...] = (0.0,) * len(BAND_LOWER)
     shared: tuple[float, ...] = (0.0,) * len(BAND_LOWER)
     own: tuple[float, ...] = (1.0,) * len(BAND_LOWER)
+    anti: tuple[float, ...] = (0.0,) * len(BAND_LOWER)  # per band: centring of click noise, 0…1
     # Per band, SCORE_QUANTILES quantiles of its normal scores (empty: the band's normal law above).
     scores: tuple[tuple[float, ...], ...] = ((),) * len(BAND_LOWER)
 
     def to_dict(self) -> dict[str, Any]:
         return {"exit_shift": [_r(v) for v in self.exit_shift], "bands": list(BAND_LOWER),
                 "mean": [_r(v) for v in self.mean], "shared": [_r(v) for v in self.shared],
-                "own": [_r(v) for v in self.own], "scores": [[_r(v) for v in q] for q in self.scores]}
+                "own": [_r(v) for v in self.own], "anti": [_r(v) for v in self.anti],
+                "scores": [[_r(v) for v in q] for q in self.scores]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SessionShape:
@@ -84,13 +94,17 @@ class SessionShape:
                 raise ValueError(f"tempo {key!r} needs {len(BAND_LOWER)} finite numbers")
         if min(arrays[1]) < 0 or min(arrays[2]) < 0:
             raise ValueError("tempo 'shared' and 'own' must be non-negative")
+        anti = tuple(float(v) for v in data.get("anti", (0.0,) * len(BAND_LOWER)))     # absent: none
+        if len(anti) != len(BAND_LOWER) or not all(0.0 <= v <= 1.0 for v in anti):
+            raise ValueError(f"tempo 'anti' needs {len(BAND_LOWER)} numbers within 0…1")
         scores = tuple(tuple(float(v) for v in q) for q in data.get("scores", ((),) * len(BAND_LOWER)))
         if len(scores) != len(BAND_LOWER) or any(
                 len(q) not in (0, SCORE_QUANTILES) or not all(np.isfinite(q)) or np.any(np.diff(q) < 0)
                 for q in scores):
             raise ValueError(f"tempo 'scores' needs {len(BAND_LOWER)} lists of 0 or {SCORE_QUANTILES} "
                              "non-decreasing numbers")
-        return cls(exit_shift=shift, mean=arrays[0], shared=arrays[1], own=arrays[2], scores=scores)
+        return cls(exit_shift=shift, mean=arrays[0], shared=arrays[1], own=arrays[2], anti=anti,
+                   scores=scores)
 
 
 def fit_shapes(arrays: SessionArrays, session_class: np.ndarray, model: BehaviourModel,
@@ -111,12 +125,13 @@ def fit_shapes(arrays: SessionArrays, session_class: np.ndarray, model: Behaviou
     shapes = []
     for c, cls in enumerate(model.classes):
         mine = event_class[think] == c
-        mean, shared, own = _tempo(scores[mine], sessions[mine], band[sessions[mine]])
+        mean, shared, own, anti = _tempo(scores[mine], sessions[mine], band[sessions[mine]])
         quantiles = _band_quantiles(scores[mine], band[sessions[mine]])
         events = event_class == c
         p_exit = cls.transition_probabilities[:, -1][arrays.action[events]]
         shift = exit_shifts(p_exit, step[events], arrays.last[events])
-        shapes.append(SessionShape(exit_shift=shift, mean=mean, shared=shared, own=own, scores=quantiles))
+        shapes.append(SessionShape(exit_shift=shift, mean=mean, shared=shared, own=own, anti=anti,
+                                   scores=quantiles))
     return shapes
 
 
@@ -174,19 +189,20 @@ def _band_quantiles(scores: np.ndarray, band: np.ndarray) -> tuple[tuple[float, 
 
 def _tempo(scores: np.ndarray, session: np.ndarray, band: np.ndarray) -> tuple[tuple[float, ...], ...]:
     pooled = _band_tempo(scores, session)
-    mean, shared, own = [], [], []
+    mean, shared, own, anti = [], [], [], []
     for b in range(len(BAND_LOWER)):
         mine = band == b
         fitted = _band_tempo(scores[mine], session[mine]) if mine.sum() >= _MIN_BAND_SCORES else None
-        m, s, o = fitted if fitted is not None else (0.0, pooled[1], pooled[2]) if pooled else (0.0, 0.0, 1.0)
-        mean.append(m)
-        shared.append(s)
-        own.append(o)
-    return tuple(mean), tuple(shared), tuple(own)
+        if fitted is None:
+            fitted = (0.0, pooled[1], pooled[2], pooled[3]) if pooled else (0.0, 0.0, 1.0, 0.0)
+        for out, value in zip((mean, shared, own, anti), fitted, strict=True):
+            out.append(value)
+    return tuple(mean), tuple(shared), tuple(own), tuple(anti)
 
 
-def _band_tempo(scores: np.ndarray, session: np.ndarray) -> tuple[float, float, float] | None:
-    """(mean, shared, own) of normal scores: pairs within sessions give the shared covariance."""
+def _band_tempo(scores: np.ndarray, session: np.ndarray) -> tuple[float, float, float, float] | None:
+    """(mean, shared, own, anti) of normal scores: pairs within sessions give the shared covariance or,
+    when it is negative, the centring ``anti`` that reproduces it."""
     if len(scores) < 2:
         return None
     mean = float(scores.mean())
@@ -197,9 +213,39 @@ def _band_tempo(scores: np.ndarray, session: np.ndarray) -> tuple[float, float, 
     squares = np.bincount(code, weights=centred**2)
     counts = np.bincount(code)
     pairs = float((counts * (counts - 1)).sum())
-    covariance = (sums**2 - squares).sum() / pairs if pairs > 0 else 0.0
+    covariance = float((sums**2 - squares).sum() / pairs) if pairs > 0 and variance > 0 else 0.0
+    anti = _anti(covariance / variance, counts) if covariance < 0 else 0.0
     covariance = float(np.clip(covariance, 0.0, _MAX_SHARED * variance))
-    return mean, float(np.sqrt(covariance)), float(np.sqrt(max(variance - covariance, 0.0)))
+    return mean, float(np.sqrt(covariance)), float(np.sqrt(max(variance - covariance, 0.0))), anti
+
+
+def _anti(correlation: float, counts: np.ndarray) -> float:
+    """The centring ``g`` (0…1) whose pair correlation ``−g/(m − g)``, averaged over the pairs of sessions
+    with ``counts`` thinks, equals ``correlation`` (< 0); 1 when even full centring is not that negative."""
+    m = counts[counts >= 2].astype(np.float64)
+    weight = m * (m - 1)
+    lo, hi = 0.0, 1.0
+    for _ in range(40):
+        g = (lo + hi) / 2
+        if float((weight * -g / (m - g)).sum() / weight.sum()) > correlation:
+            lo = g
+        else:
+            hi = g
+    return round((lo + hi) / 2, 6)
+
+
+def centre_noise(noise: np.ndarray, session: np.ndarray, anti: np.ndarray) -> np.ndarray:
+    """Click noises centred per session by their band's ``anti`` (per event; ``session`` the event's
+    session): each keeps variance 1, two of one session's ``m`` correlate at ``−g/(m − g)``."""
+    if not np.any(anti > 0):
+        return noise
+    _, code, m = np.unique(session, return_inverse=True, return_counts=True)
+    mean = np.bincount(code, weights=noise) / m
+    gamma = 1.0 - np.sqrt(1.0 - anti)
+    m = m[code]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        centred = (noise - gamma * mean[code]) / np.sqrt(1.0 - anti / m)
+    return np.where(m > 1, centred, noise)          # a lone think has nothing to share out
 
 
 def tempo_uniforms(mean: np.ndarray, shared: np.ndarray, own: np.ndarray, quantiles: np.ndarray,

@@ -76,6 +76,39 @@ def test_a_session_keeps_its_tempo():
     assert without > 0.15 and without > 1.5 * report["session_median_think_ks"], without
 
 
+def test_sessions_that_share_out_a_window_keep_their_medians():
+    # Every session's six requests fall in one minute (a log that keeps a minute of every hour, or a visit
+    # with a deadline): the thinks are the spacings of sorted points, so a long one leaves less for the
+    # rest (pair correlation about −0.2) and each session's median think is much less spread than
+    # independent clicks make it.
+    rng = np.random.default_rng(7)
+    rows = []
+    for u in range(3000):
+        start = T0 + int(rng.integers(0, 86400)) * S
+        for at in np.sort(rng.random(6) * 60):
+            rows.append((start + int(at * 1e6) * 1000, u, 0, "abc"[int(rng.integers(3))]))
+    events = _table(rows)
+    model = fit(events, classes=1)
+    shape = model.classes[0].shape
+    assert shape is not None and shape.shared[4] == 0 and 0.3 < shape.anti[4] <= 1      # band [6, 8]
+    report = compare(events, simulate(model, 3000, seed=8))
+    median_ks, think_ks = report["session_median_think_ks"], report["think_ks"]
+    assert median_ks is not None and median_ks <= 0.05, median_ks
+    assert think_ks is not None and think_ks <= 0.03
+    flat = dataclasses.replace(shape, anti=(0.0,) * len(shape.anti))
+    independent = dataclasses.replace(model, classes=[dataclasses.replace(model.classes[0], shape=flat)])
+    without = compare(events, simulate(independent, 3000, seed=8))["session_median_think_ks"]
+    assert without is not None and without > 2 * median_ks, without
+    # The per-call sampler (replay) draws the same law (0.087 without the centring).
+    rng = np.random.default_rng(9)
+    drawn = (model.sample_session(0, rng)[1] for _ in range(3000))
+    medians = np.array([np.median(think) for think in drawn if len(think) == 5])
+    arrays = session_arrays(events, session_gap_s=1800)
+    real = np.median(arrays.think_s[np.isfinite(arrays.think_s)].reshape(-1, 5), axis=1)
+    assert len(medians) > 2500
+    assert (per_call := ks(real, medians)) is not None and per_call <= 0.05, per_call
+
+
 def test_whole_second_timestamps_stay_whole_seconds():
     rng = np.random.default_rng(5)
     events = _sessions(rng, 800, lambda r: 4, lambda r, u: float(r.integers(0, 6)))
@@ -114,6 +147,7 @@ def test_format_3_round_trip_and_damage(tmp_path, two_class_model):
     loaded = load_model(path)
     for before, after in zip(two_class_model.classes, loaded.classes, strict=True):
         assert after.shape.exit_shift == pytest.approx(before.shape.exit_shift)
+        assert after.shape.anti == pytest.approx(before.shape.anti)
         assert [list(q) for q in after.shape.scores] == [pytest.approx(q) for q in before.shape.scores]
         assert after.session_gap_clock == before.session_gap_clock
     a, b = simulate(two_class_model, 300, seed=9), simulate(loaded, 300, seed=9)
@@ -125,3 +159,13 @@ def test_format_3_round_trip_and_damage(tmp_path, two_class_model):
     (tmp_path / "bad.json").write_text(json.dumps(data))
     with pytest.raises(ModelFileError, match=r"classes\[0\].*scores"):
         load_model(tmp_path / "bad.json")
+
+    data = json.loads(path.read_text())
+    data["classes"][0]["shape"]["anti"] = [0.0, 0.0, 1.5, 0.0, 0.0, 0.0, 0.0, 0.0]
+    (tmp_path / "bad_anti.json").write_text(json.dumps(data))
+    with pytest.raises(ModelFileError, match=r"classes\[0\].*anti"):
+        load_model(tmp_path / "bad_anti.json")
+    del data["classes"][0]["shape"]["anti"]                # a version-3 file from before anti-tempo
+    (tmp_path / "older.json").write_text(json.dumps(data))
+    older = load_model(tmp_path / "older.json").classes[0].shape
+    assert older is not None and older.anti == (0.0,) * 8
