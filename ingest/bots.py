@@ -41,4 +41,4 @@ _PATTERN = re.compile(r"(?<![a-z0-9])(?:" + "|".join(re.escape(n) for n in BOT_N
 
 def is_bot(agent: str | None) -> bool:
     """Whether a user agent names a well-known crawler or calls itself a bot/crawler/spider."""
-    return bool(agent) and _PATTERN.search(agent) is not None  # type: ignore[arg-type]
+    return bool(agent) and _PATTERN.search(agent) is not None

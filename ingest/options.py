@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,20 +118,23 @@ def make_options(**options: object) -> IngestOptions:
     sequences may be lists.
     """
     given = dict(options)
-    if isinstance(given.get("session_gap"), str):
-        given["session_gap"] = parse_duration(given["session_gap"])  # type: ignore[arg-type]
+    if isinstance(gap := given.get("session_gap"), str):
+        given["session_gap"] = parse_duration(gap)
     if isinstance(given.get("columns"), str):
         given["columns"] = parse_columns(str(given["columns"]))
     for name in ("user_keys", "session_keys", "services", "span_kinds"):
         value = given.get(name)
         if isinstance(value, str):
             given[name] = (value,)
+        elif isinstance(value, Iterable):
+            given[name] = tuple(value)
         elif value is not None:
-            given[name] = tuple(value)  # type: ignore[arg-type]
+            raise ConfigError(f"{name}: a list of names, not {type(value).__name__}")
     if isinstance(given.get("salt"), str):
         given["salt"] = str(given["salt"]).encode()
     try:
-        opts = IngestOptions(**given)  # type: ignore[arg-type]
+        # keywords of any type from the Python API, passed on as given (validate() checks their values)
+        opts = IngestOptions(**given)  # pyright: ignore[reportArgumentType]
     except TypeError as exc:
         raise ConfigError(f"unknown ingest option ({exc})") from None
     opts.validate()

@@ -455,8 +455,8 @@ def _text(value: object) -> str | None:
 def _to_float(values: list[object]) -> np.ndarray:
     out = np.empty(len(values))
     for i, v in enumerate(values):
-        try:
-            out[i] = float(v)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
+        try:  # decoded JSON and protobuf give these; lists, maps and the like are not numbers
+            out[i] = float(v) if isinstance(v, (int, float, str, bytes)) else np.nan
+        except ValueError:
             out[i] = np.nan
     return out

@@ -55,24 +55,30 @@ def open_dump(path: str | Path) -> Iterator[BinaryIO]:
         raw.seek(0)
         if magic.startswith(GZIP_MAGIC):
             with gzip.GzipFile(fileobj=raw) as stream:
-                guarded = _Guarded(stream, source, "gzip", raw)  # type: ignore[arg-type]
-                yield io.BufferedReader(guarded, buffer_size=1 << 20)  # type: ignore[arg-type]
+                guarded = _Guarded(stream, source, "gzip", raw)
+                yield io.BufferedReader(guarded, buffer_size=1 << 20)
         elif magic == ZSTD_MAGIC:
             import zstandard
 
             # read_across_frames: the collector's file exporter may append several zstd frames
             with zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True) as stream:
-                guarded = _Guarded(stream, source, "zstd", raw)  # type: ignore[arg-type]
-                yield io.BufferedReader(guarded, buffer_size=1 << 20)  # type: ignore[arg-type]
+                guarded = _Guarded(stream, source, "zstd", raw)
+                yield io.BufferedReader(guarded, buffer_size=1 << 20)
         else:
             yield raw
+
+
+class _Reads(Protocol):
+    """A decompressor's output stream (gzip's, zstandard's)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class _Guarded(io.RawIOBase):
     """A decompressing stream whose corruption errors become InputError naming the file, and which refuses
     to expand past :data:`BOMB_RATIO` times the compressed bytes read (``raw``: the compressed file)."""
 
-    def __init__(self, inner: BinaryIO, path: Path, codec: str, raw: BinaryIO) -> None:
+    def __init__(self, inner: _Reads, path: Path, codec: str, raw: BinaryIO) -> None:
         self.inner, self.path, self.codec, self.raw = inner, path, codec, raw
         self.position = 0
 

@@ -24,10 +24,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tracereplay.model.distributions import Duration
-from tracereplay.model.encode import model_to_dict, save_model
-from tracereplay.model.frames import model_frames, transition_matrix
-from tracereplay.model.sampler import CompiledModel
 from tracereplay.model.shape import SessionShape
+
+# Relative, as the modules they name import BehaviourModel back: the model is passed to them as ``self``, and
+# pyright then sees one class (make typecheck reaches model/ both by its path and through a symlink: two
+# names for one module if the imports were absolute; docs/architecture.md, "Types").
+from .encode import model_to_dict, save_model
+from .frames import model_frames, transition_matrix
+from .sampler import CompiledModel
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -41,7 +41,9 @@ class UnitData:
 
     @property
     def n_units(self) -> int:
-        return self.counts.shape[0]
+        shape = self.counts.shape
+        assert shape is not None  # scipy leaves shape unannotated: None until the constructor sets it
+        return shape[0]
 
     @cached_property
     def cell_row(self) -> np.ndarray:

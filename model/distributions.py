@@ -65,7 +65,7 @@ class Duration:
         assert self._table is not None
         return self._table
 
-    def quantile(self, q: float | np.ndarray) -> np.ndarray:
+    def quantile(self, q: float | np.ndarray) -> np.ndarray | np.float64:
         return np.interp(q, _P, self.table())
 
     @property
@@ -196,7 +196,9 @@ def _best_mixture(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | 
     return best
 
 
-def _em_normal_mixture(x: np.ndarray, k: int, iterations: int = 60) -> tuple[np.ndarray, ...]:
+def _em_normal_mixture(
+    x: np.ndarray, k: int, iterations: int = 60
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     # A bounded, evenly spread subsample is plenty for a 3-component fit and keeps fitting fast.
     if len(x) > _EM_SAMPLE:
         x = x[np.linspace(0, len(x) - 1, _EM_SAMPLE).astype(np.int64)]

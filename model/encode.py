@@ -17,8 +17,10 @@ from tracereplay import __version__
 from tracereplay.files import atomic_path
 
 if TYPE_CHECKING:
-    from tracereplay.model.behaviour import ActionStats, BehaviourModel, UserClass
     from tracereplay.model.distributions import Duration
+
+    # relative, as behaviour.py imports this module: one class for pyright (see there)
+    from .behaviour import ActionStats, BehaviourModel, UserClass
 
 FORMAT = "tracereplay-model"
 FORMAT_VERSION = 3

@@ -189,7 +189,7 @@ def _halves(events: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame
     if len(users) < 4:
         return None
     in_a = np.random.default_rng(seed).permutation(len(users)) < len(users) // 2
-    return events[~in_a[user_code]], events[in_a[user_code]]
+    return events.loc[~in_a[user_code]], events.loc[in_a[user_code]]
 
 
 def _compare(reference: pd.DataFrame, candidate: pd.DataFrame, *, session_gap_s: float,

@@ -16,13 +16,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tracereplay.checked import series
 from tracereplay.errors import ConfigError
 from tracereplay.model.behaviour import ActionStats, ArrivalProfile, BehaviourModel, UserClass
 from tracereplay.model.distributions import Duration, Family, fit_duration
 from tracereplay.model.gaps import choose_clock, clock_gaps
-from tracereplay.model.population import classify
 from tracereplay.model.prepare import NS_PER_S, SessionArrays, session_arrays
 from tracereplay.model.shape import fit_shapes
+
+# Relative, as population.py imports FitSettings back from here: one class for pyright (see behaviour.py).
+from .population import classify
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -167,11 +170,11 @@ def _keep_frequent_actions(events: pd.DataFrame, min_count: int) -> pd.DataFrame
         raise ConfigError("the event table has no rows: nothing to fit")
     if min_count <= 1:
         return events
-    counts = events["action"].value_counts()
-    keep = counts.index[counts >= min_count]
+    counts = series(events["action"]).value_counts()
+    keep = counts.index[(counts >= min_count).to_numpy()]
     if len(keep) == 0:
         raise ConfigError(f"no action is seen at least {min_count} times (min_action_count)")
-    return events[events["action"].isin(keep)]
+    return events.loc[series(events["action"]).isin(keep.tolist())]
 
 
 def _gap_class(arrays: SessionArrays, user_class: np.ndarray) -> np.ndarray:
@@ -248,8 +251,9 @@ def _action_stats(events: pd.DataFrame, arrays: SessionArrays, config: FitSettin
     error = (events["error"].fillna(False).to_numpy(dtype=bool) if "error" in events
              else np.zeros(len(code), dtype=bool))
     errors = np.bincount(code, weights=error, minlength=a)
-    duration = pd.to_numeric(events.get("duration_ms"), errors="coerce")
-    seconds = duration.to_numpy(dtype=np.float64, na_value=np.nan) / 1000.0 if duration is not None else None
+    duration = events.get("duration_ms")
+    seconds = (series(pd.to_numeric(duration, errors="coerce")).to_numpy(dtype=np.float64, na_value=np.nan)
+               / 1000.0 if duration is not None else None)
     everything = np.ones(len(code), dtype=bool)
     modes = {col: _mode_by_action(events, code, col, everything, a) for col in ("method", "route")}
     ok_status = _mode_by_action(events, code, "status", ~error, a)

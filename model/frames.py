@@ -17,8 +17,10 @@ import pandas as pd
 from tracereplay.model.states import EXIT, START
 
 if TYPE_CHECKING:
-    from tracereplay.model.behaviour import BehaviourModel, UserClass
     from tracereplay.model.distributions import Duration
+
+    # relative, as behaviour.py imports this module: one class for pyright (see there)
+    from .behaviour import BehaviourModel, UserClass
 
 
 def transition_matrix(model: BehaviourModel, class_index: int = 0) -> pd.DataFrame:
@@ -67,8 +69,7 @@ def classes_frame(model: BehaviourModel) -> pd.DataFrame:
             "class": c.name, "share": c.share, "users": c.users, "sessions": c.sessions,
             "sessions_per_user": c.mean_sessions_per_user, "actions_per_session": float(visits.sum()),
             "think_median_s": c.think.median if c.think else np.nan,
-            "gap_median_s": (c.session_gap or model.session_gap).median
-            if (c.session_gap or model.session_gap) else np.nan,
+            "gap_median_s": gap.median if (gap := c.session_gap or model.session_gap) else np.nan,
         })
     return pd.DataFrame(rows)
 
@@ -82,7 +83,8 @@ def transitions_frame(model: BehaviourModel) -> pd.DataFrame:
             rows.append(_row(c.name, START, names[j], c.start_probabilities[j], c.start_counts[j], None, ""))
         for i, j in zip(*np.nonzero(c.transition_counts), strict=True):
             dist, level = think_for(model, k, int(i), int(j)) if j < len(model.actions) else (None, "")
-            rows.append(_row(c.name, names[i], names[j], probs[i, j], c.transition_counts[i, j], dist, level))
+            p, count = float(probs[i, j]), float(c.transition_counts[i, j])
+            rows.append(_row(c.name, names[i], names[j], p, count, dist, level))
     return pd.DataFrame(rows, columns=["class", "from", "to", "p", "count", "think_median_s", "think_p90_s",
                                        "think_family", "think_level"])
 

@@ -24,7 +24,8 @@ from tracereplay.model.classes import Mixture, UnitData, choose_classes, posteri
 from tracereplay.model.prepare import SessionArrays
 
 if TYPE_CHECKING:
-    from tracereplay.model.fit import FitSettings
+    # relative, as fit.py imports this module: one class for pyright (see there)
+    from .fit import FitSettings
 
 _CONFIDENT = 0.9        # a session's class posterior counts for stickiness above this
 

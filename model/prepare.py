@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from tracereplay.checked import series
+
 NS_PER_S = 1_000_000_000
 
 
@@ -81,7 +83,7 @@ def session_arrays(events: pd.DataFrame, *, session_gap_s: float) -> SessionArra
     pair = user_code.astype(np.int64) * (int(key_code.max()) + 1) + key_code
     session_code, _ = pd.factorize(pair)
     action_code, action_names = pd.factorize(events["action"], use_na_sentinel=False)
-    ts_ns = _as_ns(events["ts"])
+    ts_ns = _as_ns(series(events["ts"]))
     order = np.lexsort((ts_ns, session_code))
 
     session = session_code[order]
@@ -91,8 +93,10 @@ def session_arrays(events: pd.DataFrame, *, session_gap_s: float) -> SessionArra
     # Renumber sessions 0..S-1 in sorted order so per-session arrays index directly.
     session = np.cumsum(first) - 1
     ts = ts_ns[order]
-    duration = _as_float(events["duration_ms"])[order] / 1000.0 if "duration_ms" in events else np.full(
-        len(order), np.nan
+    duration = (
+        _as_float(series(events["duration_ms"]))[order] / 1000.0
+        if "duration_ms" in events
+        else np.full(len(order), np.nan)
     )
     end = ts + np.nan_to_num(duration, nan=0.0) * NS_PER_S
     think = np.full(len(order), np.nan)
@@ -126,4 +130,4 @@ def _as_ns(column: pd.Series) -> np.ndarray:
 
 
 def _as_float(column: pd.Series) -> np.ndarray:
-    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    return series(pd.to_numeric(column, errors="coerce")).to_numpy(dtype=np.float64, na_value=np.nan)

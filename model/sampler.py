@@ -32,7 +32,8 @@ from tracereplay.model.shape import (
 )
 
 if TYPE_CHECKING:
-    from tracereplay.model.behaviour import BehaviourModel
+    # relative, as behaviour.py imports this module: one class for pyright (see there)
+    from .behaviour import BehaviourModel
 
 _U_MAX = 1.0 - 1e-9        # keeps row + u strictly inside its row in the flat cumulative array
 _ZERO_TABLE = np.zeros(GRID)
@@ -159,7 +160,7 @@ class CompiledModel:
         shift = self.exit_shift[class_index, min(step, EXIT_STEPS) - 1]
         return special.expit(self.exit_logit[class_index, state] + shift)
 
-    def cell_key(self, class_index: int, previous: int | np.ndarray, action: int | np.ndarray):
+    def cell_key(self, class_index: int | np.ndarray, previous: int | np.ndarray, action: int | np.ndarray):
         a = self.n_actions
         return (class_index * a + previous) * a + action
 

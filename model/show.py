@@ -27,7 +27,7 @@ def summary(model: BehaviourModel, *, top: int = 8) -> dict[str, Any]:
     for k, (c, row) in enumerate(zip(model.classes, classes_frame(model).to_dict("records"), strict=True)):
         visits = expected_visits(c)
         order = np.argsort(-visits)[:top]
-        mine = transitions[transitions["class"] == c.name].sort_values("count", ascending=False).head(top)
+        mine = transitions.loc[transitions["class"] == c.name].sort_values("count", ascending=False).head(top)
         classes.append({
             "index": k, "name": c.name, "share": c.share, "users": c.users, "sessions": c.sessions,
             "sessions_per_user": row["sessions_per_user"], "actions_per_session": row["actions_per_session"],

@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tracereplay.checked import to_datetime
 from tracereplay.errors import ConfigError
 from tracereplay.model.distributions import sample_tables
 from tracereplay.model.prepare import NS_PER_S
@@ -138,7 +139,8 @@ def _walk(c: CompiledModel, session_class: np.ndarray, rng: np.random.Generator
         actions.append(nxt)
         steps.append(np.full(len(active), step, dtype=np.int64))
     if not sessions:
-        return (np.zeros(0, np.int64),) * 3
+        empty = np.zeros(0, np.int64)
+        return empty, empty, empty
     return np.concatenate(sessions), np.concatenate(actions).astype(np.int64), np.concatenate(steps)
 
 
@@ -152,8 +154,8 @@ def _session_starts(model: BehaviourModel, c: CompiledModel, origin: int, sessio
     # The last hour slot may be partial (and a window under an hour is one partial slot): weight each
     # slot by rate × its length and draw uniformly inside it.
     slot_len = np.clip(span_s - np.arange(slots) * 3600.0, 0.0, 3600.0)
-    rates = np.array([model.arrivals.rate[model.arrivals.bin_of(pd.Timestamp(t + HOUR_NS // 2,
-                      tz="UTC").to_pydatetime())] for t in slot_start])
+    rates = np.array([model.arrivals.rate[model.arrivals.bin_of(to_datetime(pd.Timestamp(t + HOUR_NS // 2,
+                      tz="UTC").to_pydatetime()))] for t in slot_start])
     weights = rates * slot_len
     if weights.sum() <= 0:
         weights = np.maximum(slot_len, 1e-9)
@@ -191,13 +193,16 @@ def _frame(model: BehaviourModel, rng: np.random.Generator, ts: np.ndarray, user
     duration_ms, error = duration_ms[order], error[order]
     stats = model.action_stats
     tag = f"sim{seed}" if seed is not None else "sim"
-    user_keys = pc.binary_join_element_wise(f"{tag}-u", pc.cast(pa.array(np.arange(users)), pa.string()), "")
+    # by name: pyarrow generates its compute functions at import, which a type checker cannot see
+    user_keys = pc.call_function(
+        "binary_join_element_wise", [f"{tag}-u", pc.cast(pa.array(np.arange(users)), pa.string()), ""]
+    )
     # Session keys "<user>-s<k>", joined in Arrow: a Python f-string per session would dominate the run.
     first = np.r_[0, np.cumsum(n_sessions)[:-1]]
     nth = np.arange(int(n_sessions.sum())) - np.repeat(first, n_sessions)
-    session_keys = pc.binary_join_element_wise(
+    session_keys = pc.call_function("binary_join_element_wise", [
         pc.take(user_keys, pa.array(np.repeat(np.arange(users), n_sessions))),
-        pc.cast(pa.array(nth), pa.string()), "-s")
+        pc.cast(pa.array(nth), pa.string()), "-s"])
     ok = np.array([np.nan if s.ok_status is None else s.ok_status for s in stats])
     bad = np.array([np.nan if s.error_status is None else s.error_status for s in stats])
     has_http = np.array([s.method is not None for s in stats])

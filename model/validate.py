@@ -197,8 +197,8 @@ def validate(events: pd.DataFrame, *, splits: int = DEFAULT_SPLITS, multiple: fl
     for index in range(splits):
         split_seed = seed + index
         in_a = np.random.default_rng(split_seed).permutation(len(users)) < len(users) // 2
-        half_a = events[in_a[user_code]]
-        half_b = events[~in_a[user_code]]
+        half_a = events.loc[in_a[user_code]]
+        half_b = events.loc[~in_a[user_code]]
         model = fit(half_a, **{"seed": split_seed, **fit_settings})
         n_b = int((~in_a).sum())
         simulated = max(1, round(multiple * n_b))

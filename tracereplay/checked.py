@@ -1,10 +1,11 @@
 """Checked results of pandas and scipy calls that are annotated wider than what the caller asked for.
 
 pandas annotates ``frame[name]`` as a Series or a DataFrame (a list of names gives a frame),
-``groupby(...)[column].sum()`` or a Series' ``max()`` as any of scalar, Series or DataFrame, because the
-shape depends on the arguments and the data; scipy builds its test results' classes at runtime, so their
-fields are untyped. The caller knows which one it asked for: these helpers check it at runtime and hand
-the value on with that type, so a wrong guess fails here, loudly. Every stage uses them (one home).
+``groupby(...)[column].sum()`` or a Series' ``max()`` as any of scalar, Series or DataFrame, and
+``Timestamp.to_pydatetime()`` as possibly ``NaT``, because the shape depends on the arguments and the
+data; scipy builds its test results' classes at runtime, so their fields are untyped. The caller knows
+which one it asked for: these helpers check it at runtime and hand the value on with that type, so a wrong
+guess fails here, loudly. Every stage uses them (one home).
 """
 
 from __future__ import annotations
@@ -24,13 +25,6 @@ def series(value: object) -> pd.Series:
     return value
 
 
-def frame(value: object) -> pd.DataFrame:
-    """``value``, checked to be a DataFrame (e.g. a frame's rows selected by a mask)."""
-    if not isinstance(value, pd.DataFrame):
-        raise TypeError(f"expected a pandas DataFrame, got {type(value).__name__}")
-    return value
-
-
 def to_int(value: object) -> int:
     """A numeric scalar (Python or numpy) as ``int()`` converts it."""
     if not isinstance(value, _NUMBER):
@@ -45,15 +39,8 @@ def to_float(value: object) -> float:
     return float(value)
 
 
-def timestamp(value: object) -> pd.Timestamp:
-    """``value``, checked to be a Timestamp (not ``NaT``: e.g. the minimum of a non-empty time column)."""
-    if not isinstance(value, pd.Timestamp) or value is pd.NaT:
-        raise TypeError(f"expected a pandas Timestamp, got {value!r}")
-    return value
-
-
 def to_datetime(value: object) -> datetime:
-    """A Timestamp (or datetime), checked not to be ``NaT``, as a datetime."""
+    """A datetime (a Timestamp is one), checked not to be ``NaT``."""
     if not isinstance(value, datetime) or value is pd.NaT:
         raise TypeError(f"expected a datetime, got {value!r}")
     return value

@@ -248,7 +248,9 @@ def _field(record: dict, *names: str) -> object:
 
 
 def _int64(value: object) -> int:
-    number = int(value)  # type: ignore[call-overload]
+    if not isinstance(value, (int, str, float)):  # JSON writes int64 as a string or a number
+        raise TypeError(f"a time is {type(value).__name__}, not a number")
+    number = int(value)
     if not -(2**63) <= number < 2**63:
         raise ValueError(f"{number} is out of the int64 range of OTLP times")
     return number

@@ -94,6 +94,14 @@ def test_per_action_errors_durations_and_paths(two_class_model):
     assert two_class_model.path_examples("GET /nowhere") == []
 
 
+def test_a_table_without_server_durations_fits_with_none(single_class):
+    # duration_ms is optional (a log without response times): the actions then have no duration
+    events = _first_users(single_class[0], 300).drop(columns=["duration_ms"])
+    model = fit(events, seed=1)
+    assert model.action_stats and all(s.duration is None for s in model.action_stats)
+    assert all(s.count > 0 for s in model.action_stats)
+
+
 def test_the_model_holds_no_user_or_session_key(two_classes, two_class_model):
     text = json.dumps(two_class_model.to_dict())
     events = two_classes[0]
