@@ -10,13 +10,13 @@ A run of several workers (``--workers N``, ``--cluster``) counts in each worker 
 parent: each worker's :class:`RunMetrics` travels once a second as :meth:`RunMetrics.to_wire`, a compact
 cumulative snapshot (its counts by action/status/error kind, its per-action bucket counts, its arrival
 rate), and the parent's :meth:`RunMetrics.add_worker` keeps the latest of each. Cumulative, so a report
-lost or late costs nothing, and a lost worker's last snapshot stays in the sum (:meth:`RunMetrics.lose`
-zeroes only its gauges): counters never go down.
+lost or late costs nothing, and an ended or lost worker's last snapshot stays in the sum
+(:meth:`RunMetrics.retire` zeroes only its gauges): counters never go down.
 
     parent = RunMetrics()
     parent.add_worker(w, report["metrics"])                   # each worker's snapshot, once a second
     parent.on_interval(interval)                              # its users and sessions
-    parent.lose(w)                                            # a worker gone: counters kept, gauges 0
+    parent.retire(w)                                          # a worker gone: counters kept, gauges 0
 
 The hot path (:meth:`RunMetrics.on_request`) only counts into plain dicts and lists; prometheus-client's
 metric families are built when a scrape collects them. So a request costs a dict update and a bisect, not
@@ -138,9 +138,9 @@ class RunMetrics:
         requests = {(a, s, k): int(n) for a, s, k, n in wire["requests"]}
         self.workers[worker] = _WorkerFigures(requests, latency, wire.get("arrival_rate"))
 
-    def lose(self, worker: int) -> None:
-        """``worker`` is gone: its counters stay in the sums (they never go down), its users and arrival
-        rate no longer count."""
+    def retire(self, worker: int) -> None:
+        """``worker`` ended or was lost: its counters stay in the sums (they never go down), its users and
+        arrival rate no longer count."""
         c = self.counts.get(worker)
         if c is not None:
             self.counts[worker] = UserCounts(0, c.sessions_started, c.sessions_dropped, c.sessions_late)

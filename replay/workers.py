@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import threading
 import time
 import warnings
@@ -78,6 +79,8 @@ from tracereplay.rundir import (
     WS_SCHEMA,
     ReceivedStream,
 )
+
+log = logging.getLogger(__name__)
 
 #: The streams a worker ships, by kind: what the parent writes them into the run directory as.
 SCHEMAS = {REQUESTS: REQUEST_SCHEMA, USERS: USERS_SCHEMA, WS: WS_SCHEMA}
@@ -321,8 +324,6 @@ class PoolHandle:
         for part, data in (message.get("parts") or {}).items():
             if part in SCHEMAS:  # a kind this version does not know is not written
                 self._stream(part, worker).append(data)
-        if self.metrics is not None and "metrics" in message:
-            self.metrics.add_worker(worker, message["metrics"])
         if kind == INTERVAL:
             interval = interval_from_wire(message["interval"])
             if worker not in self._lost:
@@ -344,6 +345,8 @@ class PoolHandle:
             self._failures[worker] = (message["type"], message["text"])
             if worker in self._started:
                 self._mark_lost(worker, f"failed: {message['text']}")
+        if self.metrics is not None:
+            _count_metrics(self.metrics, worker, message)
         self._changed.set()
 
     def _stream(self, kind: str, worker: int) -> ReceivedStream:
@@ -402,7 +405,7 @@ class PoolHandle:
         self._lost[worker] = entry
         self.stats.forget(worker)
         if self.metrics is not None:
-            self.metrics.lose(worker)
+            self.metrics.retire(worker)
         self._changed.set()
         if worker not in self._started:
             return  # before the load: start() fails the run
@@ -424,6 +427,19 @@ class PoolHandle:
         if issubclass(error_type, errors.InputError):
             raise errors.TracereplayError(text)
         raise error_type(text)
+
+
+def _count_metrics(metrics: RunMetrics, worker: int, message: Report) -> None:
+    """The worker's cumulative Prometheus snapshot into the run's sums; an ended worker's users and
+    arrival rate leave the gauges. After the run's own bookkeeping: a snapshot it cannot read is
+    logged and skipped, never the report's "done" lost with it."""
+    try:
+        if "metrics" in message:
+            metrics.add_worker(worker, message["metrics"])
+        if message["kind"] == DONE:
+            metrics.retire(worker)
+    except (KeyError, TypeError, ValueError, IndexError):
+        log.warning("worker %d sent a metrics snapshot that does not read; skipped", worker)
 
 
 async def start_pool(

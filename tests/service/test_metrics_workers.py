@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tracereplay.replay.api import open_run
 from tracereplay.replay.metrics import RunMetrics
+from tracereplay.replay.workers import _count_metrics
 from tracereplay.report import load_run
 
 from .conftest import until
@@ -158,3 +159,16 @@ def _scrape(metrics: RunMetrics) -> str:
     registry = CollectorRegistry()
     registry.register(metrics)
     return generate_latest(registry).decode()
+
+
+def test_a_snapshot_that_does_not_add_up_is_left_out():
+    """A worker of another version (other buckets) or a garbled snapshot changes nothing and raises nothing:
+    the report it came with is still handled."""
+    metrics = RunMetrics()
+    good = RunMetrics()
+    good.requests[("GET /a", "200", "none")] = 5
+    metrics.add_worker(0, good.to_wire())
+    metrics.add_worker(1, {**good.to_wire(), "bounds": [0.1, 1.0]})
+    garbled = {"bounds": list(metrics.bounds), "requests": [["x"]]}
+    _count_metrics(metrics, 2, {"kind": "done", "metrics": garbled})
+    assert _by_action(_families(_scrape(metrics))) == {"GET /a": 5}
