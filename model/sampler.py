@@ -28,6 +28,7 @@ from tracereplay.model.shape import (
     band_of,
     centre_noise,
     tempo_uniforms,
+    zero_calibrated,
 )
 
 if TYPE_CHECKING:
@@ -110,6 +111,8 @@ class CompiledModel:
 
         self.duration_rows = np.array([tables.add(s.duration) for s in model.action_stats], dtype=np.int64)
         self.tables = tables.stack()
+        self.table_zero = tables.zero_shares()                       # each row's point mass at 0
+        self.table_zero_list = self.table_zero.tolist()
         self.arrivals = model.arrivals
         # Per class: gaps on the wall clock (True) or the arrival clock (False), see model/gaps.py.
         self.gap_wall = np.array([(c.session_gap_clock or model.session_gap_clock) == "wall"
@@ -125,12 +128,14 @@ class CompiledModel:
         self.tempo = np.zeros((self.n_classes, 3, bands))            # mean, shared, own per band
         self.tempo[:, 2, :] = 1.0                                    # no shape: independent clicks
         self.tempo_anti = np.zeros((self.n_classes, bands))          # centring of click noise per band
+        self.zero_shift = np.zeros((self.n_classes, bands))          # logit shift of the mass at 0
         self.tempo_scores = np.full((self.n_classes, bands, SCORE_QUANTILES), np.nan)
         for c, cls in enumerate(model.classes):
             shape = cls.shape
             if shape is not None:
                 self.tempo[c] = np.array([shape.mean, shape.shared, shape.own])
                 self.tempo_anti[c] = shape.anti
+                self.zero_shift[c] = shape.zero_shift
                 for b, q in enumerate(shape.scores):
                     if q:
                         self.tempo_scores[c, b] = q
@@ -146,6 +151,7 @@ class CompiledModel:
         self.shaped_list = self.shaped.tolist()
         self.tempo_list = self.tempo.tolist()
         self.tempo_anti_list = self.tempo_anti.tolist()
+        self.zero_shift_list = self.zero_shift.tolist()
         self.tempo_scores_list = [[None if np.isnan(q[0]) else q.tolist() for q in bands_c]
                                   for bands_c in self.tempo_scores]
 
@@ -229,6 +235,7 @@ class CompiledModel:
         a, base = self.n_actions, class_index * self.n_actions
         cell_rows, action_rows = self.cell_row_dict, self.think_action_list[class_index]
         table_item, top = self.tables.item, GRID - 1
+        zero_shift, zero_shares = self.zero_shift_list[class_index][band], self.table_zero_list
         think = []
         for i in range(steps):
             previous, nxt = codes[i], codes[i + 1]
@@ -241,6 +248,10 @@ class CompiledModel:
                 j = int(at)
                 score = quantiles[j] + (quantiles[j + 1] - quantiles[j]) * (at - j)
                 u = 0.5 * (1.0 + math.erf(score * _SQRT_HALF))
+            p0 = zero_shares[row]
+            if zero_shift and 0.0 < p0 < 1.0:         # the band's mass at 0 (shape.zero_calibrated)
+                q = 1.0 / (1.0 + (1.0 - p0) / p0 * math.exp(-zero_shift))
+                u = u * p0 / q if u < q else p0 + (u - q) * (1.0 - p0) / (1.0 - q)
             position = min(u, _U_MAX) * top
             low = int(position)
             v0 = table_item(row, low)
@@ -290,14 +301,16 @@ class CompiledModel:
         return flat_col[position]
 
     def think_uniforms(self, class_index: np.ndarray, length: np.ndarray, session_z: np.ndarray,
-                       noise: np.ndarray, session: np.ndarray) -> np.ndarray:
-        """Per think event (``session``: its session's code): the probability its time is drawn at, at its
-        session's tempo (model/shape.py)."""
+                       noise: np.ndarray, session: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Per think event (``session``: its session's code, ``rows``: its table row): the probability its
+        time is drawn at, at its session's tempo (model/shape.py)."""
         band = band_of(length)
         noise = centre_noise(noise, session, self.tempo_anti[class_index, band])
         mean, shared, own = (self.tempo[class_index, j, band] for j in range(3))
         quantiles = self.tempo_scores[class_index, band]
-        return np.minimum(tempo_uniforms(mean, shared, own, quantiles, session_z, noise), _U_MAX)
+        u = tempo_uniforms(mean, shared, own, quantiles, session_z, noise)
+        u = zero_calibrated(u, self.table_zero[rows], self.zero_shift[class_index, band])
+        return np.minimum(u, _U_MAX)
 
     def think_rows(self, class_index: np.ndarray, previous: np.ndarray, action: np.ndarray) -> np.ndarray:
         """Compiled table row of the think time before ``action`` after ``previous``, per event."""
@@ -344,6 +357,7 @@ class _TableSet:
 
     def __init__(self) -> None:
         self._rows: list[np.ndarray] = [_ZERO_TABLE]
+        self._zero: list[float] = [1.0]
         self._index: dict[int, int] = {}
 
     def add(self, dist: Duration | None) -> int:
@@ -353,7 +367,11 @@ class _TableSet:
         if key not in self._index:
             self._index[key] = len(self._rows)
             self._rows.append(dist.table())
+            self._zero.append(dist.zero_share)
         return self._index[key]
+
+    def zero_shares(self) -> np.ndarray:
+        return np.array(self._zero, dtype=np.float64)
 
     def stack(self) -> np.ndarray:
         return np.vstack(self._rows)

@@ -80,7 +80,7 @@ def _shape_summary(shape: SessionShape | None) -> dict[str, Any] | None:
         scores = shape.scores[b]
         bands.append({
             "lengths": _band_label(lower, upper), "mean": shape.mean[b], "shared": shared, "own": own,
-            "anti": shape.anti[b],
+            "anti": shape.anti[b], "zero_shift": shape.zero_shift[b],
             # share of a think score's variance that is the session's own tempo (intraclass correlation)
             "tempo_share": shared**2 / (shared**2 + own**2) if shared or own else 0.0,
             # the band's median normal score: < 0 faster than its cells' laws, > 0 slower
@@ -175,11 +175,12 @@ def _render_shape(console: Console, c: dict[str, Any]) -> None:
         console.print(f"{c['name']}: exit shift by step (logit, steps 1–{min(len(shifts), 8)}): {shown}"
                       + (f" … step {len(shifts)}+: {shifts[-1]:+.2f}" if len(shifts) > 8 else ""))
     table = Table(title=f"{c['name']}: think tempo by session length")
-    for col in ("actions", "median score", "tempo share", "shared", "own", "anti", "quantiles"):
+    for col in ("actions", "median score", "tempo share", "shared", "own", "anti", "zero shift", "quantiles"):
         table.add_column(col, justify="left" if col == "actions" else "right")
     for band in shape["bands"]:
         table.add_row(band["lengths"], f"{band['median_score']:+.2f}", f"{band['tempo_share']:.0%}",
                       f"{band['shared']:.2f}", f"{band['own']:.2f}", f"{band['anti']:.2f}",
+                      f"{band['zero_shift']:+.2f}",
                       str(band["score_quantiles"] or "-"))
     console.print(table)
 

@@ -69,7 +69,7 @@ def simulate(model: BehaviourModel, users: int, *, seed: int | None = 0,
     rows = c.think_rows(event_class[later], action[later - 1], action[later])
     session_z = rng.standard_normal(len(session_class))           # each session's tempo (model/shape.py)
     u = c.think_uniforms(event_class[later], length[session[later]], session_z[session[later]],
-                         rng.standard_normal(len(later)), session[later])
+                         rng.standard_normal(len(later)), session[later], rows)
     think[later] = sample_tables(c.tables, rows, u)
     duration = sample_tables(c.tables, c.duration_rows[action], rng.random(len(action)))
     known = np.array([s.duration is not None for s in model.action_stats])[action]

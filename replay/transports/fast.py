@@ -4,7 +4,8 @@ aiohttp's client is general and careful; per request it costs several times what
 afford (``benchmarks/replay_throughput.py``). This transport does only what replaying needs: one pool of
 keep-alive connections to one target, at most one request in flight per connection, requests built by
 ``wire.prepare``, answers parsed by llhttp (the parser of Node.js and of aiohttp) inside an
-``asyncio.Protocol``, and a per-request deadline as one timer handle.
+``asyncio.Protocol``, and a per-request deadline kept by one timer per connection, re-armed only when it
+fires early (arming and cancelling a timer per request cost more than the rest of ``send``).
 
 What llhttp leaves to its caller is done here (``docs/http.md`` has every rule):
 
@@ -38,6 +39,12 @@ from tracereplay.replay.transports.wire import IDEMPOTENT, prepare
 #: A response head (status line and headers) larger than this is refused: a server streaming headers
 #: forever must not grow our memory.
 MAX_HEAD = 64 * 1024
+#: How many header-less requests (method, path) keep their bytes: a run sends the same few hundred paths
+#: over and over, so each is validated and encoded once. Bounded: emptied when full.
+ENCODED_MAX = 4096
+#: A deadline timer that fires this close to the deadline expires the request (the loop's clock has ~1 ms
+#: of resolution), rather than being armed again.
+_EARLY_S = 0.001
 
 
 class _Stop(Exception):
@@ -61,7 +68,10 @@ class _Connection(asyncio.Protocol):
         "_size",
         "_status",
         "_suspect",
+        "_timer",
+        "_timer_at",
         "closed",
+        "deadline",
         "got_bytes",
         "transport",
         "waiter",
@@ -74,6 +84,9 @@ class _Connection(asyncio.Protocol):
         self.waiter: asyncio.Future[Response] | None = None
         self.closed = False
         self.got_bytes = False
+        self.deadline: float | None = None  # of the request in flight (loop time); None: no limit
+        self._timer: asyncio.TimerHandle | None = None  # armed at _timer_at, at most one per connection
+        self._timer_at = 0.0
         self._parser = _parser(self)
         self._reset(head=False)
 
@@ -91,7 +104,7 @@ class _Connection(asyncio.Protocol):
 
     # ------------------------------------------------------------------ one exchange
     def start(
-        self, payload: bytes, loop: asyncio.AbstractEventLoop, *, head: bool
+        self, payload: bytes, loop: asyncio.AbstractEventLoop, *, head: bool, deadline: float | None
     ) -> asyncio.Future[Response]:
         self.waiter = waiter = loop.create_future()
         self.got_bytes = False
@@ -102,9 +115,29 @@ class _Connection(asyncio.Protocol):
             waiter.set_exception(
                 RequestFailed(ErrorKind.RESET, "connection closed before the request was sent")
             )
-        else:
-            transport.write(payload)
+            return waiter
+        self.deadline = deadline
+        # the timer of an earlier request, still armed, fires first and re-arms for this one
+        if deadline is not None and (self._timer is None or deadline < self._timer_at):
+            self._arm(loop, deadline)
+        transport.write(payload)
         return waiter
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, at: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = loop.call_at(at, self._on_timer, loop)
+        self._timer_at = at
+
+    def _on_timer(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        deadline = self.deadline
+        if self.waiter is None or deadline is None:
+            return  # idle, or a request without a limit: armed again by the next start
+        if loop.time() < deadline - _EARLY_S:
+            self._arm(loop, deadline)  # armed for an earlier request: now this one's deadline
+        else:
+            self.expire()
 
     def expire(self) -> None:
         """The request's deadline passed: fail it and drop the connection (its answer may still come)."""
@@ -118,8 +151,14 @@ class _Connection(asyncio.Protocol):
 
     def abort(self) -> None:
         self.closed = True
+        self._disarm()
         if self.transport is not None:
             self.transport.abort()
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     # ------------------------------------------------------------------ asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -127,6 +166,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self._disarm()
         self._on_lost(self)
         waiter = self.waiter
         if waiter is None or waiter.done():
@@ -263,6 +303,7 @@ class FastTransport(BaseTransport):
         )
         self._closed = False
         self._tls_warned = False
+        self._encoded: dict[tuple[str, str], tuple[bytes, str, bool]] = {}  # header-less requests' bytes
 
     @property
     def idle_connections(self) -> int:
@@ -283,66 +324,66 @@ class FastTransport(BaseTransport):
     async def send(self, request: Request, *, timeout: float | None = None) -> Response:
         if self._closed:
             raise RequestFailed(ErrorKind.RESET, "the transport is closed")
-        prepared = prepare(request, self.origin, keep_alive=self.settings.keep_alive)
-        payload = prepared.encode()
+        payload, method, close = self._encode(request)
         loop = asyncio.get_running_loop()
         limit = self.settings.request_timeout if timeout is None else timeout
         deadline = loop.time() + limit if limit is not None and limit > 0 else None
-        retry = prepared.method in IDEMPOTENT
-        if self._slots is None:
-            return await self._exchange(payload, prepared.method, prepared.close, retry, deadline, loop)
+        slots = self._slots
+        if slots is not None:
+            await _acquire(slots, deadline)
+        # one coroutine per request (no inner one): the hot path of every simulated user
         try:
-            async with asyncio.timeout_at(deadline):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise RequestFailed(ErrorKind.TIMEOUT, "no free connection in time") from None
-        try:
-            return await self._exchange(payload, prepared.method, prepared.close, retry, deadline, loop)
+            retry = method in IDEMPOTENT
+            idle = self._idle
+            while True:
+                connection = None
+                while idle:
+                    candidate = idle.pop()
+                    if not candidate.closed and not candidate.transport.is_closing():  # type: ignore[union-attr]
+                        connection = candidate
+                        break
+                if connection is None:
+                    connection = await self._connect(deadline, loop)
+                future = connection.start(payload, loop, head=method == "HEAD", deadline=deadline)
+                try:
+                    response = await future
+                    break
+                except RequestFailed as failure:
+                    if retry and failure.kind is ErrorKind.RESET and not connection.got_bytes:
+                        # closed before a byte of answer, most often an idle connection the server had timed
+                        # out as we reused it: an idempotent request is sent once more, on a new connection
+                        # (RFC 9112 9.3.1, as aiohttp does); a POST or PATCH may have been acted on: never
+                        retry = False
+                        continue
+                    raise
+                except asyncio.CancelledError:
+                    connection.abort()  # its answer, if any, would be taken as the next request's
+                    raise
         finally:
-            self._slots.release()
-
-    async def _exchange(
-        self,
-        payload: bytes,
-        method: str,
-        close: bool,
-        retry: bool,
-        deadline: float | None,
-        loop: asyncio.AbstractEventLoop,
-    ) -> Response:
-        connection = None
-        idle = self._idle
-        while idle:
-            candidate = idle.pop()
-            if not candidate.closed and not candidate.transport.is_closing():  # type: ignore[union-attr]
-                connection = candidate
-                break
-        if connection is None:
-            connection = await self._connect(deadline, loop)
-        future = connection.start(payload, loop, head=method == "HEAD")
-        timer = loop.call_at(deadline, connection.expire) if deadline is not None else None
-        try:
-            response = await future
-        except RequestFailed as failure:
-            if retry and failure.kind is ErrorKind.RESET and not connection.got_bytes:
-                # closed before a byte of answer, most often an idle connection the server had timed out as
-                # we reused it: an idempotent request is sent once more, on a new connection (RFC 9112
-                # 9.3.1, as aiohttp does); a POST or PATCH may have been acted on, so it never is
-                if timer is not None:
-                    timer.cancel()
-                return await self._exchange(payload, method, close, False, deadline, loop)
-            raise
-        except asyncio.CancelledError:
-            connection.abort()  # its answer, if any, would be taken as the next request's
-            raise
-        finally:
-            if timer is not None:
-                timer.cancel()
+            if slots is not None:
+                slots.release()
         if close or not self.settings.keep_alive:
             connection.abort()
         elif not connection.closed and not self._closed:
             idle.append(connection)
         return response
+
+    def _encode(self, request: Request) -> tuple[bytes, str, bool]:
+        """The request's bytes, method and whether it asks to close (``wire.prepare``; a request refused
+        raises). Requests without headers, body or parameters are encoded once per (method, path)."""
+        plain = request.headers is None and request.json is None and request.data is None
+        if not plain or request.params:
+            prepared = prepare(request, self.origin, keep_alive=self.settings.keep_alive)
+            return prepared.encode(), prepared.method, prepared.close
+        key = (request.method, request.path)
+        encoded = self._encoded.get(key)
+        if encoded is None:
+            prepared = prepare(request, self.origin, keep_alive=self.settings.keep_alive)
+            encoded = (prepared.encode(), prepared.method, prepared.close)
+            if len(self._encoded) >= ENCODED_MAX:
+                self._encoded.clear()
+            self._encoded[key] = encoded
+        return encoded
 
     async def _connect(self, deadline: float | None, loop: asyncio.AbstractEventLoop) -> _Connection:
         host, port = self.origin.host, self.origin.port
@@ -372,6 +413,15 @@ class FastTransport(BaseTransport):
             raise RequestFailed(ErrorKind.RESET, "the transport is closed")
         self._open.add(connection)
         return connection
+
+
+async def _acquire(slots: asyncio.Semaphore, deadline: float | None) -> None:
+    """A connection slot (``max_connections``) by the request's deadline."""
+    try:
+        async with asyncio.timeout_at(deadline):
+            await slots.acquire()
+    except TimeoutError:
+        raise RequestFailed(ErrorKind.TIMEOUT, "no free connection in time") from None
 
 
 def _tls_reason(exc: ssl.SSLError) -> str:

@@ -109,6 +109,43 @@ def test_sessions_that_share_out_a_window_keep_their_medians():
     assert (per_call := ks(real, medians)) is not None and per_call <= 0.05, per_call
 
 
+def test_same_second_requests_stay_with_the_sessions_that_make_them():
+    # Half the visits are a page and its resources (12 requests, 60 % in the same second as the previous
+    # one), half two pages a few seconds apart (never the same second); the cells (a, b, c at random) do
+    # not tell them apart, only the session's length does.
+    rng = np.random.default_rng(11)
+    rows = []
+    for u in range(4000):
+        t = T0 + int(rng.integers(0, 86400)) * S
+        burst = rng.random() < 0.5
+        for k in range(12 if burst else 2):
+            if k:
+                t += 0 if burst and rng.random() < 0.6 else int(np.ceil(rng.lognormal(1.5, 0.6))) * S
+            rows.append((t, u, 0, "abc"[int(rng.integers(3))]))
+    events = _table(rows)
+    model = fit(events, classes=1)
+    shape = model.classes[0].shape
+    assert shape is not None and shape.zero_shift[1] < -10           # band [2]: (almost) never 0
+
+    def zeros(table: pd.DataFrame) -> tuple[float, float]:
+        arrays = session_arrays(table, session_gap_s=1800)
+        known = np.isfinite(arrays.think_s)
+        length, think = arrays.session_length[arrays.session][known], arrays.think_s[known]
+        return float(np.mean(think[length == 2] <= 0)), float(np.mean(think[length == 12] <= 0))
+
+    assert zeros(events) == (0.0, pytest.approx(0.6, abs=0.01))
+    short, long = zeros(simulate(model, 4000, seed=12))
+    assert short < 0.01 and long == pytest.approx(0.6, abs=0.02)
+    flat = dataclasses.replace(shape, zero_shift=(0.0,) * len(shape.zero_shift))
+    unshifted = dataclasses.replace(model, classes=[dataclasses.replace(model.classes[0], shape=flat)])
+    assert zeros(simulate(unshifted, 4000, seed=12))[0] > 0.3               # the band's scores alone: 0.57
+    rng = np.random.default_rng(3)
+    drawn = [model.sample_session(0, rng)[1] for _ in range(4000)]           # the per-call sampler too
+    pairs = np.concatenate([t for t in drawn if len(t) == 1])
+    bursts = np.concatenate([t for t in drawn if len(t) == 11])
+    assert np.mean(pairs <= 0) < 0.01 and np.mean(bursts <= 0) == pytest.approx(0.6, abs=0.02)
+
+
 def test_whole_second_timestamps_stay_whole_seconds():
     rng = np.random.default_rng(5)
     events = _sessions(rng, 800, lambda r: 4, lambda r, u: float(r.integers(0, 6)))
@@ -146,8 +183,10 @@ def test_format_3_round_trip_and_damage(tmp_path, two_class_model):
     path = two_class_model.save(tmp_path / "m.json")
     loaded = load_model(path)
     for before, after in zip(two_class_model.classes, loaded.classes, strict=True):
+        assert after.shape is not None and before.shape is not None
         assert after.shape.exit_shift == pytest.approx(before.shape.exit_shift)
         assert after.shape.anti == pytest.approx(before.shape.anti)
+        assert after.shape.zero_shift == pytest.approx(before.shape.zero_shift)
         assert [list(q) for q in after.shape.scores] == [pytest.approx(q) for q in before.shape.scores]
         assert after.session_gap_clock == before.session_gap_clock
     a, b = simulate(two_class_model, 300, seed=9), simulate(loaded, 300, seed=9)

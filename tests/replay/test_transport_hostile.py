@@ -341,6 +341,19 @@ async def test_a_per_request_timeout_overrides_the_setting(kind, hostile):
         assert (await transport.send(Request("GET", "/slow"), timeout=5)).body == b"slow"
 
 
+async def test_each_request_on_a_reused_connection_keeps_its_own_deadline(kind, hostile):
+    # the fast transport keeps one timer per connection, armed by an earlier request: a later request's
+    # deadline, shorter or longer, is the one that counts
+    async with client(kind, hostile.url) as transport:
+        assert (await transport.send(GET, timeout=0.25)).body == b"ok"
+        for _ in range(5):  # 0.5 s on the same connection, past the first request's deadline
+            assert (await transport.send(Request("GET", "/slow"), timeout=5)).body == b"slow"
+        assert (await transport.send(GET, timeout=10)).body == b"ok"
+        failure, took = await timed(fails(transport, Request("GET", "/hang"), timeout=0.3))
+        assert failure.kind is ErrorKind.TIMEOUT and 0.25 < took < 1.5
+        assert hostile.opened == 1  # all on one connection
+
+
 async def test_the_connect_timeout_bounds_connecting(kind):
     # a listener that never accepts, its backlog full: further connection attempts hang in SYN_SENT
     with socket.socket() as listener:

@@ -258,3 +258,43 @@ async def test_the_live_series_keeps_the_last_hour(tmp_path):
         await server.close()
     assert [p["rps"] for p in series] == [float(i) for i in range(50, SERIES_POINTS + 50)]  # the oldest went
     assert all(p["errors"] == 1 and p["users"] == 4 for p in series)
+
+
+async def test_a_run_of_two_worker_processes_is_steered_and_counted_whole(
+    agent_client, target, script, wait_for
+):
+    """settings.workers: the agent runs worker processes; status, series and /metrics cover them all."""
+    client = agent_client
+    body = {"id": "pool", **_create(target, script, users=4, workers=2)}
+    await client.call("POST", "/loadagent/create", json=body)
+    _, started = await client.call("POST", "/loadagent/pool/run")
+    assert started["state"] == "running"
+
+    async def four_users():
+        _, status = await client.call("GET", "/loadagent/pool/status")
+        return status["live"]["active_users"] == 4 and status["live"]["requests"] > 0
+
+    await wait_for(four_users, timeout_s=30)
+    await client.call("POST", "/loadagent/pool/addusers?amount=2")
+    _, refused = await client.call("POST", "/loadagent/pool/inject?action=GET%20/a", expect=409)
+    assert "several workers" in refused["error"]
+
+    async def six_users():
+        _, series = await client.call("GET", "/loadagent/pool/series")
+        return series and series[-1]["users"] == 6
+
+    await wait_for(six_users, timeout_s=15)
+    await client.call("POST", "/loadagent/pool/stop")
+
+    async def finished():
+        _, status = await client.call("GET", "/loadagent/pool/status")
+        return status if status["state"] == "finished" else None
+
+    status = await wait_for(finished, timeout_s=60)
+    assert status["result"]["workers"] == 2
+    _, text = await client.call("GET", "/metrics")
+    requests = [line for line in text.splitlines() if line.startswith("tracereplay_requests_total{")]
+    scraped = sum(float(line.rsplit(" ", 1)[1]) for line in requests)
+    assert scraped == status["result"]["requests"] == sum(target.served.values()) > 0
+    for worker in (0, 1):  # both workers sent load
+        assert len(pd.read_parquet(client.agent.runs_dir / "pool" / f"requests-{worker}.parquet")) > 0

@@ -147,3 +147,15 @@ def test_bad_input_is_one_line_and_a_dead_target_has_no_capacity(work_script, tm
     done = capacity("--target", "http://127.0.0.1:9", "--slo", "p99_ms<500", "--hold", "1s", *out)
     assert done.returncode == 3, done.stderr
     assert "no capacity: the first step (8 users) already breached" in done.stdout
+
+
+@pytest.mark.slow
+def test_each_step_can_run_on_a_dask_cluster(known_target, work_script, tmp_path):
+    """--cluster: the steps run on a Dask cluster's workers (here a LocalCluster of two)."""
+    result = _capacity(
+        str(work_script), "--target", known_target, "--slo", "p95_ms<500", "--start", "8", "--max", "8",
+        "--hold", "2s", "--cluster", "local:2", "-o", str(tmp_path / "cap"),
+    )  # fmt: skip
+    assert result["capacity"] == 8 and len(result["steps"]) == 1
+    meta = json.loads((Path(result["steps"][0]["run_dir"]) / "run.json").read_text())
+    assert meta["workers"] == 2 and meta["config"]["cluster"] == "local:2" and meta["requests"] > 0

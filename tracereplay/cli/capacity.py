@@ -39,13 +39,16 @@ EXIT_NO_CAPACITY = 3  # even the first step breached: the same status as a faile
 @click.option("--timeout", type=DURATION, default="10s", show_default=True, help="Per-request timeout.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes per step.")
+@click.option("--cluster", metavar="ADDRESS", default=None,
+              help="Run each step on a Dask cluster: its scheduler (tcp://HOST:8786), or local:N (a "
+                   "LocalCluster started for each step); --workers is then ignored.")
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Directory for capacity.json, capacity.png and steps/NN-LOAD (each step's run).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def capacity_command(model: str, target: str, slos: tuple[str, ...], promql_url: str | None,
                      promql_slos: tuple[str, ...], rate: bool, start: float, limit: float, factor: float,
                      precision: float, hold: float, actions: str | None, think_scale: float, seed: int | None,
-                     timeout: float, workers: int, out: Path, as_json: bool) -> None:
+                     timeout: float, workers: int, cluster: str | None, out: Path, as_json: bool) -> None:
     """Find the largest load on MODEL's users that meets every SLO.
 
     Steps the load up (×factor) while every SLO holds, backs off on a breach and bisects down to
@@ -71,7 +74,7 @@ def capacity_command(model: str, target: str, slos: tuple[str, ...], promql_url:
         model=model, target=target, out=out, slos=slos, hold=hold, rate=rate, promql_url=promql_url,
         promql_slos=tuple(parse_promql_slo(s) for s in promql_slos),
         run_settings={"actions": actions, "think_scale": think_scale, "seed": seed, "timeout": timeout,
-                      "workers": workers},
+                      "workers": workers, "cluster": cluster},
     )
     plan = CapacitySearch(start=start, limit=limit, factor=factor, precision=precision, integer=not rate)
     # here, not at the top: a search runs the runtime (aiohttp, numpy, pandas), which `--help` does not need

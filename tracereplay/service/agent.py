@@ -6,7 +6,9 @@ workload), ``runs`` (past runs in the data directory), ``report`` and ``files`` 
 :mod:`tracereplay.service.openapi`'s; request bodies are checked against it.
 
 Each run has one worker in the agent's process and event loop (``replay.start_run``, which loads the
-model or event table in a thread, so the agent answers meanwhile), writing its run directory under
+model or event table in a thread, so the agent answers meanwhile), or, with the ``workers`` or ``cluster``
+setting, worker processes or a Dask cluster's workers (``replay/workers.py``: ``/metrics``, the status and
+the series cover them all); it writes its run directory under
 ``DATA_DIR/runs/<id>``; its live series keeps the last ``SERIES_POINTS`` seconds. One run is running at a
 time (a second ``run`` is a 409).
 
@@ -44,7 +46,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from tracereplay.durations import parse_duration
 from tracereplay.errors import TracereplayError
 from tracereplay.files import atomic_path
-from tracereplay.replay.api import RunHandle, start_run
+from tracereplay.replay.api import RunHandle, open_run
 from tracereplay.replay.config import RunConfig
 from tracereplay.replay.metrics import RunMetrics
 from tracereplay.replay.workers import PoolHandle
@@ -220,12 +222,12 @@ class Agent:
         run.state = State.RUNNING
         self.current = run
         try:
-            run.handle = await start_run(
+            # one worker in this process, or "workers" processes, or one per worker of a Dask "cluster"
+            run.handle = await open_run(
                 run.model,
                 target=run.settings["target"],
                 trace=run.trace,
                 out=str(run.run_dir),
-                workers=1,
                 progress=run.on_progress,
                 metrics=run.metrics,
                 **settings,

@@ -13,7 +13,7 @@ from typing import Any
 from tracereplay.replay.config import RunConfig, choice_values
 
 #: Settings the agent decides itself: where the run is written, one in-process worker, its event loop.
-AGENT_OWNED = ("out", "workers", "uvloop")
+AGENT_OWNED = ("out", "uvloop")
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 RUN_ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
