@@ -9,6 +9,9 @@
    other half's users, each metric model-vs-B over A-vs-B (the noise floor). Printed per seed and pooled
    over the nine splits; the plot (``--plot``, default ``docs/model-validation.png``) shows both
    distances per metric and seed with the ratio on top.
+   Then the same test (validation seed 0, nine splits) on subsets of the log, so a figure tuned to one
+   reading of it shows: bots excluded (``--exclude-bots``), the client address alone as the user
+   (``--user-key client``), the first and the second half of its days.
 2. Fit time per 1 M events: the readers-and-posters population of ``benchmarks/model.py`` simulated to
    ~1 M events, fitted on one pinned core; CPU time of the process (``time.process_time``), so the load
    of a shared machine does not count; wall time beside it.
@@ -61,6 +64,7 @@ def main() -> None:
         print(f"validation seed {seed} (splits {seed}–{seed + 2}): {time.perf_counter() - start:.1f} s wall")
     _print_ratios(reports)
     _plot(reports, args.plot)
+    _subsets(args.log, events)
     apache_model = fit(events)
     print(f"sample_session, model of {args.log.name}: {_sample_session_us(apache_model):.1f} µs per call "
           f"(mean {_mean_length(apache_model):.1f} actions)")
@@ -78,9 +82,31 @@ def _print_ratios(reports: dict) -> None:
         print(f"{name:26s}" + "".join(f"{c:>9.2f}×" for c in cells) + f"{pooled:>9.2f}×")
     worst = {s: r.worst_ratio for s, r in reports.items()}
     print("worst per seed: " + ", ".join(f"seed {s}: {w:.2f}×" for s, w in worst.items()))
+    print("\n5–95 % range of each ratio (bootstrap over the seed's 3 splits):")
+    for name in METRICS:
+        print(f"{name:26s}" + "".join(f"  {_span(r[name].interval):>11s}" for r in reports.values()))
     print("\ndistances (mean over each seed's splits), model vs B / floor A vs B:")
     for name in METRICS:
         print(f"{name:26s}" + "".join(f"  {r[name].model:.4f}/{r[name].floor:.4f}" for r in reports.values()))
+
+
+def _subsets(log: Path, events) -> None:
+    middle = events["ts"].min() + (events["ts"].max() - events["ts"].min()) / 2
+    subsets = {
+        "bots excluded": read_dumps([log], exclude_bots=True),
+        "client address as user": read_dumps([log], user_keys=("client",)),
+        "first half of the days": events[events["ts"] < middle],
+        "second half of the days": events[events["ts"] >= middle],
+    }
+    print("\nsubsets (validation seed 0, 9 splits): ratio [5–95 % range]")
+    for name, table in subsets.items():
+        report = validate(table, splits=9, multiple=5, seed=0)
+        print(f"{name:24s} {len(table):>6,} events {table['user'].nunique():>6,} users  " + "  ".join(
+            f"{m.name}={m.ratio or 0:.2f}× [{_span(m.interval)}]" for m in report.metrics))
+
+
+def _span(interval: tuple[float, float] | None) -> str:
+    return "-" if interval is None else f"{interval[0]:.2f}–{interval[1]:.2f}×"
 
 
 def _plot(reports: dict, path: Path) -> None:
