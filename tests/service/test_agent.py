@@ -207,7 +207,7 @@ def _big_event_table(path, users: int, events_per_user: int):
 async def test_the_agent_answers_while_a_big_event_table_loads(agent_client, target, tmp_path, wait_for):
     """Loading a run's model or event table happens off the agent's event loop: /status and /health answer
     throughout a start that takes seconds."""
-    table = _big_event_table(tmp_path / "big.parquet", users=8000, events_per_user=60)
+    table = _big_event_table(tmp_path / "big.parquet", users=12000, events_per_user=60)
     client = agent_client
     body = {"id": "big", "trace": str(table), "settings": {"target": target.url, "duration": "30s"}}
     await client.call("POST", "/loadagent/create", json=body)
@@ -225,7 +225,7 @@ async def test_the_agent_answers_while_a_big_event_table_loads(agent_client, tar
     _, started = await starting
     assert started["state"] == "running"
     slowest = max(seconds for seconds, _ in answers)
-    assert loading_s > 1.0 and len(answers) >= 5, (loading_s, answers)  # it did take a while
+    assert loading_s > 0.5 and len(answers) >= 5, (loading_s, answers)  # it did take a while
     assert slowest < min(0.5, loading_s / 3), (slowest, loading_s)
     print(f"start {loading_s:.2f}s, {len(answers)} status+health answers meanwhile, slowest {slowest:.3f}s")
     # the first answer may come before the start is under way; then the run is running while it loads
