@@ -15,6 +15,7 @@ from typing import BinaryIO
 import numpy as np
 import pandas as pd
 
+from tracereplay.checked import series
 from tracereplay.ingest.options import IngestOptions
 from tracereplay.ingest.raw import Coded, RawBatch
 from tracereplay.ingest.readers.jsontext import read_json_rows, records
@@ -94,8 +95,8 @@ def to_ns(times: list[object]) -> np.ndarray:
         out[is_number] = epoch_to_ns(numeric.to_numpy()[is_number])
     text = ~is_number & values.notna().to_numpy()
     if text.any():
-        parsed = as_series(pd.to_datetime(values[text].astype(str), utc=True, format="ISO8601",
-                                          errors="coerce"))
+        parsed = series(pd.to_datetime(values[text].astype(str), utc=True, format="ISO8601",
+                                       errors="coerce"))
         ns = parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64)
         out[text] = np.where(parsed.isna().to_numpy(), 0, ns)
     return out
@@ -103,14 +104,7 @@ def to_ns(times: list[object]) -> np.ndarray:
 
 def to_numbers(values: pd.Series) -> pd.Series:
     """``pd.to_numeric(values, errors="coerce")``: the numbers (numeric text too), NaN for the rest."""
-    return as_series(pd.to_numeric(values, errors="coerce"))
-
-
-def as_series(result: object) -> pd.Series:
-    """A pandas result that is a Series for a Series argument (pandas annotates a wider union, or nothing)."""
-    if not isinstance(result, pd.Series):
-        raise TypeError(f"pandas gave a {type(result).__name__} where a Series was due")
-    return result
+    return series(pd.to_numeric(values, errors="coerce"))
 
 
 def epoch_to_ns(values: np.ndarray) -> np.ndarray:

@@ -17,10 +17,11 @@ from typing import BinaryIO
 import numpy as np
 import pandas as pd
 
+from tracereplay.checked import series
 from tracereplay.errors import InputError
 from tracereplay.ingest.options import IngestOptions
 from tracereplay.ingest.raw import Coded, RawBatch
-from tracereplay.ingest.readers.analytics import as_series, to_ns, to_numbers
+from tracereplay.ingest.readers.analytics import to_ns, to_numbers
 from tracereplay.ingest.sniff import Peekable
 
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -109,17 +110,17 @@ def _batch(frame: pd.DataFrame, mapping: dict[str, str], source: str) -> RawBatc
 
     def series_of(name: str) -> pd.Series:
         # a DataFrame only if the name repeats, which resolve_mapping refuses
-        return as_series(frame[mapping[name]])
+        return series(frame[mapping[name]])
 
     def column(name: str) -> np.ndarray:
-        series = series_of(name)
-        text = series.astype(str).to_numpy(dtype=object)
-        text[series.isna().to_numpy() | (text == "")] = None
+        values = series_of(name)
+        text = values.astype(str).to_numpy(dtype=object)
+        text[values.isna().to_numpy() | (text == "")] = None
         return text
 
     ts_values = series_of("ts")
     if pd.api.types.is_datetime64_any_dtype(ts_values):
-        ts = as_series(pd.to_datetime(ts_values, utc=True)).to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        ts = series(pd.to_datetime(ts_values, utc=True)).to_numpy(dtype="datetime64[ns]").astype(np.int64)
     else:
         ts = to_ns(ts_values.tolist())
     columns: dict[str, np.ndarray | Coded] = {"ts": ts, "end": np.zeros(n, dtype=np.int64)}

@@ -79,7 +79,7 @@ class StochasticController:
         self.sessions = max(1, int(sessions if sessions is not None else sampled))
         self._session = -1
         self._actions: list[str] = []
-        self._think: np.ndarray = np.empty(0)
+        self._think: list[float] = []  # Python floats: read once per step
         self._position = 0
         self._timeline_s = start_s  # model time of the current session's start
         self._last_think_s = 0.0
@@ -91,7 +91,7 @@ class StochasticController:
             self._position += 1
             action = self._actions[i]
             path = self.paths.path(action, store, self.rng)
-            return Step(action, wait_s=float(self._think[i - 1]), path=path)
+            return Step(action, wait_s=self._think[i - 1], path=path)
         return self._next_session(store)
 
     def _next_session(self, store: UserStore) -> Step | None:
@@ -100,9 +100,10 @@ class StochasticController:
             actions, think = self.source.sample_session(self.class_index, self.rng)
             if not actions:
                 continue
-            self._actions, self._think, self._position = list(actions), np.asarray(think, float), 1
+            think = np.asarray(think, float)
+            self._actions, self._think, self._position = list(actions), think.tolist(), 1
             gap = self._gap() if self._session else 0.0
-            self._last_think_s = float(np.sum(think))
+            self._last_think_s = float(think.sum())
             return Step(
                 actions[0],
                 wait_s=float(gap),

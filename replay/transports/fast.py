@@ -328,18 +328,45 @@ class FastTransport(BaseTransport):
         loop = asyncio.get_running_loop()
         limit = self.settings.request_timeout if timeout is None else timeout
         deadline = loop.time() + limit if limit is not None and limit > 0 else None
-        retry = method in IDEMPOTENT
-        if self._slots is None:
-            return await self._exchange(payload, method, close, retry, deadline, loop)
+        slots = self._slots
+        if slots is not None:
+            await _acquire(slots, deadline)
+        # one coroutine per request (no inner one): the hot path of every simulated user
         try:
-            async with asyncio.timeout_at(deadline):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise RequestFailed(ErrorKind.TIMEOUT, "no free connection in time") from None
-        try:
-            return await self._exchange(payload, method, close, retry, deadline, loop)
+            retry = method in IDEMPOTENT
+            idle = self._idle
+            while True:
+                connection = None
+                while idle:
+                    candidate = idle.pop()
+                    if not candidate.closed and not candidate.transport.is_closing():  # type: ignore[union-attr]
+                        connection = candidate
+                        break
+                if connection is None:
+                    connection = await self._connect(deadline, loop)
+                future = connection.start(payload, loop, head=method == "HEAD", deadline=deadline)
+                try:
+                    response = await future
+                    break
+                except RequestFailed as failure:
+                    if retry and failure.kind is ErrorKind.RESET and not connection.got_bytes:
+                        # closed before a byte of answer, most often an idle connection the server had timed
+                        # out as we reused it: an idempotent request is sent once more, on a new connection
+                        # (RFC 9112 9.3.1, as aiohttp does); a POST or PATCH may have been acted on: never
+                        retry = False
+                        continue
+                    raise
+                except asyncio.CancelledError:
+                    connection.abort()  # its answer, if any, would be taken as the next request's
+                    raise
         finally:
-            self._slots.release()
+            if slots is not None:
+                slots.release()
+        if close or not self.settings.keep_alive:
+            connection.abort()
+        elif not connection.closed and not self._closed:
+            idle.append(connection)
+        return response
 
     def _encode(self, request: Request) -> tuple[bytes, str, bool]:
         """The request's bytes, method and whether it asks to close (``wire.prepare``; a request refused
@@ -357,43 +384,6 @@ class FastTransport(BaseTransport):
                 self._encoded.clear()
             self._encoded[key] = encoded
         return encoded
-
-    async def _exchange(
-        self,
-        payload: bytes,
-        method: str,
-        close: bool,
-        retry: bool,
-        deadline: float | None,
-        loop: asyncio.AbstractEventLoop,
-    ) -> Response:
-        connection = None
-        idle = self._idle
-        while idle:
-            candidate = idle.pop()
-            if not candidate.closed and not candidate.transport.is_closing():  # type: ignore[union-attr]
-                connection = candidate
-                break
-        if connection is None:
-            connection = await self._connect(deadline, loop)
-        future = connection.start(payload, loop, head=method == "HEAD", deadline=deadline)
-        try:
-            response = await future
-        except RequestFailed as failure:
-            if retry and failure.kind is ErrorKind.RESET and not connection.got_bytes:
-                # closed before a byte of answer, most often an idle connection the server had timed out as
-                # we reused it: an idempotent request is sent once more, on a new connection (RFC 9112
-                # 9.3.1, as aiohttp does); a POST or PATCH may have been acted on, so it never is
-                return await self._exchange(payload, method, close, False, deadline, loop)
-            raise
-        except asyncio.CancelledError:
-            connection.abort()  # its answer, if any, would be taken as the next request's
-            raise
-        if close or not self.settings.keep_alive:
-            connection.abort()
-        elif not connection.closed and not self._closed:
-            idle.append(connection)
-        return response
 
     async def _connect(self, deadline: float | None, loop: asyncio.AbstractEventLoop) -> _Connection:
         host, port = self.origin.host, self.origin.port
@@ -423,6 +413,15 @@ class FastTransport(BaseTransport):
             raise RequestFailed(ErrorKind.RESET, "the transport is closed")
         self._open.add(connection)
         return connection
+
+
+async def _acquire(slots: asyncio.Semaphore, deadline: float | None) -> None:
+    """A connection slot (``max_connections``) by the request's deadline."""
+    try:
+        async with asyncio.timeout_at(deadline):
+            await slots.acquire()
+    except TimeoutError:
+        raise RequestFailed(ErrorKind.TIMEOUT, "no free connection in time") from None
 
 
 def _tls_reason(exc: ssl.SSLError) -> str:

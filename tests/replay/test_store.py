@@ -44,3 +44,14 @@ def test_token_cookies_facts():
     store.set_fact("username", "ann")
     assert store.token == "t" and store.cookies == {"sid": "abc"} and store.fact("username") == "ann"
     assert store.fact("missing", 3) == 3
+
+
+def test_pick_chooses_uniformly_among_the_kept_values():
+    store = MemStore()
+    for value in "abcd":
+        store.remember("channel_id", value)
+    rng = np.random.default_rng(7)
+    counts = {value: 0 for value in "abcd"}
+    for _ in range(4000):
+        counts[store.pick("channel_id", rng)] += 1
+    assert all(900 < n < 1100 for n in counts.values()), counts
