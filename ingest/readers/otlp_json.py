@@ -181,6 +181,8 @@ class _Builder(SpanRows):
         resource_spans = _field(document, "resourceSpans", "resource_spans")
         if resource_spans is None:
             raise KeyError("resourceSpans")
+        if isinstance(resource_spans, dict | str) and not resource_spans:
+            resource_spans = []  # an empty object or string holds no spans, as the native scanner reads it
         if not isinstance(resource_spans, list):
             raise TypeError(f"resourceSpans is {type(resource_spans).__name__}, not a list")
         slot_of = self.table.slot_of.get

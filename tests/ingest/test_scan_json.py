@@ -496,3 +496,13 @@ def test_edited_documents_read_the_same_both_ways(tmp_path, edits):
         assert fast == slow
         return
     _assert_same_columns(fast, slow)
+
+
+@pytest.mark.parametrize("value", ["{}", '""', "0", "false", "[]", '{"a": 1}', "5", "true", '"x"'])
+@pytest.mark.parametrize("where", ['{"resourceSpans": %s}', '{"resourceSpans": [{"scopeSpans": %s}]}'])
+def test_empty_and_wrong_span_lists_read_the_same_both_ways(tmp_path, where, value):
+    # found by the fuzz test above: {"resourceSpans": {}} was "no rows" to the scanner and "not OTLP/JSON"
+    # to the Python reader once that began checking for a list
+    file = tmp_path / "e.jsonl"
+    file.write_text(where % value + "\n")
+    assert _outcome(file, True) == _outcome(file, False)
