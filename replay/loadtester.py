@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from tracereplay.replay.limiter import RateLimiter
 from tracereplay.replay.live import Interval, LiveCounter
 from tracereplay.replay.recorder import Recorder, UserCounts
 from tracereplay.replay.runtime import Crowd, Pacing
-from tracereplay.replay.tls import client_context
+from tracereplay.replay.tls import target_context
 from tracereplay.replay.transports.aiohttp_client import AiohttpTransport
 from tracereplay.replay.transports.base import Transport
 from tracereplay.replay.transports.fast import FastTransport
@@ -101,13 +102,14 @@ class LoadTester:
         self.request_hook.add_listener(self.live.record)
         self.on_interval = on_interval
         self._own_transport = transport is None
-        self.transport: Transport = transport or make_transport(config)
+        tls = target_context(config.target, ca_cert=config.ca_cert, insecure=config.insecure)
+        self.transport: Transport = transport or make_transport(config, tls)
         limiter = RateLimiter(config.max_rps) if config.max_rps else None
         # opened only when a pack asks for a websocket; its rows share the request recorder's clock
         self.websockets = WebSockets(
             config.target,
             WsRecorder(config.out, worker, self.recorder.wall_ns(0.0), streams),
-            ssl_context=client_context(ca_cert=config.ca_cert, insecure=config.insecure),
+            ssl_context=tls,
             seed=None if config.seed is None else config.seed + worker,
         )
         self.factory = UserFactory(
@@ -290,11 +292,11 @@ class LoadTester:
         return self.live.interval(events, counts)
 
 
-def make_transport(config: RunConfig) -> Transport:
-    """The HTTP client the config asks for (both pool connections across every user of the worker)."""
+def make_transport(config: RunConfig, tls: ssl.SSLContext | None) -> Transport:
+    """The HTTP client the config asks for (both pool connections across every user of the worker), with
+    ``tls`` for an https target (:func:`~tracereplay.replay.tls.target_context`)."""
     kind = FastTransport if config.http == "fast" else AiohttpTransport
-    context = client_context(ca_cert=config.ca_cert, insecure=config.insecure)
-    return kind(config.target, config.transport_settings(), ssl_context=context)
+    return kind(config.target, config.transport_settings(), ssl_context=tls)
 
 
 async def _perform_once(user: User, action: str, path: str | None) -> None:

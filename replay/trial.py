@@ -27,6 +27,7 @@ from tracereplay.replay.events import RequestEvent, RequestHook
 from tracereplay.replay.loadtester import make_transport
 from tracereplay.replay.sources import from_spec
 from tracereplay.replay.store import MemStore
+from tracereplay.replay.tls import target_context
 from tracereplay.replay.transports.base import Request, Response, Transport
 from tracereplay.replay.user import ActionTable, Halted, User
 
@@ -173,7 +174,8 @@ async def _play(
     hook = RequestHook()
     events: list[RequestEvent] = []
     hook.add_listener(events.append)
-    transport = ShowingTransport(make_transport(config), say)
+    tls = target_context(config.target, ca_cert=config.ca_cert, insecure=config.insecure)
+    transport = ShowingTransport(make_transport(config, tls), say)
     done: list[str] = []
     async with transport:
         store = MemStore()  # shown change by change: the in-memory store's own view

@@ -74,6 +74,7 @@ def plan_users(
     bounds = np.r_[np.flatnonzero(new_user), len(ts)]
     actions = frame["action"].to_numpy(dtype=object)
     paths = frame["path"].to_numpy(dtype=object) if "path" in frame else np.full(len(ts), None, object)
+    paths[pd.isna(paths)] = None  # NaN or pd.NA from a missing path: the controller reads None
     sessions = frame["session"].to_numpy(dtype=object)
     plans = [
         UserPlan(
@@ -81,7 +82,7 @@ def plan_users(
             start_s=float(starts[i]),
             offsets_s=offsets[a:b],
             actions=tuple(actions[a:b]),
-            paths=tuple(None if pd.isna(p) else p for p in paths[a:b]),
+            paths=tuple(paths[a:b]),
             sessions=tuple(sessions[a:b]),
         )
         for i, (a, b) in enumerate(itertools.pairwise(bounds))

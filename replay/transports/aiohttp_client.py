@@ -48,11 +48,13 @@ class AiohttpTransport(BaseTransport):
             raise RequestFailed(ErrorKind.RESET, "the transport is closed")
         if self._session is None:
             settings = self.settings
-            # the same context as FastTransport (replay/tls.py): verification on unless asked otherwise
+            # the same context as FastTransport (replay/tls.py): verification on unless asked otherwise; an
+            # http target has no use for one
+            https = self.origin.scheme == "https"
             connector = aiohttp.TCPConnector(
                 limit=settings.max_connections,
                 ttl_dns_cache=300,
-                ssl=self.ssl_context or client_context(),
+                ssl=self.ssl_context or (client_context() if https else True),
                 force_close=not settings.keep_alive,
             )
             self._session = aiohttp.ClientSession(

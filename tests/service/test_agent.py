@@ -226,7 +226,9 @@ async def test_the_agent_answers_while_a_big_event_table_loads(agent_client, tar
     assert started["state"] == "running"
     slowest = max(seconds for seconds, _ in answers)
     assert loading_s > 0.5 and len(answers) >= 5, (loading_s, answers)  # it did take a while
-    assert slowest < min(0.5, loading_s / 3), (slowest, loading_s)
+    # a loop held by the load would answer once, after all of it; a 2-core CI machine shared with the
+    # loading thread (the GIL, other processes) may still delay one answer by a few hundred ms
+    assert slowest < loading_s / 2, (slowest, loading_s, answers)
     print(f"start {loading_s:.2f}s, {len(answers)} status+health answers meanwhile, slowest {slowest:.3f}s")
     # the first answer may come before the start is under way; then the run is running while it loads
     assert [state for _, state in answers][1:] == ["running"] * (len(answers) - 1)
