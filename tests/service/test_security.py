@@ -223,6 +223,20 @@ async def test_malformed_requests_get_a_one_line_4xx_and_the_run_goes_on(
     await client.call("POST", "/loadagent/live/stop")
 
 
+@pytest.mark.parametrize(
+    ("setting", "reason"),
+    [({"workers": 100_000}, "workers asks for 100000"), ({"cluster": "local:5000"}, "cluster asks for 5000")],
+)
+async def test_a_request_cannot_start_more_processes_than_the_agent_has_cores(
+    agent_client, script, setting, reason
+):
+    body = {"model": str(script), "settings": {"target": "http://127.0.0.1:9", "users": 1, **setting}}
+    got, answer = await agent_client.call("POST", "/loadagent/create", json=body, expect=None)
+    assert got == 400 and reason in answer["error"] and "cores" in answer["error"], answer
+    _, runs = await agent_client.call("GET", "/loadagent/runs")
+    assert runs == []  # nothing was created
+
+
 async def _more(target, before):
     return target.served["/a"] > before
 

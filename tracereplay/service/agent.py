@@ -47,7 +47,8 @@ from tracereplay.durations import parse_duration
 from tracereplay.errors import TracereplayError
 from tracereplay.files import atomic_path
 from tracereplay.replay.api import RunHandle, open_run
-from tracereplay.replay.config import RunConfig
+from tracereplay.replay.cluster.dask import parse_address
+from tracereplay.replay.config import RunConfig, default_workers
 from tracereplay.replay.metrics import RunMetrics
 from tracereplay.replay.workers import PoolHandle
 from tracereplay.report import load_run, summarize
@@ -201,6 +202,7 @@ class Agent:
             RunConfig(**settings).validate(trace=trace is not None)
         except TracereplayError as exc:
             raise ApiError(400, f"settings: {exc}") from None
+        _check_processes(settings)
         run = ManagedRun(
             id=run_id,
             run_dir=self.runs_dir / run_id,
@@ -614,6 +616,18 @@ def _control(action):
         return action()
     except ValueError as exc:
         raise ApiError(409, str(exc)) from None
+
+
+def _check_processes(settings: dict[str, Any]) -> None:
+    """A request starts at most one process per core of the agent's machine (``workers``, ``cluster``
+    local:N): more only compete for the same cores, and a client could otherwise fork the machine to a
+    halt."""
+    cores = default_workers()
+    cluster = settings.get("cluster")
+    asked = {"workers": settings.get("workers", 1), "cluster": parse_address(cluster) if cluster else None}
+    for name, n in asked.items():
+        if n is not None and n > cores:
+            raise ApiError(400, f"settings: {name} asks for {n} processes; this agent has {cores} cores")
 
 
 def _one_line(exc: BaseException) -> str:
