@@ -96,9 +96,9 @@ def test_run_dashboard_controls_act_on_the_run(known_target, script, tmp_path):
         assert url.endswith("/dashboard?run=current")
         assert "<canvas" in _get(url)
         # the page is up while the run still starts (its model loads off the loop): a control then is a 409,
-        # so wait until it runs
+        # so wait until its load has begun ("live" figures; "state" is "running" from the start)
         deadline = time.monotonic() + 30
-        while json.loads(_get(base + "/loadagent/current/status"))["state"] != "running":
+        while json.loads(_get(base + "/loadagent/current/status"))["live"] is None:
             assert time.monotonic() < deadline, "the run never started"
             time.sleep(0.05)
         status = _post(base + "/loadagent/current/addusers?amount=3")

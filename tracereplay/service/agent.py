@@ -263,8 +263,10 @@ class Agent:
 
     def running(self, run_id: str) -> ManagedRun:
         run = self.get(run_id)
-        if run.state is not State.RUNNING or run.handle is None:
+        if run.state is not State.RUNNING:
             raise ApiError(409, f"run {run_id} is {run.state.value}, not running")
+        if run.handle is None:  # status says so too: "live" is null until the load begins
+            raise ApiError(409, f"run {run_id} is still starting (its model or event table loads); try again")
         return run
 
     def get(self, run_id: str) -> ManagedRun:
