@@ -33,7 +33,6 @@ from tracereplay.replay.limiter import RateLimiter
 from tracereplay.replay.live import Interval, LiveCounter
 from tracereplay.replay.recorder import Recorder, UserCounts
 from tracereplay.replay.runtime import Crowd, Pacing
-from tracereplay.replay.tls import target_context
 from tracereplay.replay.transports.aiohttp_client import AiohttpTransport
 from tracereplay.replay.transports.base import Transport
 from tracereplay.replay.transports.fast import FastTransport
@@ -102,7 +101,7 @@ class LoadTester:
         self.request_hook.add_listener(self.live.record)
         self.on_interval = on_interval
         self._own_transport = transport is None
-        tls = target_context(config.target, ca_cert=config.ca_cert, insecure=config.insecure)
+        tls = config.tls_context()
         self.transport: Transport = transport or make_transport(config, tls)
         limiter = RateLimiter(config.max_rps) if config.max_rps else None
         # opened only when a pack asks for a websocket; its rows share the request recorder's clock
@@ -294,7 +293,7 @@ class LoadTester:
 
 def make_transport(config: RunConfig, tls: ssl.SSLContext | None) -> Transport:
     """The HTTP client the config asks for (both pool connections across every user of the worker), with
-    ``tls`` for an https target (:func:`~tracereplay.replay.tls.target_context`)."""
+    ``tls`` for an https target (:meth:`RunConfig.tls_context`)."""
     kind = FastTransport if config.http == "fast" else AiohttpTransport
     return kind(config.target, config.transport_settings(), ssl_context=tls)
 

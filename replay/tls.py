@@ -20,14 +20,6 @@ from tracereplay.errors import InputError
 log = logging.getLogger(__name__)
 
 
-def target_context(
-    target: str, *, ca_cert: str | Path | None = None, insecure: bool = False
-) -> ssl.SSLContext | None:
-    """The context for ``target``'s connections, or None for a plain-http target: a context loads the
-    system's CAs (about 20 ms of the loop's time, at a run's start), which an http run never uses."""
-    return client_context(ca_cert=ca_cert, insecure=insecure) if target.lower().startswith("https:") else None
-
-
 def client_context(*, ca_cert: str | Path | None = None, insecure: bool = False) -> ssl.SSLContext:
     """The context every connection to an https target is opened with."""
     context = ssl.create_default_context()

@@ -27,7 +27,6 @@ from tracereplay.replay.events import RequestEvent, RequestHook
 from tracereplay.replay.loadtester import make_transport
 from tracereplay.replay.sources import from_spec
 from tracereplay.replay.store import MemStore
-from tracereplay.replay.tls import target_context
 from tracereplay.replay.transports.base import Request, Response, Transport
 from tracereplay.replay.user import ActionTable, Halted, User
 
@@ -174,8 +173,7 @@ async def _play(
     hook = RequestHook()
     events: list[RequestEvent] = []
     hook.add_listener(events.append)
-    tls = target_context(config.target, ca_cert=config.ca_cert, insecure=config.insecure)
-    transport = ShowingTransport(make_transport(config, tls), say)
+    transport = ShowingTransport(make_transport(config, config.tls_context()), say)
     done: list[str] = []
     async with transport:
         store = MemStore()  # shown change by change: the in-memory store's own view

@@ -286,3 +286,13 @@ async def test_tracereplay_run_with_ca_cert(pki, serve_tls, tmp_path):
     assert code == 1 and out == ""
     assert err.startswith("tracereplay: error:") and str(bad) in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_worker_builds_one_tls_context_for_an_https_target_only(pki):
+    """An http run builds none (each loads the system's CAs); an https one gets the run's settings, the
+    target's scheme read as the URL parser reads it (case, leading blanks)."""
+    assert RunConfig(target="http://127.0.0.1:9", users=1, ca_cert=str(pki.ca)).tls_context() is None
+    insecure = RunConfig(target=" HTTPS://127.0.0.1:9", users=1, insecure=True).validate().tls_context()
+    assert insecure is not None and insecure.verify_mode == ssl.CERT_NONE and not insecure.check_hostname
+    verified = RunConfig(target="https://127.0.0.1:9", users=1, ca_cert=str(pki.ca)).tls_context()
+    assert verified is not None and verified.verify_mode == ssl.CERT_REQUIRED and verified.check_hostname
