@@ -199,10 +199,10 @@ class Agent:
         spec_path = self._existing_file("model" if model is not None else "trace", model or trace)
         settings = _settings(body["settings"])
         try:
-            RunConfig(**settings).validate(trace=trace is not None)
+            config = RunConfig(**settings).validate(trace=trace is not None)
         except TracereplayError as exc:
             raise ApiError(400, f"settings: {exc}") from None
-        _check_processes(settings)
+        _check_processes(config)
         run = ManagedRun(
             id=run_id,
             run_dir=self.runs_dir / run_id,
@@ -620,13 +620,12 @@ def _control(action):
         raise ApiError(409, str(exc)) from None
 
 
-def _check_processes(settings: dict[str, Any]) -> None:
+def _check_processes(config: RunConfig) -> None:
     """A request starts at most one process per core of the agent's machine (``workers``, ``cluster``
     local:N): more only compete for the same cores, and a client could otherwise fork the machine to a
     halt."""
     cores = default_workers()
-    cluster = settings.get("cluster")
-    asked = {"workers": settings.get("workers", 1), "cluster": parse_address(cluster) if cluster else None}
+    asked = {"workers": config.workers, "cluster": parse_address(config.cluster) if config.cluster else None}
     for name, n in asked.items():
         if n is not None and n > cores:
             raise ApiError(400, f"settings: {name} asks for {n} processes; this agent has {cores} cores")
