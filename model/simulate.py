@@ -186,9 +186,10 @@ def _frame(model: BehaviourModel, rng: np.random.Generator, ts: np.ndarray, user
            session: np.ndarray, action: np.ndarray, duration_ms: np.ndarray, error: np.ndarray, users: int,
            n_sessions: np.ndarray, seed: int | None) -> pd.DataFrame:
     """The event table, sorted by time, string columns built in Arrow from small dictionaries."""
-    # Not a stable sort: equal nanosecond starts of different sessions are vanishingly rare, and the
-    # default (SIMD) sort is several times faster; the result is still the same for the same seed.
-    order = np.argsort(ts)
+    # A stable sort: the events come by session and step, and a source with whole-second timestamps
+    # gives many same-second requests of one session (a page and its images); an unstable sort shuffled
+    # them, so a page came after its own images (transitions 2.2× their floor on such a log).
+    order = np.argsort(ts, kind="stable")
     ts, user, session, action = ts[order], user[order], session[order], action[order]
     duration_ms, error = duration_ms[order], error[order]
     stats = model.action_stats

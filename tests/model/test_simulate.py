@@ -78,3 +78,30 @@ def test_a_window_under_an_hour_spreads_first_sessions_across_it(two_class_model
     assert offsets.between(0, 60).all()
     assert offsets.nunique() == 300
     assert offsets.std() == pytest.approx(60 / np.sqrt(12), rel=0.15)       # uniform over the minute
+
+
+def test_same_second_requests_keep_their_order():
+    # A 1995-style log: every page fetches its image in the same second (whole-second timestamps), so the
+    # simulated table must keep each session's steps in order within a second (a sort that shuffled equal
+    # timestamps put images before their pages).
+    from tracereplay.model import fit
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for u in range(400):
+        t = 1_000_000 + int(rng.integers(0, 86400))
+        for page in rng.integers(0, 5, size=int(rng.integers(1, 5))):
+            rows += [(t, u, f"GET /page{page}.html"), (t, u, f"GET /img{page}.gif")]
+            t += int(rng.integers(20, 200))
+    ts, user, action = zip(*rows, strict=True)
+    events = pd.DataFrame({"ts": pd.to_datetime(np.asarray(ts) * 10**9, utc=True),
+                           "user": [f"u{v}" for v in user], "session": [f"u{v}" for v in user],
+                           "action": list(action), "method": "GET", "route": list(action),
+                           "path": list(action), "status": 200, "duration_ms": np.nan, "error": False,
+                           "source": "test"})
+    synthetic = simulate(fit(events), 2000, seed=1)
+    after = synthetic.groupby("session")["action"].shift(1)
+    images = synthetic["action"].str.endswith(".gif")
+    page_of = synthetic["action"].str.extract(r"(\d)", expand=False)
+    assert (after[images].str.extract(r"(\d)", expand=False) == page_of[images]).all()
+    assert not after[images].str.endswith(".gif").any()
