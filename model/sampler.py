@@ -92,6 +92,8 @@ class CompiledModel:
         self.gap_rows = np.array(
             [[tables.add(c.session_gap_by_hour.get(h) or c.session_gap or model.session_gap)
               for h in range(24)] for c in model.classes], dtype=np.int64)
+        self.gap_class_rows_list = self.gap_class_rows.tolist()
+        self.gap_rows_list = self.gap_rows.tolist()
         global_row = tables.add(model.think)
         self.think_action_rows = np.full((k, max(a, 1)), global_row, dtype=np.int64)
         keys, rows = [], []
@@ -117,6 +119,7 @@ class CompiledModel:
         # Per class: gaps on the wall clock (True) or the arrival clock (False), see model/gaps.py.
         self.gap_wall = np.array([(c.session_gap_clock or model.session_gap_clock) == "wall"
                                   for c in model.classes], dtype=bool)
+        self.gap_wall_list = self.gap_wall.tolist()
         self.error_rate = np.array([s.error_rate for s in model.action_stats], dtype=np.float64)
 
     def _compile_shapes(self, model: BehaviourModel) -> None:
@@ -259,11 +262,29 @@ class CompiledModel:
         return np.array(think, dtype=np.float64)
 
     def sample_session_gap(self, class_index: int, rng: np.random.Generator, after: float | None) -> float:
-        u = rng.random(1)
+        u = rng.random()                              # the one uniform the bulk rule takes per user
         if after is None:
-            return float(sample_tables(self.tables, self.gap_class_rows[class_index : class_index + 1], u)[0])
-        end = np.array([float(after)])
-        return float(self.next_session_starts(np.array([class_index]), end, u)[0] - end[0])
+            return self._table_value(self.gap_class_rows_list[class_index], u)
+        return self.next_session_start(class_index, float(after), u) - float(after)
+
+    def next_session_start(self, class_index: int, end_s: float, u: float) -> float:
+        """:meth:`next_session_starts` for one user in plain Python, the same float (tests hold them equal):
+        the replay draws a gap per session, where numpy on one-element arrays cost ~20 µs a call."""
+        gap = self._table_value(self.gap_rows_list[class_index][math.floor(end_s / 3600.0) % 24], u)
+        if self.gap_wall_list[class_index]:
+            start = end_s + gap
+        else:
+            arrivals = self.arrivals
+            start = arrivals.from_arrival_clock_one(arrivals.to_arrival_clock_one(end_s) + gap)
+        return max(start, end_s)
+
+    def _table_value(self, row: int, u: float) -> float:
+        """:func:`sample_tables` for one row and one uniform, the same float."""
+        position = u * (GRID - 1)
+        low = min(int(position), GRID - 2)
+        frac = position - low
+        item = self.tables.item
+        return item(row, low) * (1.0 - frac) + item(row, low + 1) * frac
 
     # ---- in bulk -----------------------------------------------------------------------------------
     def next_session_starts(self, class_index: np.ndarray, end_s: np.ndarray, u: np.ndarray) -> np.ndarray:

@@ -3,6 +3,7 @@ the same scheduling rule in bulk (simulate) and per call (replay), old files on 
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from tracereplay.errors import ModelFileError
 from tracereplay.ingest import read_dumps
 from tracereplay.model import compare, fit, load_model, simulate
-from tracereplay.model.distributions import Family, fit_duration
+from tracereplay.model.distributions import Family, fit_duration, sample_tables
 
 DEMO_DUMP = Path(__file__).parents[2] / "sample_traces" / "demo.otlp.pb"
 DAY = 86400.0
@@ -99,6 +100,30 @@ def test_replay_per_call_gap_is_the_bulk_schedule(diurnal_model):
     assert np.all(bulk >= ends)
 
 
+@pytest.mark.parametrize("wall", [False, True], ids=["arrival clock", "wall clock"])
+def test_the_per_call_gap_is_the_bulk_rule_to_the_float(diurnal_model, wall):
+    """The replay's plain-Python draw and simulate's vectorised one give the same start, on either clock,
+    at any hour, across days and at the ends of the tables (u = 0 and u → 1)."""
+    compiled = copy.copy(diurnal_model.compiled)
+    compiled.gap_wall = np.full_like(compiled.gap_wall, wall)
+    compiled.gap_wall_list = compiled.gap_wall.tolist()
+    rng = np.random.default_rng(11)
+    n = 5000
+    classes = rng.integers(0, compiled.n_classes, n)
+    ends = 1.77e9 + rng.random(n) * 9 * DAY
+    ends[:24] = 1.77e9 + np.arange(24) * 3600.0                   # exactly on the hour boundaries
+    u = rng.random(n)
+    u[:3] = [0.0, 1.0 - 1e-16, 0.5]
+    bulk = compiled.next_session_starts(classes, ends, u)
+    one = [compiled.next_session_start(int(c), float(e), float(v))
+           for c, e, v in zip(classes, ends, u, strict=True)]
+    np.testing.assert_array_equal(one, bulk)
+    pooled = sample_tables(compiled.tables, compiled.gap_class_rows[classes], u)
+    drawn = [compiled.sample_session_gap(int(c), _FixedU(float(v)), None)
+             for c, v in zip(classes, u, strict=True)]
+    np.testing.assert_array_equal(drawn, pooled)
+
+
 def test_per_call_later_sessions_follow_the_profile(diurnal_model):
     """Chained per-call draws, as a replayed user schedules sessions, land by the hourly profile."""
     rng = np.random.default_rng(4)
@@ -151,5 +176,5 @@ class _FixedU:
     def __init__(self, u: float) -> None:
         self.u = u
 
-    def random(self, size: int) -> np.ndarray:
-        return np.full(size, self.u)
+    def random(self, size: int | None = None) -> np.ndarray | float:
+        return self.u if size is None else np.full(size, self.u)
