@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import select
 
 import pandas as pd
 import pytest
@@ -11,6 +12,8 @@ from aiohttp import web
 from tracereplay.replay import ErrorKind, Request, RequestFailed, Script, run_async
 from tracereplay.replay.transports.fast import FastTransport
 from tracereplay.replay.transports.settings import TransportSettings
+
+from .transport_servers import HostileServer, answer
 
 
 def echo_app() -> web.Application:
@@ -141,3 +144,25 @@ async def test_a_run_records_every_body_byte_and_keeps_max_body_bytes(serve, tmp
     assert result.exit_reason == "duration"
     frame = pd.read_parquet(out / "requests-0.parquet")
     assert len(frame) > 0 and (frame["bytes"] == 5000).all() and (frame["status"] == 200).all()
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_bytes_that_arrive_before_a_request_is_written_are_not_its_answer(method):
+    """Writes wait for the end of the loop's turn (docs/http.md). Bytes an idle connection sends unasked
+    (a server's "408 Request Timeout" as it closes it) that are read in that window cannot answer a request
+    not yet sent: the connection is dropped and the request goes out once, on a new connection — a POST
+    too, since the server never had it."""
+    server = await HostileServer().start()
+    try:
+        async with FastTransport(server.url, TransportSettings(request_timeout=3.0)) as transport:
+            await transport.send(Request("GET", "/ok"))  # one idle connection in the pool
+            idle = transport._idle[0].transport
+            assert idle is not None
+            server.say(answer("408 Request Timeout", b"unasked"))
+            # the 408 is in the socket before the loop turns again (its read comes with the send's first step)
+            assert select.select([idle.get_extra_info("socket")], [], [], 2.0)[0]
+            response = await asyncio.ensure_future(transport.send(Request(method, "/ok", data=b"order #1")))
+        assert (response.status, response.body) == (200, b"ok")
+        assert server.paths() == ["/ok", "/ok"] and server.opened == 2
+    finally:
+        await server.stop()

@@ -221,6 +221,11 @@ class HostileServer:
                 writer.transport.abort()
             await self._server.wait_closed()
 
+    def say(self, data: bytes) -> None:
+        """Write ``data`` on every open connection now, unasked (an idle connection's "408" as it closes)."""
+        for writer in self._writers:
+            writer.write(data)
+
     def paths(self) -> list[str]:
         return [seen.target for seen in self.requests]
 
