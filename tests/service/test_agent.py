@@ -11,7 +11,14 @@ from aiohttp.test_utils import TestServer
 
 from tracereplay.ingest.events import conform, write_events
 from tracereplay.rundir import read_run_json
-from tracereplay.service.agent import SERIES_POINTS, Agent, ManagedRun, create_app
+from tracereplay.service.agent import (
+    KEEP_ENDED,
+    MAX_CREATED,
+    SERIES_POINTS,
+    Agent,
+    ManagedRun,
+    create_app,
+)
 
 
 def _create(target, script, **settings):
@@ -300,3 +307,27 @@ async def test_a_run_of_two_worker_processes_is_steered_and_counted_whole(
     assert scraped == status["result"]["requests"] == sum(target.served.values()) > 0
     for worker in (0, 1):  # both workers sent load
         assert len(pd.read_parquet(client.agent.runs_dir / "pool" / f"requests-{worker}.parquet")) > 0
+
+
+async def test_a_long_lived_agent_holds_a_bounded_number_of_runs(agent_client, target, script):
+    """Runs created in a loop: at most MAX_CREATED wait to start (then 429), and only the last KEEP_ENDED
+    ended runs stay held; an older one's status says it was let go."""
+    client = agent_client
+
+    async def create(run_id: str, expect: int = 200):
+        body = {"id": run_id, **_create(target, script, users=1)}
+        return (await client.call("POST", "/loadagent/create", json=body, expect=expect))[1]
+
+    for i in range(MAX_CREATED):
+        await create(f"w{i}")
+    refused = await create("one-more", expect=429)
+    assert "100 runs are created and not started" in refused["error"]
+    for i in range(MAX_CREATED):
+        await client.call("POST", f"/loadagent/w{i}/stop")  # ended before it started
+    for i in range(KEEP_ENDED + 5):
+        await create(f"n{i}")
+        await client.call("POST", f"/loadagent/n{i}/stop")
+    _, listed = await client.call("GET", "/loadagent/runs")
+    held = {entry["id"] for entry in listed}
+    assert len(held) == KEEP_ENDED and held == {f"n{i}" for i in range(5, KEEP_ENDED + 5)}
+    await client.call("GET", "/loadagent/w0/status", expect=404)

@@ -62,6 +62,13 @@ log = logging.getLogger(__name__)
 #: The live series an agent keeps of each run: the last hour at one point a second (about 0.5 MB), so a
 #: day-long run's memory stays flat; the dashboard draws the last 600 of them.
 SERIES_POINTS = 3600
+#: Ended runs whose status and live series the agent holds (~0.5 MB each after an hour): older ones are
+#: forgotten as new runs are created, so a long-lived agent's memory stays flat. Their directories stay on
+#: disk, listed by ``GET /loadagent/runs``.
+KEEP_ENDED = 50
+#: Runs created and not started that an agent holds: one more is a 429 (a client creating runs in a loop
+#: must not grow the agent's memory).
+MAX_CREATED = 100
 #: Default bound on a request body: an uploaded model or event table fits, a flood does not.
 MAX_BODY = 64 * 1024 * 1024
 #: Routes served without the token: the dashboard's page and script hold no data (they ask the API).
@@ -76,6 +83,9 @@ class State(enum.Enum):
     STOPPING = "stopping"
     FINISHED = "finished"
     FAILED = "failed"
+
+
+_ENDED = frozenset({State.FINISHED, State.FAILED})
 
 
 class ApiError(Exception):
@@ -203,6 +213,7 @@ class Agent:
         except TracereplayError as exc:
             raise ApiError(400, f"settings: {exc}") from None
         _check_processes(config)
+        self._make_room()
         run = ManagedRun(
             id=run_id,
             run_dir=self.runs_dir / run_id,
@@ -212,6 +223,15 @@ class Agent:
         )
         self.runs[run_id] = run
         return run
+
+    def _make_room(self) -> None:
+        """Refuse a run past :data:`MAX_CREATED` waiting ones; forget ended runs past :data:`KEEP_ENDED`."""
+        waiting = sum(run.state is State.CREATED for run in self.runs.values())
+        if waiting >= MAX_CREATED:
+            raise ApiError(429, f"{waiting} runs are created and not started: start or stop some first")
+        ended = [r for r in self.runs.values() if r.state in _ENDED and r is not self.current]
+        for run in ended[: max(len(ended) - KEEP_ENDED + 1, 0)]:  # the oldest first (creation order)
+            del self.runs[run.id]
 
     async def start(self, run: ManagedRun) -> ManagedRun:
         if run.state is not State.CREATED:
@@ -271,6 +291,11 @@ class Agent:
 
     def get(self, run_id: str) -> ManagedRun:
         if run_id not in self.runs:
+            if self.data_dir is not None and _RUN_ID.match(run_id) and (self.runs_dir / run_id).is_dir():
+                held = f"this agent keeps the last {KEEP_ENDED} ended runs"
+                raise ApiError(
+                    404, f"run {run_id!r} ended and is no longer held ({held}): its directory is still listed"
+                )
             raise ApiError(404, f"no run {run_id!r} on this agent")
         return self.runs[run_id]
 

@@ -87,6 +87,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         404: "No such run",
         409: "The run is not in a state that allows this",
         413: "Request body too large",
+        429: "Too many runs created and not started",
     }
     return {str(code): _json(_ERROR, reasons[code]) for code in codes}
 
@@ -157,6 +158,7 @@ def spec(version: str) -> dict[str, Any]:
                 400,
                 409,
                 413,
+                429,
                 requestBody={
                     "required": True,
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Create"}}},
