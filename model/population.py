@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tracereplay.model.classes import Mixture, UnitData, choose_classes, posteriors, unit_data
+from tracereplay.model.kinds import action_kind
 from tracereplay.model.prepare import SessionArrays
 
 if TYPE_CHECKING:
@@ -28,6 +29,10 @@ if TYPE_CHECKING:
     from .fit import FitSettings
 
 _CONFIDENT = 0.9        # a session's class posterior counts for stickiness above this
+# Classes over action kinds are tried when one more full chain has this many free transition parameters
+# per session or more (a day of a web log: ~1 per session; an API's chains: ~0.002): there, BIC cannot
+# afford a second chain whatever the users do.
+_COARSE_WHEN = 0.1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,7 +50,31 @@ class Classification:
 
 def classify(arrays: SessionArrays, config: FitSettings, rng: np.random.Generator) -> Classification:
     """Classes of users and sessions (see the module docstring)."""
-    sessions, users = _unit_data(arrays)
+    full = _unit_data(arrays, arrays.action.astype(np.int64), len(arrays.actions))
+    result = _classify(arrays, full, full, config, rng)
+    if result.k > 1 or config.classes is not None:
+        return result
+    # One class on the full chains: with a thousand pages each seen a few times, every extra chain costs
+    # thousands of parameters and BIC cannot afford one. The same mixture over the actions' kinds (a page,
+    # an image, a script: model/kinds.py) is a chain of a few states that can still tell a crawler's long
+    # page-after-page sessions from a visitor's page-and-images, or a text browser from a graphical one.
+    # Only where that is why one class won: a chain of a few actions that BIC kept whole is one kind of
+    # user, and a mixture over kinds would split it on what lumping actions together blurs (the lumped
+    # chain is not Markov, and each kind pools think laws of several actions).
+    sessions = full[0]
+    free = int(np.maximum(np.bincount(sessions.cell_row) - 1, 0).sum())
+    kind_names, kind_of_action = np.unique([action_kind(n) for n in arrays.actions], return_inverse=True)
+    if len(kind_names) < 2 or free < _COARSE_WHEN * sessions.n_units:
+        return result
+    coarse = _unit_data(arrays, kind_of_action[arrays.action].astype(np.int64), len(kind_names))
+    by_kind = _classify(arrays, coarse, full, config, rng)
+    return by_kind if by_kind.k > 1 else result
+
+
+def _classify(arrays: SessionArrays, units: tuple[UnitData, UnitData], full: tuple[UnitData, UnitData],
+              config: FitSettings, rng: np.random.Generator) -> Classification:
+    """Classes from the mixtures of ``units`` (sessions, users); transition counts from ``full`` ones."""
+    sessions, users = units
     select = {"max_classes": config.max_classes, "fixed": config.classes,
               "selection_units": config.selection_units, "restarts": config.restarts, "rng": rng}
     session_mixture, session_resp = choose_classes(sessions, **select)
@@ -61,7 +90,7 @@ def classify(arrays: SessionArrays, config: FitSettings, rng: np.random.Generato
         for k in np.flatnonzero(mix.sum(axis=1) == 0):      # a class no user is mostly in
             mix[k, k] = 1.0
         return Classification(user_class=user_class, session_class=session_hard,
-                              soft_counts=sessions.expand(np.asarray(sessions.counts.T @ session_resp).T),
+                              soft_counts=full[0].expand(np.asarray(full[0].counts.T @ session_resp).T),
                               sticky_share=purity, class_mix=mix)
 
     user_mixture, user_resp = choose_classes(users, **select)
@@ -70,19 +99,21 @@ def classify(arrays: SessionArrays, config: FitSettings, rng: np.random.Generato
     session_post = posteriors(sessions, user_mixture)
     sticky = _agreement(arrays, session_post.argmax(axis=1), user_class, session_post)
     return Classification(user_class=user_class, session_class=user_class[arrays.session_user],
-                          soft_counts=users.expand(np.asarray(users.counts.T @ user_resp).T),
+                          soft_counts=full[1].expand(np.asarray(full[1].counts.T @ user_resp).T),
                           sticky_share=sticky,
                           class_mix=None)
 
 
-def _unit_data(arrays: SessionArrays) -> tuple[UnitData, UnitData]:
-    """Sufficient statistics per session and per user."""
-    a = len(arrays.actions)
-    previous = arrays.previous_action
+def _unit_data(arrays: SessionArrays, action: np.ndarray, a: int) -> tuple[UnitData, UnitData]:
+    """Sufficient statistics per session and per user, over the alphabet ``action`` (codes 0…a−1 per
+    event: the actions themselves, or their kinds)."""
+    previous = np.full(len(action), -1, dtype=np.int64)
+    has = arrays.previous_action >= 0
+    previous[has] = action[np.flatnonzero(has) - 1]          # events are by session, then time
     row = np.where(previous < 0, a, previous)
     last = arrays.last
     # One transition per event (START or previous → action) plus one EXIT per session.
-    cell = np.r_[row * (a + 1) + arrays.action, arrays.action[last] * (a + 1) + a].astype(np.int64)
+    cell = np.r_[row * (a + 1) + action, action[last] * (a + 1) + a].astype(np.int64)
     session_of_cell = np.r_[arrays.session, arrays.session[last]]
     positive = arrays.think_s > 0
     log_think = np.log(arrays.think_s[positive])
