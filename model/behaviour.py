@@ -73,7 +73,15 @@ class UserClass:
     # … measured on this clock ("arrivals" or "wall", tracereplay.model.gaps); None: the model's clock
     session_gap_clock: str | None = None
     think: Duration | None                  # class level
-    think_action: dict[int, Duration] = field(default_factory=dict)             # by the action before
+    think_action: dict[int, Duration] = field(default_factory=dict)     # by the action think_backoff says
+    # Which action a thin transition cell backs off to: "previous" (the think after an action: reading its
+    # result) or "next" (the think before one: a page's embedded image comes seconds after whatever
+    # page asked for it). Chosen per class at fit time (model/fit.py); files before format 4: "previous".
+    think_backoff: str = "previous"
+    # … and for actions without a law of their own, by their kind (model/kinds.py: a route's method and
+    # file extension, "GET .gif" or "GET /"): a day of a web log has a thousand pages seen a few times
+    # each, and the think before one is a reader's, not the class's image-heavy pool. Format ≥ 4.
+    think_kind: dict[str, Duration] = field(default_factory=dict)
     think_transition: dict[tuple[int, int], Duration] = field(default_factory=dict)
     # Session-length law and think tempo by length band (tracereplay.model.shape); None: the chain's
     # EXIT ends sessions and clicks are independent (format ≤ 2).

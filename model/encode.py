@@ -23,12 +23,16 @@ if TYPE_CHECKING:
     from .behaviour import ActionStats, BehaviourModel, UserClass
 
 FORMAT = "tracereplay-model"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 # Version 2: session gaps are measured on the arrival clock ("session_gap_clock": "arrivals") and have
 # per-hour laws ("session_gap_by_hour" in each class). Version-1 files keep their wall-clock gaps.
 # Version 3: "time_resolution_s" (top level); per class "shape" (session-length law, think tempo by
 # length band) and "session_gap_clock" (gaps on the wall or the arrival clock). See docs/model.md.
+# Version 4: per class "think_backoff" ("previous" or "next": which action a thin transition cell's think
+# backs off to; "think_action" is keyed by that action) and "think_kind" (the next level: by the action's
+# kind, model.behaviour.action_kind). Older files: "previous", no kind level.
 GAP_CLOCKS = ("arrivals", "wall")
+THINK_BACKOFFS = ("previous", "next")     # UserClass.think_backoff
 
 
 def save_model(model: BehaviourModel, path: str | Path) -> Path:
@@ -100,6 +104,8 @@ def _class_to_dict(c: UserClass) -> dict[str, Any]:
         "session_gap_clock": c.session_gap_clock,
         "think": _dist(c.think),
         "think_action": [[i, d.to_dict()] for i, d in sorted(c.think_action.items())],
+        "think_backoff": c.think_backoff,
+        "think_kind": [[k, d.to_dict()] for k, d in sorted(c.think_kind.items())],
         "think_transition": [[i, j, d.to_dict()] for (i, j), d in sorted(c.think_transition.items())],
         "shape": None if c.shape is None else c.shape.to_dict(),
     }

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from tracereplay.model.kinds import action_kind
 from tracereplay.model.states import EXIT, START
 
 if TYPE_CHECKING:
@@ -49,8 +50,12 @@ def think_for(model: BehaviourModel, class_index: int, previous: int,
     cls = model.classes[class_index]
     if (previous, action) in cls.think_transition:
         return cls.think_transition[(previous, action)], "transition"
-    if previous in cls.think_action:
-        return cls.think_action[previous], "action"
+    side = action if cls.think_backoff == "next" else previous
+    if side in cls.think_action:
+        return cls.think_action[side], "action"
+    kind = action_kind(model.actions[side])
+    if kind in cls.think_kind:
+        return cls.think_kind[kind], "kind"
     if cls.think is not None:
         return cls.think, "class"
     return model.think, "global"

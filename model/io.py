@@ -1,6 +1,6 @@
 """The model file: one JSON document, versioned, no pickle.
 
-    {"format": "tracereplay-model", "version": 3, "tracereplay": "0.1.0", "saved": ISO,
+    {"format": "tracereplay-model", "version": 4, "tracereplay": "0.1.0", "saved": ISO,
      "source": {...}, "settings": {...}, "actions": [...], "action_stats": [...],
      "think": DIST, "session_gap": DIST, "arrivals": {...}, "max_session_actions": n,
      "sticky_share": x, "class_mix": null | K×K, "session_gap_clock": "arrivals",
@@ -24,7 +24,7 @@ import numpy as np
 from tracereplay.errors import ModelFileError
 from tracereplay.model.behaviour import ActionStats, ArrivalProfile, BehaviourModel, UserClass
 from tracereplay.model.distributions import Duration
-from tracereplay.model.encode import FORMAT, FORMAT_VERSION, GAP_CLOCKS
+from tracereplay.model.encode import FORMAT, FORMAT_VERSION, GAP_CLOCKS, THINK_BACKOFFS
 from tracereplay.model.shape import SessionShape
 
 
@@ -156,6 +156,9 @@ def _class_from_dict(d: dict[str, Any], a: int, version: int) -> UserClass:
     if clock is not None and clock not in GAP_CLOCKS:
         raise ValueError(f"unknown session_gap_clock {clock!r} (one of {', '.join(GAP_CLOCKS)})")
     shape = None if d.get("shape") is None else SessionShape.from_dict(d["shape"])
+    backoff = str(d.get("think_backoff", "previous")) if version >= 4 else "previous"
+    if backoff not in THINK_BACKOFFS:
+        raise ValueError(f"unknown think_backoff {backoff!r} (one of {', '.join(THINK_BACKOFFS)})")
     return UserClass(
         name=str(d["name"]),
         share=share,
@@ -170,6 +173,8 @@ def _class_from_dict(d: dict[str, Any], a: int, version: int) -> UserClass:
         session_gap_clock=clock,
         think=_dist_from(d.get("think")),
         think_action={_index(i, a): Duration.from_dict(x) for i, x in d.get("think_action", [])},
+        think_backoff=backoff,
+        think_kind={str(k): Duration.from_dict(x) for k, x in d.get("think_kind", [])},
         think_transition={(_index(i, a), _index(j, a)): Duration.from_dict(x)
                           for i, j, x in d.get("think_transition", [])},
         shape=shape,

@@ -21,6 +21,7 @@ import numpy as np
 from scipy import special
 
 from tracereplay.model.distributions import GRID, Duration, sample_tables
+from tracereplay.model.kinds import action_kind
 from tracereplay.model.shape import (
     BAND_LOWER,
     EXIT_STEPS,
@@ -97,9 +98,13 @@ class CompiledModel:
         global_row = tables.add(model.think)
         self.think_action_rows = np.full((k, max(a, 1)), global_row, dtype=np.int64)
         keys, rows = [], []
+        kinds = [action_kind(name) for name in model.actions]
         for c, cls in enumerate(model.classes):
             class_row = tables.add(cls.think) if cls.think is not None else global_row
             self.think_action_rows[c, :] = class_row
+            for i, kind in enumerate(kinds):
+                if kind in cls.think_kind:
+                    self.think_action_rows[c, i] = tables.add(cls.think_kind[kind])
             for i, dist in cls.think_action.items():
                 self.think_action_rows[c, i] = tables.add(dist)
             for (i, j), dist in cls.think_transition.items():
@@ -110,6 +115,9 @@ class CompiledModel:
         self.cell_rows = np.asarray(rows, dtype=np.int64)[order]
         self.cell_row_dict = dict(zip(self.cell_keys.tolist(), self.cell_rows.tolist(), strict=True))
         self.think_action_list = self.think_action_rows.tolist()
+        # Per class: the action level is keyed by the next action (True) or the previous one (False).
+        self.think_next = np.array([c.think_backoff == "next" for c in model.classes], dtype=bool)
+        self.think_next_list = self.think_next.tolist()
 
         self.duration_rows = np.array([tables.add(s.duration) for s in model.action_stats], dtype=np.int64)
         self.tables = tables.stack()
@@ -237,6 +245,7 @@ class CompiledModel:
             tempo, own = tempo * scale, own * scale
         a, base = self.n_actions, class_index * self.n_actions
         cell_rows, action_rows = self.cell_row_dict, self.think_action_list[class_index]
+        by_next = self.think_next_list[class_index]
         table_item, top = self.tables.item, GRID - 1
         zero_shift, zero_shares = self.zero_shift_list[class_index][band], self.table_zero_list
         think = []
@@ -244,7 +253,7 @@ class CompiledModel:
             previous, nxt = codes[i], codes[i + 1]
             row = cell_rows.get((base + previous) * a + nxt)
             if row is None:
-                row = action_rows[previous]
+                row = action_rows[nxt if by_next else previous]
             u = 0.5 * (1.0 + math.erf((tempo + own * normals[i]) * _SQRT_HALF))
             if quantiles is not None:
                 at = min(u, _U_MAX) * (SCORE_QUANTILES - 1)
@@ -335,7 +344,8 @@ class CompiledModel:
 
     def think_rows(self, class_index: np.ndarray, previous: np.ndarray, action: np.ndarray) -> np.ndarray:
         """Compiled table row of the think time before ``action`` after ``previous``, per event."""
-        rows = self.think_action_rows[class_index, previous]
+        side = np.where(self.think_next[class_index], action, previous)
+        rows = self.think_action_rows[class_index, side]
         if len(self.cell_keys):
             keys = self.cell_key(class_index.astype(np.int64), previous.astype(np.int64), action)
             position = np.minimum(np.searchsorted(self.cell_keys, keys), len(self.cell_keys) - 1)

@@ -35,6 +35,8 @@ def summary(model: BehaviourModel, *, top: int = 8) -> dict[str, Any]:
                             if visits[i] > 0],
             "top_transitions": [_clean(t) for t in mine.to_dict("records")],
             "think": _dist_summary(c.think or model.think),
+            "think_backoff": c.think_backoff,
+            "think_kind": {k: _dist_summary(d) for k, d in sorted(c.think_kind.items())},
             "session_gap": _dist_summary(c.session_gap or model.session_gap),
             "session_gap_level": "global" if c.session_gap is None else "class",
             "session_gap_clock": c.session_gap_clock or model.session_gap_clock,

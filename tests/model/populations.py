@@ -202,3 +202,46 @@ def _session(spec: _Compiled, rng: random.Random, t: int, user: str, session: st
             return t
         t += int(rng.lognormvariate(spec.think_mu[action], spec.spec.think_sigma) * 1e9)
         action = nxt
+
+
+def web_log_1995(*, users: int, seed: int, pages: int = 1000) -> pd.DataFrame:
+    """A day of a 1995-style web server log (the NASA-KSC kind): ~1,000 pages of Zipf popularity, each
+    page followed by its inline images (a few site-wide logos and its own), fetched one after another at
+    the speed of the user's line (whole seconds, often the same one); a quarter of the users have a text
+    browser or a warm cache and fetch pages only; reading times per user, up to the 30-minute session gap;
+    next pages mostly by the page's links. Users are client hosts; sessions split at 30 minutes.
+    """
+    rng = np.random.default_rng(seed)
+    popularity = 1.0 / np.arange(1, pages + 1) ** 1.1
+    popularity /= popularity.sum()
+    logos = [f"/images/logo-{i}.gif" for i in range(8)]
+    inline = [[f"/pages/p{p}/img{j}.gif" for j in range(int(rng.integers(0, 2)))]
+              + list(rng.choice(logos, size=int(rng.choice(7, p=[.25, .15, .15, .15, .12, .1, .08])),
+                                replace=False)) for p in range(pages)]
+    links = rng.choice(pages, size=(pages, 6), p=popularity)
+    rows: list[tuple[int, int, str]] = []
+    for u in range(users):
+        t = int(rng.uniform(0, 15 * 3600))
+        line_s = rng.lognormal(0.3, 0.8)                # seconds per image on this user's line
+        reading_s = rng.lognormal(3.3, 0.9)             # this user's median reading time
+        text_only = rng.random() < 0.25
+        page = int(rng.choice(pages, p=popularity))
+        for _ in range(int(rng.geometric(0.35))):
+            rows.append((t, u, f"GET /pages/p{page}.html"))
+            for image in [] if text_only else inline[page]:
+                t += int(rng.exponential(line_s))
+                rows.append((t, u, f"GET {image}"))
+            t += int(min(rng.lognormal(np.log(reading_s), 1.0), 1700.0))
+            page = int(rng.choice(links[page]) if rng.random() < 0.8 else rng.choice(pages, p=popularity))
+    ts, user, action = (np.asarray(v) for v in zip(*rows, strict=True))
+    order = np.lexsort((ts, user))
+    new = np.r_[True, (user[order][1:] != user[order][:-1]) | (np.diff(ts[order]) > 1800)]
+    session = np.empty(len(ts), dtype=np.int64)
+    session[order] = np.cumsum(new)
+    route = np.char.partition(action.astype(str), " ")[:, 2]
+    return pd.DataFrame({
+        "ts": pd.to_datetime((ts + 807_249_600) * 10**9, utc=True),     # 1995-08-01 04:00 UTC
+        "user": [f"host-{v}" for v in user], "session": [f"s{v}" for v in session],
+        "action": action, "method": "GET", "route": route, "path": route, "status": 200,
+        "duration_ms": np.nan, "error": False, "source": "generated",
+    })

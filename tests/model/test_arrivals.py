@@ -137,7 +137,7 @@ def test_per_call_later_sessions_follow_the_profile(diurnal_model):
 
 def test_a_format_1_file_keeps_wall_clock_gaps(tmp_path, diurnal_model):
     data = json.loads(diurnal_model.save(tmp_path / "m.json").read_text())
-    assert data["version"] == 3 and data["session_gap_clock"] == "arrivals"
+    assert data["version"] == 4 and data["session_gap_clock"] == "arrivals"
     assert data["classes"][0]["session_gap_by_hour"]
     data["version"] = 1
     del data["session_gap_clock"]

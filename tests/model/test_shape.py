@@ -193,7 +193,7 @@ def test_format_3_round_trip_and_damage(tmp_path, two_class_model):
     assert ks(a["ts"].astype("int64").to_numpy(), b["ts"].astype("int64").to_numpy()) < 0.01
 
     data = json.loads(path.read_text())
-    assert data["version"] == 3
+    assert data["version"] == 4
     data["classes"][0]["shape"]["scores"][3] = [1.0, 0.0]
     (tmp_path / "bad.json").write_text(json.dumps(data))
     with pytest.raises(ModelFileError, match=r"classes\[0\].*scores"):
