@@ -11,7 +11,8 @@
    distances per metric and seed with the ratio on top.
    Then the same test (validation seed 0, nine splits) on subsets of the log, so a figure tuned to one
    reading of it shows: bots excluded (``--exclude-bots``), the client address alone as the user
-   (``--user-key client``), the first and the second half of its days.
+   (``--user-key client``), the first and the second half of its days. Then the generated 1995-style
+   web log of ``tests/model/test_web_log.py`` (validation seeds 0 and 3), a log unlike the shared one.
 2. Fit time per 1 M events: the readers-and-posters population of ``benchmarks/model.py`` simulated to
    ~1 M events, fitted on one pinned core; CPU time of the process (``time.process_time``), so the load
    of a shared machine does not count; wall time beside it.
@@ -36,7 +37,7 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "model"))
-from populations import POSTER, READER, generate  # noqa: E402
+from populations import POSTER, READER, generate, web_log_1995  # noqa: E402
 
 from tracereplay.ingest import read_dumps  # noqa: E402
 from tracereplay.model import fit, simulate  # noqa: E402
@@ -65,6 +66,7 @@ def main() -> None:
     _print_ratios(reports)
     _plot(reports, args.plot)
     _subsets(args.log, events)
+    _web_log()
     apache_model = fit(events)
     print(f"sample_session, model of {args.log.name}: {_sample_session_us(apache_model):.1f} µs per call "
           f"(mean {_mean_length(apache_model):.1f} actions)")
@@ -103,6 +105,18 @@ def _subsets(log: Path, events) -> None:
         report = validate(table, splits=9, multiple=5, seed=0)
         print(f"{name:24s} {len(table):>6,} events {table['user'].nunique():>6,} users  " + "  ".join(
             f"{m.name}={m.ratio or 0:.2f}× [{_span(m.interval)}]" for m in report.metrics))
+
+
+def _web_log() -> None:
+    """The generated 1995-style web log of tests/model/test_web_log.py: the kind of log the shared one
+    is not (pages with their images within seconds, a thousand pages, reads up to 30 minutes)."""
+    table = web_log_1995(users=2400, seed=1)
+    print(f"\n1995-style generated web log: {len(table):,} events, {table['user'].nunique():,} users, "
+          f"{table['action'].nunique():,} actions (3 splits per validation seed)")
+    for seed in (0, 3):
+        report = validate(table, splits=3, multiple=5, seed=seed)
+        print(f"seed {seed}: " + "  ".join(f"{m.name}={m.ratio:.2f}× [{_span(m.interval)}]"
+                                           for m in report.metrics if m.ratio is not None))
 
 
 def _span(interval: tuple[float, float] | None) -> str:

@@ -97,7 +97,7 @@ def fit(events: pd.DataFrame, **settings: Any) -> BehaviourModel:
     rng = np.random.default_rng(config.seed)
 
     classes_of = classify(arrays, config, rng)
-    user_class, soft_counts = classes_of.user_class, classes_of.soft_counts
+    user_class = classes_of.user_class
     event_class = classes_of.session_class[arrays.session]
     previous = arrays.previous_action
     think_global = fit_duration(arrays.think_s, ks_tolerance=config.ks_tolerance)
@@ -114,7 +114,7 @@ def fit(events: pd.DataFrame, **settings: Any) -> BehaviourModel:
     spu_all = np.bincount(arrays.session_user, minlength=arrays.n_users)
     for c in range(classes_of.k):
         users_c = np.flatnonzero(user_class == c)
-        rows = soft_counts[c].reshape(a + 1, a + 1)
+        start_counts, transition_counts = classes_of.class_counts(c, a)
         spu = spu_all[users_c]
         values, counts = np.unique(spu[spu > 0], return_counts=True)
         if len(values) == 0:             # a kind of session that is no user's main kind
@@ -131,8 +131,8 @@ def fit(events: pd.DataFrame, **settings: Any) -> BehaviourModel:
             share=len(users_c) / max(len(user_class), 1),
             users=len(users_c),
             sessions=int((classes_of.session_class == c).sum()),
-            start_counts=rows[a, :a].copy(),
-            transition_counts=rows[:a, :].copy(),
+            start_counts=start_counts,
+            transition_counts=transition_counts,
             sessions_per_user=(values.astype(np.int64), counts.astype(np.int64)),
             session_gap=class_gap,
             session_gap_by_hour=_hour_gaps(hour_c, gap_c, class_gap, config),

@@ -39,13 +39,26 @@ _COARSE_WHEN = 0.1
 class Classification:
     user_class: np.ndarray              # class index per user
     session_class: np.ndarray           # class index per session
-    soft_counts: np.ndarray             # K × (A + 1)²: posterior-weighted transition counts per class
+    # K × observed cells (``cells``, see classes.UnitData): posterior-weighted transition counts per class.
+    # Kept compact: K dense (A + 1)² tables cost a second and a gigabyte with 4,000 actions and 8 classes.
+    soft_counts: np.ndarray
+    cells: np.ndarray
     sticky_share: float                 # share of confident sessions in their user's class
     class_mix: np.ndarray | None        # K × K, user class → session class shares; None: users keep theirs
 
     @property
     def k(self) -> int:
         return self.soft_counts.shape[0]
+
+    def class_counts(self, c: int, n_actions: int) -> tuple[np.ndarray, np.ndarray]:
+        """Class ``c``'s start counts (A) and transition counts (A × (A + 1), last column EXIT)."""
+        row, col = np.divmod(self.cells, n_actions + 1)
+        starts = np.zeros(n_actions)
+        transitions = np.zeros((n_actions, n_actions + 1))
+        start = row == n_actions
+        starts[col[start]] = self.soft_counts[c, start]
+        transitions[row[~start], col[~start]] = self.soft_counts[c, ~start]
+        return starts, transitions
 
 
 def classify(arrays: SessionArrays, config: FitSettings, rng: np.random.Generator) -> Classification:
@@ -90,7 +103,7 @@ def _classify(arrays: SessionArrays, units: tuple[UnitData, UnitData], full: tup
         for k in np.flatnonzero(mix.sum(axis=1) == 0):      # a class no user is mostly in
             mix[k, k] = 1.0
         return Classification(user_class=user_class, session_class=session_hard,
-                              soft_counts=full[0].expand(np.asarray(full[0].counts.T @ session_resp).T),
+                              soft_counts=np.asarray(full[0].counts.T @ session_resp).T, cells=full[0].cells,
                               sticky_share=purity, class_mix=mix)
 
     user_mixture, user_resp = choose_classes(users, **select)
@@ -99,7 +112,7 @@ def _classify(arrays: SessionArrays, units: tuple[UnitData, UnitData], full: tup
     session_post = posteriors(sessions, user_mixture)
     sticky = _agreement(arrays, session_post.argmax(axis=1), user_class, session_post)
     return Classification(user_class=user_class, session_class=user_class[arrays.session_user],
-                          soft_counts=full[1].expand(np.asarray(full[1].counts.T @ user_resp).T),
+                          soft_counts=np.asarray(full[1].counts.T @ user_resp).T, cells=full[1].cells,
                           sticky_share=sticky,
                           class_mix=None)
 

@@ -65,6 +65,7 @@ _MAX_SHIFT = 30.0                            # |shift| bound (logit units): beyo
 _MIN_BAND_SCORES = 30                        # fewer think samples in a band: the class's pooled tempo
 _ZERO_ROUNDS = 3                             # scores ↔ zero shift, see fit_shapes
 _MAX_SHARED = 0.95                           # shared² ≤ 0.95 of the variance: each click keeps some freedom
+_BISECTIONS = 32                             # halvings of ±_MAX_SHIFT: 60 / 2³² ≈ 1e-8 (6 decimals kept)
 
 
 def band_of(length: np.ndarray | int) -> np.ndarray:
@@ -173,7 +174,7 @@ def exit_shifts(p_exit: np.ndarray, step: np.ndarray, ended: np.ndarray) -> tupl
     logit = np.log(p_exit[free]) - np.log1p(-p_exit[free])
     t_free = t[free]
     lo, hi = np.full(steps, -_MAX_SHIFT), np.full(steps, _MAX_SHIFT)
-    for _ in range(50):
+    for _ in range(_BISECTIONS):
         mid = (lo + hi) / 2
         expected = fixed + np.bincount(t_free, weights=special.expit(logit + mid[t_free]), minlength=steps)
         low = expected < observed
@@ -199,7 +200,7 @@ def zero_shifts(zero_share: np.ndarray, is_zero: np.ndarray, band: np.ndarray, m
         logit = np.log(p0[free]) - np.log1p(-p0[free])
         total = max(float(np.hypot(shared[b], own[b])), 1e-12)
         lo, hi = -_MAX_SHIFT, _MAX_SHIFT
-        for _ in range(50):
+        for _ in range(_BISECTIONS):
             mid = (lo + hi) / 2
             expected = fixed + _expected_zeros(logit + mid, quantiles[b], mean[b], total)
             lo, hi = (mid, hi) if expected < observed else (lo, mid)
