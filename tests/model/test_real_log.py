@@ -5,7 +5,7 @@ ingested with no options as a user would (9,999 events, 1,861 users, 1,329 actio
 on half the users and set against the other half; a ratio of 1 is as close as a second sample of the
 same users. Over 9 splits every ratio is ≤ 1.2 (docs/model.md); a single split's ratio wanders between
 0.6 and 2.5, so the fast test averages three splits and the slow one nine. Subsets of the log (bots
-excluded, each half of its days) hold the ratios too.
+excluded, the client address as the user, each half of its days) hold the ratios too.
 """
 
 from __future__ import annotations
@@ -34,8 +34,11 @@ def apache_events():
 
 
 @needs_real_log
-def test_three_splits_of_a_real_log_stay_within_1_5_of_the_noise_floor(apache_events):
-    report = validate(apache_events, splits=3, multiple=5, seed=0)
+@pytest.mark.parametrize("seed", [0, 3])
+def test_three_splits_of_a_real_log_stay_within_1_5_of_the_noise_floor(apache_events, seed):
+    # Seed 3's splits have the smallest think floors of the first 30: pooled think was 1.92× there while
+    # one class mixed crawlers and visitors (1.19× with classes over action kinds).
+    report = validate(apache_events, splits=3, multiple=5, seed=seed)
     ratios = {m.name: m.ratio for m in report.metrics}
     assert set(ratios) == set(METRICS)
     assert report.passed, ratios
@@ -50,13 +53,16 @@ def test_nine_splits_of_a_real_log_stay_within_1_2_of_the_noise_floor(apache_eve
 
 
 @needs_real_log
-@pytest.mark.parametrize("subset", ["bots excluded", "first half of the days", "second half of the days"])
+@pytest.mark.parametrize("subset", ["bots excluded", "client address as user", "first half of the days",
+                                    "second half of the days"])
 def test_the_ratios_hold_on_other_readings_of_the_log(apache_events, subset):
     # A figure tuned to one reading of one file would not survive these (docs/model.md: all four subsets
-    # over nine splits). The client address alone as the user (one user per address, however many
-    # browsers) is left out: its per-session median think is 1.58× over nine splits, an open misfit.
+    # over nine splits; the client address alone as the user was 1.58× on per-session median think
+    # before classes over action kinds, 1.41× after).
     if subset == "bots excluded":
         events = read_dumps([APACHE_LOGS], exclude_bots=True)
+    elif subset == "client address as user":
+        events = read_dumps([APACHE_LOGS], user_keys=("client",))
     else:
         middle = apache_events["ts"].min() + (apache_events["ts"].max() - apache_events["ts"].min()) / 2
         first = subset.startswith("first")
