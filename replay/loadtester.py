@@ -160,6 +160,10 @@ class LoadTester:
         """Open workload: new fixed arrival rate, sessions/s (else ``NotSteerable``)."""
         self.workload.set_arrival_rate(rate)
 
+    def scale_arrivals(self, factor: float) -> None:
+        """Open workload: arrivals × ``factor`` from now on (else ``NotSteerable``)."""
+        self.workload.scale_arrivals(factor)
+
     def inject(self, action: str, n: int) -> int:
         """Make up to ``n`` running users perform ``action`` once, now, beside their own schedule (the
         seed agent's inject); returns how many. The requests are recorded like any other."""

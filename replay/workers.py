@@ -54,6 +54,7 @@ from tracereplay.replay.cluster.base import (
     RATE,
     READY,
     REMOVE,
+    SCALE,
     STARTED,
     STOP,
     Cluster,
@@ -144,6 +145,7 @@ class PoolHandle:
         self._ready: set[int] = set()
         self._started: set[int] = set()
         self._closing = threading.Event()
+        self._stopping = False
 
     # runtime control -----------------------------------------------------------------------------------
     @property
@@ -182,6 +184,7 @@ class PoolHandle:
             self.cluster.send(worker, [RATE, rate / max(1, len(live)), time.time()])
 
     def stop(self) -> None:
+        self._stopping = True
         for worker in self._running():
             self.cluster.send(worker, [STOP, time.time()])
 
@@ -389,6 +392,7 @@ class PoolHandle:
     def _mark_lost(self, worker: int, why: str) -> None:
         if worker in self._lost or worker in self._outcomes:
             return
+        running_before = len(self._running())
         at_s = time.time() - self.start_at if self.start_at is not None else 0.0
         duration = self.config.duration
         entry: dict[str, Any] = {
@@ -409,15 +413,32 @@ class PoolHandle:
         self._changed.set()
         if worker not in self._started:
             return  # before the load: start() fails the run
+        entry["moved"] = self._move_share(entry, running_before)
         left = len(self._running())
-        users = f"its {entry['users']:,} users stop" if entry["users"] is not None else "its arrivals stop"
-        lost_time = f", {entry['lost_s']:.0f}s of their load lost" if entry["lost_s"] is not None else ""
         warnings.warn(
-            f"worker {worker} ({entry['where']}) lost {at_s:.1f}s into the run ({why}): {users}{lost_time}; "
-            f"the run goes on with {left} worker{'s' if left != 1 else ''}",
+            f"worker {worker} ({entry['where']}) lost {at_s:.1f}s into the run ({why}): "
+            f"{_fate(entry, left)}; the run goes on with {left} worker{'s' if left != 1 else ''}",
             WorkerLost,
             stacklevel=1,
         )
+
+    def _move_share(self, entry: dict[str, Any], running_before: int) -> str | None:
+        """Give a lost worker's load to the running ones, so the run keeps the load it was asked for (as
+        Locust's master rebalances): its users (closed), or its arrivals (open: each survivor's × before /
+        after). A trace replay's recorded users stay with their worker (moving them would replay some twice),
+        and nothing moves once the run is stopping. Returns what moved: "users", "arrivals" or None."""
+        live = self._running()
+        if self._stopping or not live or self._kind == "trace":
+            return None
+        if self.config.workload is Workload.CLOSED:
+            if not entry["users"]:
+                return None
+            self.add_users(entry["users"])
+            return "users"
+        factor = running_before / len(live)
+        for worker in live:
+            self.cluster.send(worker, [SCALE, factor, time.time()])
+        return "arrivals"
 
     def _raise_first_failure(self) -> None:
         name, text = self._failures[min(self._failures)]
@@ -427,6 +448,19 @@ class PoolHandle:
         if issubclass(error_type, errors.InputError):
             raise errors.TracereplayError(text)
         raise error_type(text)
+
+
+def _fate(entry: dict[str, Any], left: int) -> str:
+    """What became of a lost worker's load, for its warning."""
+    others = f"the other {left} worker{'s' if left != 1 else ''}"
+    lost_time = f", {entry['lost_s']:.0f}s of their load lost" if entry["lost_s"] is not None else ""
+    if entry["moved"] == "users":
+        return f"its {entry['users']:,} users move to {others}"
+    if entry["moved"] == "arrivals":
+        return f"its arrivals move to {others}"
+    if entry["users"] is not None:
+        return f"its {entry['users']:,} users stop{lost_time}"
+    return f"its arrivals stop{lost_time}"
 
 
 def _count_metrics(metrics: RunMetrics, worker: int, message: Report) -> None:

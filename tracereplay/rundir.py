@@ -142,7 +142,8 @@ class RunMeta:
     # requests, errors, sessions, latency figures; loop_blocked (the loop watchdog's count, seconds,
     # longest_s, threshold_s, blocks) and ended_by ("run" or "watchdog"): docs/architecture.md
     totals: dict[str, Any] = field(default_factory=dict)
-    # workers lost mid-run (a killed process, a vanished cluster node): worker, where, users, at_s, lost_s
+    # workers lost mid-run (a killed process, a vanished cluster node): worker, where, users, at_s, lost_s,
+    # moved (what the other workers took over: "users", "arrivals" or None)
     lost_workers: list[dict[str, Any]] = field(default_factory=list)
     tracereplay: str | None = None  # who wrote it: stamped by write_run_json
     python: str | None = None

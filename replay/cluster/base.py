@@ -10,6 +10,7 @@ Commands (parent → one worker), lists whose first item is the name:
     ["add", n, sent]          n more users (closed workload); ``sent``: the parent's clock, for latency
     ["remove", n, sent]       n fewer users
     ["rate", r, sent]         this worker's arrival rate, sessions/s (open workload)
+    ["scale", f, sent]        this worker's arrivals × f (open workload: a lost worker's share taken over)
     ["stop", sent]            stop gracefully
     ["close"]                 the parent is done with this worker: stop listening
 
@@ -40,7 +41,7 @@ from tracereplay.replay.config import RunConfig
 from tracereplay.replay.loadtester import ExitReason, WorkerOutcome
 from tracereplay.replay.recorder import UserCounts
 
-GO, ADD, REMOVE, RATE, STOP, CLOSE = "go", "add", "remove", "rate", "stop", "close"
+GO, ADD, REMOVE, RATE, SCALE, STOP, CLOSE = "go", "add", "remove", "rate", "scale", "stop", "close"
 READY, STARTED, INTERVAL, APPLIED, DONE, ERROR = "ready", "started", "interval", "applied", "done", "error"
 
 Command = list[Any]

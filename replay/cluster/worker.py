@@ -39,6 +39,7 @@ from tracereplay.replay.cluster.base import (
     RATE,
     READY,
     REMOVE,
+    SCALE,
     STARTED,
     STOP,
     Channel,
@@ -242,6 +243,8 @@ def _obey(tester: LoadTester, command: Command, channel: Channel, worker: int) -
             tester.remove_users(args[0])
         elif name == RATE:
             tester.set_arrival_rate(args[0])
+        elif name == SCALE:
+            tester.scale_arrivals(args[0])
         else:
             return
     except ValueError:

@@ -83,6 +83,11 @@ class Workload(Protocol):
         """A fixed arrival rate from now on (sessions/s); :class:`NotSteerable` if it has none."""
         ...
 
+    def scale_arrivals(self, factor: float) -> None:
+        """Arrivals (the profile's or a fixed rate) × ``factor`` from now on: a pool moving a lost worker's
+        share to the others; :class:`NotSteerable` if the workload has no arrivals."""
+        ...
+
 
 #: Builds a workload for one worker.
 WorkloadBuilder = Callable[[WorkloadContext], Workload]

@@ -85,6 +85,9 @@ class ClosedWorkload:
     def set_arrival_rate(self, rate: float) -> None:
         raise NotSteerable("set_arrival_rate applies to the open workload (use add_users / remove_users)")
 
+    def scale_arrivals(self, factor: float) -> None:
+        raise NotSteerable("scale_arrivals applies to the open workload (use add_users / remove_users)")
+
     def stop(self) -> None:
         self._stopping = True
 

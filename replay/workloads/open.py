@@ -131,6 +131,7 @@ class OpenWorkload:
         self.factory = factory
         self.rate = settings.rate  # a fixed rate overrides the profile (set_arrival_rate)
         self.profile = settings.profile
+        self.scale = 1.0  # × the arrivals: a lost worker's share taken over (scale_arrivals)
         self.max_users = settings.max_users
         self.max_late_s = settings.max_late_s
         self.arrivals = settings.arrivals
@@ -167,15 +168,21 @@ class OpenWorkload:
 
     def _rate_at(self, t: float) -> float:
         if self.rate is not None:
-            return self.rate
+            return self.rate * self.scale
         assert self.profile is not None
-        return self.profile(t)
+        return self.profile(t) * self.scale
 
     def set_arrival_rate(self, rate: float) -> None:
-        """Switch to a fixed ``rate`` sessions/s from now on."""
+        """Switch to a fixed ``rate`` sessions/s from now on (it replaces the profile and any scale)."""
         if rate < 0:
             raise ValueError("arrival rate must be ≥ 0")
-        self.rate = rate
+        self.rate, self.scale = rate, 1.0
+
+    def scale_arrivals(self, factor: float) -> None:
+        """Arrivals × ``factor`` from now on (a pool's survivors taking over a lost worker's share)."""
+        if not factor > 0:
+            raise ValueError("an arrival scale must be > 0")
+        self.scale *= factor
 
     async def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._schedule())
@@ -186,9 +193,8 @@ class OpenWorkload:
             self._task.cancel()
 
     def _step(self, t: float, need: float) -> tuple[float, float, bool]:
-        # a fixed rate (set_arrival_rate) replaces the profile from the next step on
-        rate_at = self.profile if self.rate is None else (lambda _t: self.rate)
-        return advance(rate_at, t, need)  # type: ignore[arg-type]
+        # a fixed rate (set_arrival_rate) replaces the profile, and a scale applies, from the next step on
+        return advance(self._rate_at, t, need)
 
     async def _schedule(self) -> None:
         origin = time.monotonic()

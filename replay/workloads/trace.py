@@ -68,6 +68,9 @@ class TraceWorkload:
     def set_arrival_rate(self, rate: float) -> None:
         raise NotSteerable("a trace replay's arrivals are the recorded ones: set_arrival_rate does not apply")
 
+    def scale_arrivals(self, factor: float) -> None:
+        raise NotSteerable("a trace replay's arrivals are the recorded ones: scale_arrivals does not apply")
+
     async def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._launch_all(time.monotonic()))
 

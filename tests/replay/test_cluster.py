@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pyarrow.parquet as pq
 import pytest
 from aiohttp import web
@@ -237,3 +238,46 @@ async def test_arrival_rate_and_stop_reach_every_dask_worker_within_a_second(ser
     assert len(handle.control_latency_s) == 4 and max(handle.control_latency_s) < 1.0
     assert result.sessions_started >= 4 * 1.5 + 40 * 1.0  # the new rate started sessions at once
     assert counter.requests == result.requests == _stored_requests(out)
+
+
+def _pool_workers(pid: int) -> list[psutil.Process]:
+    """The worker processes of a ``--workers N`` run (multiprocessing children of the CLI process)."""
+    children = psutil.Process(pid).children(recursive=True)
+    return [child for child in children if "spawn_main" in " ".join(child.cmdline())]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("load", [["--users", "8"], ["--arrival-rate", "40"]], ids=["closed", "open"])
+async def test_a_lost_workers_load_moves_to_the_others(serve, script, tmp_path, load):
+    """A worker killed mid-run: its users (closed) or its arrivals (open) go to the survivor, so the run
+    keeps the load it was asked for — read off the survivor's own per-second counters."""
+    url = await serve(Counter().app())
+    out = tmp_path / "run"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tracereplay", "run", script, "--target", url, *load, "--workers", "2",
+        "--duration", "8s", "--json", "-q", "-o", str(out),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not all((out / f"users-{w}.arrows").exists() for w in (0, 1)):  # both loads started
+        assert time.monotonic() < deadline and process.returncode is None, "the workers never started"
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(2.0)
+    workers = _pool_workers(process.pid)
+    assert len(workers) == 2
+    workers[0].kill()
+    killed_at = time.time()
+    _, stderr = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 0, stderr.decode()
+    lost = read_run_json(out).lost_workers  # type: ignore[union-attr]
+    assert len(lost) == 1 and lost[0]["moved"] == ("users" if load[0] == "--users" else "arrivals")
+    assert "move to the other 1 worker" in stderr.decode()
+    survivor = pq.read_table(out / f"users-{1 - lost[0]['worker']}.parquet").to_pandas()
+    seconds = survivor["ts"].astype("int64") / 1e9
+    before, after = survivor[seconds < killed_at - 0.5], survivor[seconds > killed_at + 2.5]
+    if load[0] == "--users":
+        assert before["active_users"].max() == 4 and after["active_users"].iloc[-2] == 8
+    else:  # sessions started per second: about twice the survivor's own 20/s once it carries both shares
+        rate_before = before["sessions_started"].diff().iloc[1:].mean()
+        rate_after = after["sessions_started"].diff().iloc[1:-1].mean()
+        assert rate_after > 1.5 * rate_before, (rate_before, rate_after)

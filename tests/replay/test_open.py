@@ -6,6 +6,7 @@ import asyncio
 
 import numpy as np
 import pandas as pd
+import pytest
 from aiohttp import web
 
 from tracereplay.replay import Arrivals, Script, run_async, start_run
@@ -90,6 +91,29 @@ async def test_arrival_rate_changes_while_running(serve, tmp_path):
     assert (seconds < 0.8).sum() <= 9  # 10/s
     assert (seconds > seconds.max() - 0.8).sum() >= 70  # 100/s
     assert result.exit_reason == "interrupted"
+
+
+async def test_scaled_arrivals_take_a_lost_workers_share_and_a_new_rate_replaces_the_scale(serve, tmp_path):
+    """What a pool's survivor is told (replay/workers.py): arrivals × 2, then a rate set for the whole run
+    replaces profile and scale alike."""
+    url = await serve(quick_app())
+    handle = await start_run(
+        Script.from_actions(["GET /hello"]), target=url, arrival_rate=20, duration=4, out=str(tmp_path / "r")
+    )
+    handle.tester.scale_arrivals(2.0)
+    assert handle.arrival_rate == 40
+    await asyncio.sleep(1.5)
+    handle.set_arrival_rate(10)
+    assert handle.arrival_rate == 10
+    with pytest.raises(ValueError, match="> 0"):
+        handle.tester.scale_arrivals(0)
+    await asyncio.sleep(1.5)
+    handle.stop()
+    await handle.wait()
+    frame = pd.read_parquet(tmp_path / "r" / "requests-0.parquet")
+    seconds = (frame["intended"] - frame["intended"].min()).dt.total_seconds()
+    assert (seconds < 1.0).sum() >= 30  # 40/s
+    assert (seconds > seconds.max() - 1.0).sum() <= 12  # 10/s
 
 
 async def test_arrival_scale_follows_the_models_profile(serve, hand_model, tmp_path):
