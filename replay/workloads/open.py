@@ -119,6 +119,19 @@ class OpenSettings:
         return np.random.default_rng([entropy(self.seed), self.worker, 2**31])
 
 
+class _Scaled:
+    """A rate function × ``factor``, keeping its ``next_change`` (where the rate may change) if it has one."""
+
+    def __init__(self, rate_at: Callable[[float], float], factor: float) -> None:
+        self.rate_at, self.factor = rate_at, factor
+        change = getattr(rate_at, "next_change", None)
+        if change is not None:
+            self.next_change = change
+
+    def __call__(self, t: float) -> float:
+        return self.rate_at(t) * self.factor
+
+
 class OpenWorkload:
     """Starts a new one-session user at each arrival; counts late and dropped sessions."""
 
@@ -193,8 +206,13 @@ class OpenWorkload:
             self._task.cancel()
 
     def _step(self, t: float, need: float) -> tuple[float, float, bool]:
-        # a fixed rate (set_arrival_rate) replaces the profile, and a scale applies, from the next step on
-        return advance(self._rate_at, t, need)
+        # a fixed rate (set_arrival_rate) replaces the profile, and a scale applies, from the next step on;
+        # the profile itself is passed on, so advance() still sees where its rate changes (next_change)
+        if self.rate is not None:
+            rate = self.rate * self.scale
+            return advance(lambda _t: rate, t, need)
+        assert self.profile is not None
+        return advance(self.profile if self.scale == 1.0 else _Scaled(self.profile, self.scale), t, need)
 
     async def _schedule(self) -> None:
         origin = time.monotonic()
