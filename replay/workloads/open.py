@@ -180,10 +180,17 @@ class OpenWorkload:
         return self._rate_at((time.monotonic() if now is None else now) - self._origin)
 
     def _rate_at(self, t: float) -> float:
+        return self._rate_function()(t)
+
+    def _rate_function(self) -> Callable[[float], float]:
+        """Sessions/s by run second as it stands: a fixed rate (set_arrival_rate) replaces the profile, a
+        scale multiplies either; the profile is passed on itself (or wrapped keeping ``next_change``), so
+        advance() still sees where its rate changes."""
         if self.rate is not None:
-            return self.rate * self.scale
+            rate = self.rate * self.scale
+            return lambda _t: rate
         assert self.profile is not None
-        return self.profile(t) * self.scale
+        return self.profile if self.scale == 1.0 else _Scaled(self.profile, self.scale)
 
     def set_arrival_rate(self, rate: float) -> None:
         """Switch to a fixed ``rate`` sessions/s from now on (it replaces the profile and any scale)."""
@@ -206,13 +213,7 @@ class OpenWorkload:
             self._task.cancel()
 
     def _step(self, t: float, need: float) -> tuple[float, float, bool]:
-        # a fixed rate (set_arrival_rate) replaces the profile, and a scale applies, from the next step on;
-        # the profile itself is passed on, so advance() still sees where its rate changes (next_change)
-        if self.rate is not None:
-            rate = self.rate * self.scale
-            return advance(lambda _t: rate, t, need)
-        assert self.profile is not None
-        return advance(self.profile if self.scale == 1.0 else _Scaled(self.profile, self.scale), t, need)
+        return advance(self._rate_function(), t, need)  # a change of rate or scale: from the next step on
 
     async def _schedule(self) -> None:
         origin = time.monotonic()
